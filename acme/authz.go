@@ -1,0 +1,121 @@
+package acme
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/certmint/certmint/storage"
+)
+
+// authz serves POST-as-GET on an authorization and its deactivation
+// (RFC 8555 §7.5, §7.5.2).
+func (s *Server) authz(c echo.Context, r *request) error {
+	ctx := c.Request().Context()
+	a, err := s.store.GetAuthorization(ctx, c.Param("id"))
+	if err != nil {
+		return storeError("authorization", err)
+	}
+	if a.AccountID != r.account.ID {
+		return Unauthorized("the authorization belongs to another account")
+	}
+	if !r.postAsGet() {
+		var upd struct {
+			Status string `json:"status"`
+		}
+		if err := r.decode(&upd); err != nil {
+			return err
+		}
+		if upd.Status != storage.StatusDeactivated {
+			return Malformed("status may only be set to %q", storage.StatusDeactivated)
+		}
+		if err := s.store.DeactivateAuthorization(ctx, a.ID); err != nil {
+			if errors.Is(err, storage.ErrConflict) {
+				return Malformed("the authorization is %s and cannot be deactivated", a.Status)
+			}
+			return storeError("authorization", err)
+		}
+		a.Status = storage.StatusDeactivated
+	}
+	return writeJSON(c, http.StatusOK, s.authzJSON(c, a))
+}
+
+func (s *Server) authzJSON(c echo.Context, a *storage.Authorization) authzJSON {
+	status := a.Status
+	if status == storage.StatusPending && s.now().After(a.Expires) {
+		status = storage.StatusExpired
+	}
+	out := authzJSON{
+		Identifier: storage.Identifier{Type: a.Type, Value: a.Value},
+		Status:     status,
+		Expires:    timestamp(a.Expires),
+		Wildcard:   a.Wildcard,
+		Challenges: make([]challengeJSON, 0, len(a.Challenges)),
+	}
+	for i := range a.Challenges {
+		ch := &a.Challenges[i]
+		// Once valid, only the challenge that succeeded is listed
+		// (RFC 8555 §7.1.4 lets the server prune the others).
+		if status == storage.StatusValid && ch.Status != storage.StatusValid {
+			continue
+		}
+		out.Challenges = append(out.Challenges, s.challengeJSON(c, ch))
+	}
+	if status == storage.StatusPending {
+		retryAfter(c, 1)
+	}
+	return out
+}
+
+func (s *Server) challengeJSON(c echo.Context, ch *storage.Challenge) challengeJSON {
+	out := challengeJSON{
+		Type:   ch.Type,
+		URL:    s.challengeURL(c, ch.ID),
+		Status: ch.Status,
+		Token:  ch.Token,
+	}
+	if ch.Validated != nil {
+		out.Validated = timestamp(*ch.Validated)
+	}
+	if ch.Error != "" {
+		out.Error = json.RawMessage(ch.Error)
+	}
+	return out
+}
+
+// challenge serves a challenge: POST-as-GET returns it, a POST with a JSON
+// object asks the server to validate (RFC 8555 §7.5.1). Validation runs in
+// the background; the response says processing with Retry-After. Asking
+// again for a challenge that is already under way just returns it.
+func (s *Server) challenge(c echo.Context, r *request) error {
+	ctx := c.Request().Context()
+	ch, a, err := s.store.GetChallenge(ctx, c.Param("id"))
+	if err != nil {
+		return storeError("challenge", err)
+	}
+	if a.AccountID != r.account.ID {
+		return Unauthorized("the challenge belongs to another account")
+	}
+	c.Response().Header().Add("Link", link(s.authzURL(c, a.ID), "up"))
+	if !r.postAsGet() {
+		var empty map[string]any
+		if err := r.decode(&empty); err != nil {
+			return err
+		}
+		if ch.Status == storage.StatusPending {
+			if a.Status != storage.StatusPending || s.now().After(a.Expires) {
+				return Malformed("the authorization is %s; its challenges can no longer be answered", a.Status)
+			}
+			if err := s.startValidation(ctx, ch, a, r.account, s.accountURL(c, r.account.ID)); err != nil {
+				return err
+			}
+			ch.Status = storage.StatusProcessing
+		}
+	}
+	if ch.Status == storage.StatusProcessing {
+		retryAfter(c, 1)
+	}
+	return writeJSON(c, http.StatusOK, s.challengeJSON(c, ch))
+}

@@ -1,0 +1,67 @@
+package acme
+
+import (
+	"net/http"
+	"sort"
+
+	"github.com/labstack/echo/v4"
+)
+
+type directoryMeta struct {
+	TermsOfService          string            `json:"termsOfService,omitempty"`
+	Website                 string            `json:"website,omitempty"`
+	ExternalAccountRequired bool              `json:"externalAccountRequired"`
+	Profiles                map[string]string `json:"profiles,omitempty"`
+}
+
+type directoryJSON struct {
+	NewNonce    string        `json:"newNonce"`
+	NewAccount  string        `json:"newAccount"`
+	NewOrder    string        `json:"newOrder"`
+	RevokeCert  string        `json:"revokeCert"`
+	KeyChange   string        `json:"keyChange"`
+	RenewalInfo string        `json:"renewalInfo,omitempty"`
+	NewAuthz    string        `json:"newAuthz,omitempty"`
+	Meta        directoryMeta `json:"meta"`
+}
+
+// directory serves RFC 8555 §7.1.1. The meta object is always present:
+// some clients misbehave without it.
+func (s *Server) directory(c echo.Context) error {
+	base := s.baseURL(c) + "/acme/"
+	profiles := make(map[string]string, len(s.cfg.Profiles))
+	names := make([]string, 0, len(s.cfg.Profiles))
+	for name, p := range s.cfg.Profiles {
+		profiles[name] = p.Description
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return writeJSON(c, http.StatusOK, directoryJSON{
+		NewNonce:   base + "new-nonce",
+		NewAccount: base + "new-account",
+		NewOrder:   base + "new-order",
+		RevokeCert: base + "revoke-cert",
+		KeyChange:  base + "key-change",
+		Meta: directoryMeta{
+			TermsOfService: s.cfg.TermsOfService,
+			Website:        s.cfg.Website,
+			Profiles:       profiles,
+		},
+	})
+}
+
+// newNonce serves RFC 8555 §7.2: HEAD answers 200, GET 204. The nonce
+// itself is set by commonHeaders, like on every response.
+func (s *Server) newNonce(c echo.Context) error {
+	c.Response().Header().Set("Cache-Control", "no-store")
+	if c.Request().Method == http.MethodHead {
+		return c.NoContent(http.StatusOK)
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// rootPEM serves the root certificate for bootstrap by fingerprint: the
+// client fetches it without trusting TLS and checks its SHA-256.
+func (s *Server) rootPEM(c echo.Context) error {
+	return c.Blob(http.StatusOK, "application/x-pem-file", s.ca.RootPEM())
+}

@@ -1,0 +1,252 @@
+package acme
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/certmint/certmint/acme/jws"
+	"github.com/certmint/certmint/ca"
+	"github.com/certmint/certmint/storage"
+)
+
+type finalizeRequest struct {
+	CSR string `json:"csr"`
+}
+
+// finalize implements RFC 8555 §7.4: it checks the CSR, signs at once and
+// answers with the order valid, or with orderNotReady before the order is
+// ready. The CSR is checked before the order is touched, so a bad CSR
+// leaves the order ready for a corrected one.
+func (s *Server) finalize(c echo.Context, r *request) error {
+	var req finalizeRequest
+	if err := r.decode(&req); err != nil {
+		return err
+	}
+	o, err := s.ownOrder(c, r)
+	if err != nil {
+		return err
+	}
+	if o.Status != storage.StatusReady || s.now().After(o.Expires) {
+		if o.Status == storage.StatusValid || o.Status == storage.StatusProcessing {
+			return OrderNotReady("the order is %s; it was finalized already", o.Status)
+		}
+		return OrderNotReady("the order is %s, not ready; complete its authorizations first", o.Status)
+	}
+	der, err := base64.RawURLEncoding.DecodeString(req.CSR)
+	if err != nil {
+		return BadCSR("csr is not base64url without padding")
+	}
+	csr, perr := s.checkCSR(der, o, r.account)
+	if perr != nil {
+		return perr
+	}
+	ctx := c.Request().Context()
+	if err := s.store.BeginFinalize(ctx, o.ID); err != nil {
+		if errors.Is(err, storage.ErrConflict) {
+			return OrderNotReady("the order is being finalized by another request")
+		}
+		return storeError("order", err)
+	}
+	cert, err := s.issue(c, o, csr)
+	if err != nil {
+		// Put the order back to ready: the client may retry finalize.
+		if ferr := s.store.FailFinalize(ctx, o.ID, true, ""); ferr != nil {
+			s.log.Error("reset order after failed issuance", "order", o.ID, "err", ferr)
+		}
+		return err
+	}
+	o.Status, o.CertificateID = storage.StatusValid, cert.ID
+	s.log.Info("certificate issued", "order", o.ID, "account", o.AccountID, "serial", cert.Serial, "names", cert.Names)
+	c.Response().Header().Set("Location", s.orderURL(c, o.ID))
+	return writeJSON(c, http.StatusOK, s.orderJSON(c, o))
+}
+
+// issue signs the certificate and stores it in the same transaction that
+// makes the order valid, so a certificate is never returned before it is
+// committed. A serial collision (2^-127 per pair) picks a new serial.
+func (s *Server) issue(c echo.Context, o *storage.Order, csr *x509.CertificateRequest) (*storage.Certificate, error) {
+	prof := s.cfg.Profiles[o.Profile]
+	tmpl := ca.Template{
+		PublicKey:   csr.PublicKey,
+		CommonName:  csr.Subject.CommonName,
+		DNSNames:    csr.DNSNames,
+		IPAddresses: csr.IPAddresses,
+		Profile:     prof,
+		CRLURL:      s.cfg.CRLURL,
+	}
+	if o.NotBefore != nil {
+		tmpl.NotBefore = *o.NotBefore
+	}
+	if o.NotAfter != nil {
+		tmpl.NotAfter = *o.NotAfter
+	}
+	keyHash := spkiHash(csr.RawSubjectPublicKeyInfo)
+	for attempt := 0; attempt < 3; attempt++ {
+		serial, err := ca.NewSerial()
+		if err != nil {
+			return nil, ServerInternal(err)
+		}
+		tmpl.Serial = serial
+		der, err := s.ca.Issue(tmpl)
+		if err != nil {
+			return nil, ServerInternal(fmt.Errorf("sign order %s: %w", o.ID, err))
+		}
+		leaf, err := x509.ParseCertificate(der)
+		if err != nil {
+			return nil, ServerInternal(err)
+		}
+		cert := &storage.Certificate{
+			ID:         storage.NewID(),
+			Serial:     hex.EncodeToString(serial.Bytes()),
+			AccountID:  o.AccountID,
+			OrderID:    o.ID,
+			Names:      o.Names,
+			CommonName: strings.ToLower(csr.Subject.CommonName),
+			Profile:    o.Profile,
+			KeyHash:    keyHash,
+			NotBefore:  leaf.NotBefore.UTC(),
+			NotAfter:   leaf.NotAfter.UTC(),
+			DER:        der,
+			ChainPEM:   string(s.ca.ChainPEM(der)),
+			ARIID:      ariCertID(leaf),
+			CreatedAt:  s.now().UTC(),
+		}
+		err = s.store.CompleteFinalize(c.Request().Context(), o.ID, cert)
+		if errors.Is(err, storage.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return nil, storeError("certificate", err)
+		}
+		return cert, nil
+	}
+	return nil, ServerInternal(fmt.Errorf("order %s: no unique serial after 3 attempts", o.ID))
+}
+
+// checkCSR applies RFC 8555 §7.4's checks: a valid signature, exactly the
+// order's identifiers (a CN, if any, among them), an acceptable key that is
+// not the account key.
+func (s *Server) checkCSR(der []byte, o *storage.Order, acct *storage.Account) (*x509.CertificateRequest, *Problem) {
+	csr, err := x509.ParseCertificateRequest(der)
+	if err != nil {
+		return nil, BadCSR("the CSR cannot be parsed: %v", err)
+	}
+	if err := csr.CheckSignature(); err != nil {
+		return nil, BadCSR("the CSR signature is invalid")
+	}
+	if p := checkCSRKey(csr.PublicKey); p != nil {
+		return nil, p
+	}
+	if thumb, err := jws.Thumbprint(csr.PublicKey); err == nil && thumb == acct.KeyThumbprint {
+		return nil, BadCSR("the CSR key is the account key; use a separate key for the certificate")
+	}
+	want := strings.Split(o.Names, ",")
+	var got []string
+	for _, n := range csr.DNSNames {
+		got = append(got, strings.ToLower(n))
+	}
+	for _, ip := range csr.IPAddresses {
+		got = append(got, canonicalIP(ip))
+	}
+	if len(csr.EmailAddresses) > 0 || len(csr.URIs) > 0 {
+		return nil, BadCSR("the CSR may only name DNS names and IP addresses")
+	}
+	if cn := strings.ToLower(csr.Subject.CommonName); cn != "" {
+		if !contains(want, cn) {
+			return nil, BadCSR("the CSR common name %q is not one of the order's identifiers", csr.Subject.CommonName)
+		}
+		if !contains(got, cn) {
+			got = append(got, cn)
+		}
+	}
+	if missing, extra := diff(want, got); len(missing) > 0 || len(extra) > 0 {
+		return nil, BadCSR("the CSR names must be exactly the order's identifiers: missing %v, extra %v", missing, extra)
+	}
+	return csr, nil
+}
+
+// checkCSRKey accepts RSA 2048-8192 bits and ECDSA P-256/P-384.
+func checkCSRKey(pub crypto.PublicKey) *Problem {
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		if n := k.N.BitLen(); n < 2048 || n > 8192 {
+			return BadCSR("an RSA key must have 2048 to 8192 bits, this one has %d", n)
+		}
+	case *ecdsa.PublicKey:
+		if k.Curve != elliptic.P256() && k.Curve != elliptic.P384() {
+			return BadCSR("an ECDSA key must be on P-256 or P-384")
+		}
+	default:
+		return BadCSR("the CSR key must be RSA or ECDSA, not %T", pub)
+	}
+	return nil
+}
+
+func canonicalIP(ip net.IP) string {
+	if v4 := ip.To4(); v4 != nil {
+		return v4.String()
+	}
+	return ip.String()
+}
+
+func contains(list []string, v string) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// diff returns the names in want missing from got, and those in got not in
+// want; duplicates in got count as extra.
+func diff(want, got []string) (missing, extra []string) {
+	w := map[string]bool{}
+	for _, n := range want {
+		w[n] = true
+	}
+	seen := map[string]bool{}
+	for _, n := range got {
+		if !w[n] || seen[n] {
+			extra = append(extra, n)
+		}
+		seen[n] = true
+	}
+	for _, n := range want {
+		if !seen[n] {
+			missing = append(missing, n)
+		}
+	}
+	sort.Strings(missing)
+	sort.Strings(extra)
+	return missing, extra
+}
+
+func spkiHash(spki []byte) string {
+	h := sha256.Sum256(spki)
+	return hex.EncodeToString(h[:])
+}
+
+// ariCertID is the RFC 9773 §4.1 certificate identifier:
+// base64url(AKI keyIdentifier) "." base64url(serial DER bytes).
+func ariCertID(leaf *x509.Certificate) string {
+	serial := leaf.SerialNumber.Bytes()
+	if len(serial) > 0 && serial[0]&0x80 != 0 {
+		serial = append([]byte{0}, serial...)
+	}
+	return base64.RawURLEncoding.EncodeToString(leaf.AuthorityKeyId) + "." + base64.RawURLEncoding.EncodeToString(serial)
+}

@@ -1,0 +1,282 @@
+package acme
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/certmint/certmint/storage"
+)
+
+type newOrderRequest struct {
+	Identifiers []storage.Identifier `json:"identifiers"`
+	NotBefore   string               `json:"notBefore"`
+	NotAfter    string               `json:"notAfter"`
+	Profile     string               `json:"profile"`
+	Replaces    string               `json:"replaces"`
+}
+
+// newOrder implements RFC 8555 §7.4: one authorization per identifier,
+// answered with 201 and the order's Location.
+func (s *Server) newOrder(c echo.Context, r *request) error {
+	var req newOrderRequest
+	if err := r.decode(&req); err != nil {
+		return err
+	}
+	idents, err := s.checkIdentifiers(req.Identifiers)
+	if err != nil {
+		return err
+	}
+	profile := req.Profile
+	if profile == "" {
+		profile = s.cfg.DefaultProfile
+	}
+	prof, ok := s.cfg.Profiles[profile]
+	if !ok {
+		return InvalidProfile("profile %q is not offered; see meta.profiles in the directory", req.Profile)
+	}
+	now := s.now().UTC()
+	notBefore, notAfter, perr := orderValidity(req.NotBefore, req.NotAfter, now, prof.Validity)
+	if perr != nil {
+		return perr
+	}
+	rawIdents, _ := json.Marshal(req.Identifiers)
+	order := &storage.Order{
+		ID:          storage.NewID(),
+		AccountID:   r.account.ID,
+		Status:      storage.StatusPending,
+		Expires:     now.Add(s.cfg.OrderLifetime),
+		Identifiers: string(rawIdents),
+		Names:       joinNames(idents),
+		NotBefore:   notBefore,
+		NotAfter:    notAfter,
+		Profile:     profile,
+		CreatedAt:   now,
+	}
+	ctx := c.Request().Context()
+	var fresh []storage.Authorization
+	allValid := true
+	for _, id := range idents {
+		if s.cfg.ReuseAuthz {
+			a, err := s.store.FindReusableAuthorization(ctx, r.account.ID, id.Type, id.Value, id.Wildcard, order.Expires)
+			if err == nil {
+				order.AuthzIDs = append(order.AuthzIDs, a.ID)
+				continue
+			}
+			if !errors.Is(err, storage.ErrNotFound) {
+				return storeError("authorization", err)
+			}
+		}
+		a := s.newAuthorization(r.account.ID, id, now)
+		fresh = append(fresh, a)
+		order.AuthzIDs = append(order.AuthzIDs, a.ID)
+		allValid = false
+	}
+	if allValid {
+		// Every authorization was reused and is valid (RFC 8555 §7.1.6).
+		order.Status = storage.StatusReady
+	}
+	if err := s.store.CreateOrder(ctx, order, fresh); err != nil {
+		return storeError("order", err)
+	}
+	c.Response().Header().Set("Location", s.orderURL(c, order.ID))
+	return writeJSON(c, http.StatusCreated, s.orderJSON(c, order))
+}
+
+// checkIdentifiers parses every identifier; refusals are collected as
+// subproblems, one per identifier (RFC 8555 §6.7.1).
+func (s *Server) checkIdentifiers(ids []storage.Identifier) ([]normalizedIdentifier, error) {
+	if len(ids) == 0 {
+		return nil, Malformed("the order has no identifiers")
+	}
+	if len(ids) > s.cfg.MaxIdentifiers {
+		return nil, RejectedIdentifier("an order may have at most %d identifiers, this one has %d", s.cfg.MaxIdentifiers, len(ids))
+	}
+	out := make([]normalizedIdentifier, 0, len(ids))
+	seen := make(map[normalizedIdentifier]bool, len(ids))
+	var subs []*Problem
+	for _, id := range ids {
+		n, p := ParseIdentifier(id)
+		if p != nil {
+			subs = append(subs, p)
+			continue
+		}
+		if seen[n] {
+			return nil, Malformed("identifier %q appears twice", id.Value)
+		}
+		seen[n] = true
+		out = append(out, n)
+	}
+	if len(subs) == 1 {
+		return nil, subs[0]
+	}
+	if len(subs) > 1 {
+		p := RejectedIdentifier("%d identifiers were refused; see subproblems", len(subs))
+		if allUnsupported(subs) {
+			p = UnsupportedIdentifier("%d identifiers were refused; see subproblems", len(subs))
+		}
+		p.Subproblems = subs
+		return nil, p
+	}
+	return out, nil
+}
+
+func allUnsupported(ps []*Problem) bool {
+	for _, p := range ps {
+		if p.Type != ProblemNS+"unsupportedIdentifier" {
+			return false
+		}
+	}
+	return true
+}
+
+func joinNames(ids []normalizedIdentifier) string {
+	names := make([]string, len(ids))
+	for i, id := range ids {
+		names[i] = id.name()
+	}
+	return strings.Join(names, ",")
+}
+
+// orderValidity checks optional notBefore/notAfter (RFC 8555 §7.4) against
+// the profile: the span may not exceed its validity, and notBefore may lie
+// at most a day in the past and 30 days in the future.
+func orderValidity(nb, na string, now time.Time, max time.Duration) (*time.Time, *time.Time, *Problem) {
+	if nb == "" && na == "" {
+		return nil, nil, nil
+	}
+	parse := func(field, v string) (time.Time, *Problem) {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			return t, Malformed("%s %q is not an RFC 3339 timestamp", field, v)
+		}
+		return t.UTC(), nil
+	}
+	start := now
+	if nb != "" {
+		t, p := parse("notBefore", nb)
+		if p != nil {
+			return nil, nil, p
+		}
+		start = t
+	}
+	end := start.Add(max)
+	if na != "" {
+		t, p := parse("notAfter", na)
+		if p != nil {
+			return nil, nil, p
+		}
+		end = t
+	}
+	switch {
+	case !end.After(start):
+		return nil, nil, Malformed("notAfter must be after notBefore")
+	case end.Sub(start) > max:
+		return nil, nil, Malformed("the requested validity exceeds the profile's maximum of %s", max)
+	case start.Before(now.Add(-24 * time.Hour)):
+		return nil, nil, Malformed("notBefore may be at most 24h in the past")
+	case start.After(now.Add(30 * 24 * time.Hour)):
+		return nil, nil, Malformed("notBefore may be at most 30 days in the future")
+	}
+	return &start, &end, nil
+}
+
+// newAuthorization builds a pending authorization with the challenges its
+// identifier allows: a wildcard gets dns-01 only (RFC 8555 §7.1.3), an IP
+// gets http-01 and tls-alpn-01 (RFC 8738 §7).
+func (s *Server) newAuthorization(accountID string, id normalizedIdentifier, now time.Time) storage.Authorization {
+	a := storage.Authorization{
+		ID: storage.NewID(), AccountID: accountID, Type: id.Type, Value: id.Value,
+		Wildcard: id.Wildcard, Status: storage.StatusPending,
+		Expires: now.Add(s.cfg.AuthzLifetime), CreatedAt: now,
+	}
+	var types []string
+	switch {
+	case id.Type == "ip":
+		types = []string{"http-01", "tls-alpn-01"}
+	case id.Wildcard:
+		types = []string{"dns-01", "dns-account-01"}
+	default:
+		types = []string{"http-01", "dns-01", "tls-alpn-01", "dns-account-01"}
+	}
+	for i, t := range types {
+		a.Challenges = append(a.Challenges, storage.Challenge{
+			ID: storage.NewID(), AuthzID: a.ID, Type: t, Token: newToken(),
+			Status: storage.StatusPending, Position: i,
+		})
+	}
+	return a
+}
+
+// newToken returns a challenge token with 256 bits of entropy, base64url
+// (RFC 8555 §8.3 asks for at least 128).
+func newToken() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// getOrder serves POST-as-GET on an order (RFC 8555 §7.4).
+func (s *Server) getOrder(c echo.Context, r *request) error {
+	o, err := s.ownOrder(c, r)
+	if err != nil {
+		return err
+	}
+	return writeJSON(c, http.StatusOK, s.orderJSON(c, o))
+}
+
+// ownOrder loads the order named in the path and checks that the signing
+// account owns it.
+func (s *Server) ownOrder(c echo.Context, r *request) (*storage.Order, error) {
+	o, err := s.store.GetOrder(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return nil, storeError("order", err)
+	}
+	if o.AccountID != r.account.ID {
+		return nil, Unauthorized("the order belongs to another account")
+	}
+	return o, nil
+}
+
+// orderJSON renders an order; pending and processing orders carry
+// Retry-After so that clients poll politely.
+func (s *Server) orderJSON(c echo.Context, o *storage.Order) orderJSON {
+	status := o.Status
+	if (status == storage.StatusPending || status == storage.StatusReady) && s.now().After(o.Expires) {
+		status = storage.StatusInvalid
+	}
+	out := orderJSON{
+		Status:         status,
+		Expires:        timestamp(o.Expires),
+		Identifiers:    json.RawMessage(o.Identifiers),
+		Authorizations: make([]string, len(o.AuthzIDs)),
+		Finalize:       s.orderURL(c, o.ID) + "/finalize",
+		Replaces:       o.Replaces,
+		Profile:        o.Profile,
+	}
+	if o.NotBefore != nil {
+		out.NotBefore = timestamp(*o.NotBefore)
+	}
+	if o.NotAfter != nil {
+		out.NotAfter = timestamp(*o.NotAfter)
+	}
+	if o.Error != "" {
+		out.Error = json.RawMessage(o.Error)
+	}
+	for i, id := range o.AuthzIDs {
+		out.Authorizations[i] = s.authzURL(c, id)
+	}
+	if o.CertificateID != "" {
+		out.Certificate = s.certURL(c, o.CertificateID)
+	}
+	if status == storage.StatusPending || status == storage.StatusProcessing {
+		retryAfter(c, 1)
+	}
+	return out
+}

@@ -1,0 +1,229 @@
+// Package acme is the server side of ACME (RFC 8555): wire types,
+// problems, nonces, request authentication, the handlers and the order
+// state machine. It signs through package ca and keeps state through
+// package storage; validation runs in acme/validate.
+package acme
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/certmint/certmint/acme/validate"
+	"github.com/certmint/certmint/ca"
+	"github.com/certmint/certmint/storage"
+)
+
+// Config is the ACME server's policy. Zero values take the defaults noted.
+type Config struct {
+	// Profiles are the issuance profiles offered (draft-ietf-acme-profiles);
+	// DefaultProfile names the one used when an order names none.
+	Profiles       map[string]ca.Profile
+	DefaultProfile string
+
+	TermsOfService string // URL; when set, newAccount needs termsOfServiceAgreed
+	Website        string
+
+	OrderLifetime      time.Duration // pending order lifetime, default 24h
+	AuthzLifetime      time.Duration // pending authorization lifetime, default 24h
+	ValidAuthzLifetime time.Duration // valid authorization lifetime, default 30 days
+	ReuseAuthz         bool          // reuse a still-valid authorization of the account
+	MaxIdentifiers     int           // identifiers per order, default 100
+	MaxBody            int64         // request body cap, default 64 KiB
+	NonceLifetime      time.Duration // default 1h
+	ValidationWorkers  int           // validations at once, default 32
+	ValidationQueue    int           // validations waiting, default 4096
+	CRLURL             string        // CRL distribution point put in certificates
+	OnRevoke           func()        // called after a revocation, e.g. to republish the CRL
+
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+func (c *Config) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.OrderLifetime, 24*time.Hour)
+	def(&c.AuthzLifetime, 24*time.Hour)
+	def(&c.ValidAuthzLifetime, 30*24*time.Hour)
+	def(&c.NonceLifetime, time.Hour)
+	if c.MaxIdentifiers <= 0 {
+		c.MaxIdentifiers = 100
+	}
+	if c.MaxBody <= 0 {
+		c.MaxBody = 64 << 10
+	}
+	if c.ValidationWorkers <= 0 {
+		c.ValidationWorkers = 32
+	}
+	if c.ValidationQueue <= 0 {
+		c.ValidationQueue = 4096
+	}
+	if len(c.Profiles) == 0 {
+		p := ca.DefaultProfile()
+		c.Profiles = map[string]ca.Profile{p.Name: p}
+	}
+	if c.DefaultProfile == "" {
+		c.DefaultProfile = ca.DefaultProfile().Name
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Server is the ACME HTTP API. Create it with New, serve Handler.
+type Server struct {
+	cfg       Config
+	store     storage.Store
+	ca        *ca.CA
+	validator *validate.Validator
+	nonces    *Nonces
+	pool      *validationPool
+	echo      *echo.Echo
+	log       *slog.Logger
+	now       func() time.Time
+}
+
+// New builds the server and its routes. The validation pool starts
+// working at once; Close stops it.
+func New(ctx context.Context, cfg Config, store storage.Store, authority *ca.CA, v *validate.Validator) (*Server, error) {
+	cfg.setDefaults()
+	if _, ok := cfg.Profiles[cfg.DefaultProfile]; !ok {
+		return nil, fmt.Errorf("default profile %q is not among the configured profiles", cfg.DefaultProfile)
+	}
+	nonces, err := NewNonces(ctx, store, store, cfg.NonceLifetime, cfg.Now)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg: cfg, store: store, ca: authority, validator: v, nonces: nonces,
+		log: cfg.Logger, now: cfg.Now,
+	}
+	s.pool = newValidationPool(cfg.ValidationWorkers, cfg.ValidationQueue)
+	s.echo = s.routes()
+	return s, nil
+}
+
+// Handler returns the HTTP handler for the ACME listener.
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// Close waits for running validations to finish.
+func (s *Server) Close() { s.pool.close() }
+
+// Nonces exposes the nonce service (tests and the bench use it).
+func (s *Server) Nonces() *Nonces { return s.nonces }
+
+func (s *Server) routes() *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.handleError
+	e.Use(s.commonHeaders, s.recoverPanic)
+
+	e.GET("/acme/directory", s.directory)
+	e.HEAD("/acme/new-nonce", s.newNonce)
+	e.GET("/acme/new-nonce", s.newNonce)
+	e.GET("/roots/root.pem", s.rootPEM)
+
+	post := func(path string, h handlerFunc, opt authOpts) {
+		e.POST(path, s.authenticated(h, opt))
+	}
+	post("/acme/new-account", s.newAccount, authOpts{jwkOnly: true})
+	post("/acme/account/:id", s.account, authOpts{})
+	post("/acme/account/:id/orders", s.accountOrders, authOpts{})
+	post("/acme/key-change", s.keyChange, authOpts{})
+	post("/acme/new-order", s.newOrder, authOpts{})
+	post("/acme/order/:id", s.getOrder, authOpts{})
+	post("/acme/order/:id/finalize", s.finalize, authOpts{})
+	post("/acme/authz/:id", s.authz, authOpts{})
+	post("/acme/chall/:id", s.challenge, authOpts{})
+	post("/acme/cert/:id", s.certificate, authOpts{})
+	post("/acme/revoke-cert", s.revokeCert, authOpts{jwkOrKid: true})
+
+	// Anything else: a problem document, not echo's plain 404/405.
+	e.RouteNotFound("/*", func(c echo.Context) error { return NotFound("resource " + c.Request().URL.Path) })
+	return e
+}
+
+// commonHeaders sets the headers every ACME response carries: a fresh
+// Replay-Nonce (RFC 8555 §6.5, errors included) and the directory link
+// (§7.1). Minting a nonce costs no database write.
+func (s *Server) commonHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		h.Set("Replay-Nonce", s.nonces.New())
+		h.Add("Link", link(s.baseURL(c)+"/acme/directory", "index"))
+		h.Set("Cache-Control", "no-store")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Strict-Transport-Security", "max-age=31536000")
+		return next(c)
+	}
+}
+
+// recoverPanic turns a panic in a handler into serverInternal, so no
+// panic reaches a client and the cause is logged.
+func (s *Server) recoverPanic(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				err = ServerInternal(fmt.Errorf("panic: %v", r))
+			}
+		}()
+		return next(c)
+	}
+}
+
+// handleError renders every error as application/problem+json (RFC 8555
+// §6.7). Only the problem is sent; the internal cause is logged.
+func (s *Server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	var p *Problem
+	var he *echo.HTTPError
+	switch {
+	case errors.As(err, &p):
+	case errors.As(err, &he):
+		p = problem(he.Code, "malformed", "%s", http.StatusText(he.Code))
+		if he.Code == http.StatusMethodNotAllowed {
+			p.Detail = "method " + c.Request().Method + " is not allowed on " + c.Request().URL.Path
+		}
+	default:
+		p = ServerInternal(err)
+	}
+	if p.Status >= 500 {
+		s.log.Error("acme request failed", "method", c.Request().Method, "path", c.Request().URL.Path,
+			"problem", p.Type, "err", p.Err)
+	}
+	h := c.Response().Header()
+	if p.RetryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(int((p.RetryAfter+time.Second-1)/time.Second)))
+	}
+	if p.Location != "" {
+		h.Set("Location", p.Location)
+	}
+	h.Set(echo.HeaderContentType, "application/problem+json")
+	c.Response().WriteHeader(p.Status)
+	if c.Request().Method != http.MethodHead {
+		_ = writeJSONBody(c.Response(), p)
+	}
+}
+
+func link(url, rel string) string { return "<" + url + `>;rel="` + rel + `"` }
+
+// baseURL is the scheme and host the client used. ACME URLs are built from
+// it so that the `url` header check (RFC 8555 §6.4) compares like with like.
+func (s *Server) baseURL(c echo.Context) string {
+	return "https://" + c.Request().Host
+}

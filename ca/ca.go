@@ -1,0 +1,230 @@
+// Package ca is certmint's private certificate authority: it bootstraps a
+// root and an intermediate CA on first start, keeps their keys on disk
+// (optionally encrypted), signs leaf certificates and CRLs with the
+// intermediate through a crypto.Signer, and maintains the server's own TLS
+// certificate. It knows nothing of HTTP or of storage.
+package ca
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// File names inside Options.Dir.
+const (
+	RootCertFile         = "root.pem"
+	RootKeyFile          = "root.key"
+	IntermediateCertFile = "intermediate.pem"
+	IntermediateKeyFile  = "intermediate.key"
+)
+
+var (
+	// ErrBadPassphrase means a key file is encrypted and the passphrase is
+	// missing or wrong.
+	ErrBadPassphrase = errors.New("ca: bad or missing passphrase for encrypted key")
+	// ErrInsecureKeyFile means a key file is readable or writable by group or
+	// others, so the key must be considered exposed.
+	ErrInsecureKeyFile = errors.New("ca: key file is accessible by group or others")
+)
+
+// Options configure Open.
+type Options struct {
+	// Dir holds the CA files, e.g. DATA/ca. It is created with mode 0700 if
+	// missing.
+	Dir string
+	// Passphrase, when non-empty, encrypts newly created private keys at
+	// rest and decrypts existing ones. Plaintext key files are still
+	// accepted when a passphrase is given (an operator may add a passphrase
+	// to an existing install); CA.KeysEncrypted tells the caller so it can
+	// warn.
+	Passphrase []byte
+	// RootName is the root's common name; default "certmint Root CA".
+	RootName string
+	// IntermediateName is the intermediate's common name; default
+	// "certmint Intermediate CA".
+	IntermediateName string
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// Logger receives events such as CA creation and server certificate
+	// renewal; default slog.Default().
+	Logger *slog.Logger
+}
+
+// CA is a loaded certificate authority. It is safe for concurrent use.
+type CA struct {
+	root, inter       *x509.Certificate
+	rootPEM, interPEM []byte
+	signer            crypto.Signer
+	encrypted         bool
+	now               func() time.Time
+	log               *slog.Logger
+}
+
+// Open loads the CA from opts.Dir or, when the directory is missing or holds
+// none of the CA files, creates a new root and intermediate there (see
+// create). A directory holding only some of the files is an error: guessing
+// would risk replacing a root that clients already trust.
+func Open(opts Options) (*CA, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("ca: Options.Dir is empty")
+	}
+	if opts.RootName == "" {
+		opts.RootName = "certmint Root CA"
+	}
+	if opts.IntermediateName == "" {
+		opts.IntermediateName = "certmint Intermediate CA"
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	present, missing, err := caFiles(opts.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("ca: inspect %s: %w", opts.Dir, err)
+	}
+	switch {
+	case len(missing) == 0:
+	case len(present) == 0:
+		if err := create(opts); err != nil {
+			return nil, fmt.Errorf("ca: create in %s: %w", opts.Dir, err)
+		}
+	default:
+		return nil, fmt.Errorf("ca: %s is incomplete: has %v but lacks %v; restore the missing files from backup, or move the directory away to create a new CA",
+			opts.Dir, present, missing)
+	}
+	c, err := load(opts)
+	if err != nil {
+		return nil, fmt.Errorf("ca: load %s: %w", opts.Dir, err)
+	}
+	return c, nil
+}
+
+// caFiles reports which CA files exist in dir.
+func caFiles(dir string) (present, missing []string, err error) {
+	for _, name := range []string{RootCertFile, RootKeyFile, IntermediateCertFile, IntermediateKeyFile} {
+		_, err := os.Lstat(filepath.Join(dir, name))
+		switch {
+		case err == nil:
+			present = append(present, name)
+		case errors.Is(err, fs.ErrNotExist):
+			missing = append(missing, name)
+		default:
+			return nil, nil, err
+		}
+	}
+	return present, missing, nil
+}
+
+// load reads and cross-checks the four CA files. The root key is decrypted
+// and checked against the root certificate too, so a corrupted or mismatched
+// root key is found at start-up rather than on the day it is needed; it is
+// not kept in memory afterwards.
+func load(opts Options) (*CA, error) {
+	dir := opts.Dir
+	root, rootPEM, err := readCert(filepath.Join(dir, RootCertFile))
+	if err != nil {
+		return nil, err
+	}
+	inter, interPEM, err := readCert(filepath.Join(dir, IntermediateCertFile))
+	if err != nil {
+		return nil, err
+	}
+	if err := inter.CheckSignatureFrom(root); err != nil {
+		return nil, fmt.Errorf("%s is not signed by %s: %w", IntermediateCertFile, RootCertFile, err)
+	}
+	rootKey, rootEnc, err := readKeyFile(filepath.Join(dir, RootKeyFile), opts.Passphrase)
+	if err != nil {
+		return nil, err
+	}
+	if err := matchKey(root, rootKey); err != nil {
+		return nil, fmt.Errorf("%s: %w", RootKeyFile, err)
+	}
+	interKey, interEnc, err := readKeyFile(filepath.Join(dir, IntermediateKeyFile), opts.Passphrase)
+	if err != nil {
+		return nil, err
+	}
+	if err := matchKey(inter, interKey); err != nil {
+		return nil, fmt.Errorf("%s: %w", IntermediateKeyFile, err)
+	}
+	return &CA{
+		root:      root,
+		inter:     inter,
+		rootPEM:   rootPEM,
+		interPEM:  interPEM,
+		signer:    interKey,
+		encrypted: rootEnc && interEnc,
+		now:       opts.Now,
+		log:       opts.Logger,
+	}, nil
+}
+
+// readCert reads a file holding exactly one PEM certificate and returns it
+// with its canonical PEM encoding.
+func readCert(path string) (*x509.Certificate, []byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	block, _ := pem.Decode(data)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return nil, nil, fmt.Errorf("%s: no PEM CERTIFICATE block", path)
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return cert, certPEM(block.Bytes), nil
+}
+
+func certPEM(der []byte) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+// matchKey checks that key is the private half of cert's public key.
+func matchKey(cert *x509.Certificate, key crypto.Signer) error {
+	pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool })
+	if !ok || !pub.Equal(cert.PublicKey) {
+		return errors.New("private key does not match the certificate")
+	}
+	return nil
+}
+
+// Root returns the root certificate. Callers must not modify it.
+func (c *CA) Root() *x509.Certificate { return c.root }
+
+// Intermediate returns the issuing certificate. Callers must not modify it.
+func (c *CA) Intermediate() *x509.Certificate { return c.inter }
+
+// RootPEM returns the root certificate in PEM, the file clients install as
+// their trust anchor.
+func (c *CA) RootPEM() []byte { return bytes.Clone(c.rootPEM) }
+
+// IntermediatePEM returns the intermediate certificate in PEM.
+func (c *CA) IntermediatePEM() []byte { return bytes.Clone(c.interPEM) }
+
+// RootFingerprint returns the lowercase hex SHA-256 of the root's DER, with
+// no separators; operators compare it when pinning or installing the root.
+func (c *CA) RootFingerprint() string {
+	sum := sha256.Sum256(c.root.Raw)
+	return hex.EncodeToString(sum[:])
+}
+
+// Signer returns the intermediate's private key. All signing goes through
+// this interface so a file key could be swapped for an HSM-backed one.
+func (c *CA) Signer() crypto.Signer { return c.signer }
+
+// KeysEncrypted reports whether both CA key files are encrypted at rest.
+func (c *CA) KeysEncrypted() bool { return c.encrypted }

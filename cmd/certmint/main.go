@@ -1,0 +1,71 @@
+// Command certmint is the ACME server with its own private CA, its admin
+// tools, the auto-renew agent and a load generator, in one binary.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+// run executes the command line and maps errors to exit codes: 0 ok,
+// 2 bad usage or configuration, 1 runtime failure; one line on stderr.
+func run(args []string) int {
+	root := newRootCmd()
+	root.SetArgs(args)
+	err := root.Execute()
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintln(os.Stderr, "certmint: "+err.Error())
+	var ue *usageError
+	if errors.As(err, &ue) {
+		return 2
+	}
+	return 1
+}
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "certmint",
+		Short:         "ACME server with its own private CA",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return applyConfig(cmd)
+		},
+	}
+	root.PersistentFlags().String("config", "", "YAML file with the same keys as the flags")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return usagef("%v (see --help)", err)
+	})
+	root.AddCommand(newServeCmd(), newCACmd(), newVersionCmd())
+	for _, add := range extraCommands {
+		root.AddCommand(add())
+	}
+	return root
+}
+
+// extraCommands lets the admin, agent and bench commands register from
+// their own files.
+var extraCommands []func() *cobra.Command
+
+func newVersionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, _ []string) {
+			fmt.Fprintln(cmd.OutOrStdout(), "certmint", version)
+		},
+	}
+}

@@ -1,0 +1,256 @@
+// Package integration drives the real certmint binary over loopback with
+// real clients: the lego library, x/crypto/acme, certbot, Chromium.
+package integration
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/certmint/certmint/internal/pgtest"
+)
+
+// binary is the certmint executable built once by TestMain.
+var binary string
+
+func TestMain(m *testing.M) {
+	// A fixed path, overwritten by each run, so nothing piles up in /tmp.
+	dir := filepath.Join(os.TempDir(), "certmint-integration-bin")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "certmint")
+	build := exec.Command("go", "build", "-o", binary, "../cmd/certmint")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build certmint:", err)
+		os.Exit(1)
+	}
+	pgtest.Main(m) // runs the tests, stops the shared Postgres, exits
+}
+
+// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func freePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// ServerOptions configure StartServer.
+type ServerOptions struct {
+	DB   string   // "" for SQLite in the data dir
+	Data string   // "" for a fresh temp dir
+	Args []string // extra flags
+	Env  []string // extra environment
+}
+
+// Server is a certmint process under test.
+type Server struct {
+	t         testing.TB
+	Data      string
+	Port      int
+	AdminPort int
+	HTTPPort  int // http-01 validation port
+	TLSPort   int // tls-alpn-01 validation port
+	DNS       *DNSServer
+	RootPEM   []byte
+	Roots     *x509.CertPool
+	opts      ServerOptions
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	stderr *lockedBuffer
+	done   chan struct{}
+}
+
+// DirectoryURL is the ACME directory of the server.
+func (s *Server) DirectoryURL() string {
+	return fmt.Sprintf("https://127.0.0.1:%d/acme/directory", s.Port)
+}
+
+// AdminURL is the console's base URL.
+func (s *Server) AdminURL() string { return fmt.Sprintf("https://127.0.0.1:%d", s.AdminPort) }
+
+// StartServer runs `certmint serve` on free loopback ports with a DNS
+// server of the test's own, and waits until the directory answers.
+func StartServer(t testing.TB, o ServerOptions) *Server {
+	t.Helper()
+	if o.Data == "" {
+		o.Data = filepath.Join(t.TempDir(), "data")
+	}
+	s := &Server{t: t, Data: o.Data, opts: o, Port: freePort(t), AdminPort: freePort(t),
+		HTTPPort: freePort(t), TLSPort: freePort(t), DNS: StartDNS(t)}
+	s.Start()
+	t.Cleanup(s.Stop)
+	root, err := os.ReadFile(filepath.Join(s.Data, "ca", "root.pem"))
+	if err != nil {
+		t.Fatalf("read root: %v", err)
+	}
+	s.RootPEM = root
+	s.Roots = x509.NewCertPool()
+	s.Roots.AppendCertsFromPEM(root)
+	return s
+}
+
+// Args are the command-line arguments the server runs with.
+func (s *Server) Args() []string {
+	args := []string{"serve", "--data", s.Data,
+		"--listen", fmt.Sprintf("127.0.0.1:%d", s.Port),
+		"--admin-listen", fmt.Sprintf("127.0.0.1:%d", s.AdminPort),
+		"--hostname", "localhost,127.0.0.1",
+		"--http01-port", strconv.Itoa(s.HTTPPort),
+		"--tlsalpn01-port", strconv.Itoa(s.TLSPort),
+		"--dns-resolver", s.DNS.Addr,
+		"--log-level", "warn"}
+	if s.opts.DB != "" {
+		args = append(args, "--db", s.opts.DB)
+	}
+	return append(args, s.opts.Args...)
+}
+
+// Start (re)starts the process and waits for the directory.
+func (s *Server) Start() {
+	s.t.Helper()
+	s.mu.Lock()
+	cmd := exec.Command(binary, s.Args()...)
+	cmd.Env = append(os.Environ(), s.opts.Env...)
+	s.stderr = &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = s.stderr, s.stderr
+	if err := cmd.Start(); err != nil {
+		s.mu.Unlock()
+		s.t.Fatalf("start certmint: %v", err)
+	}
+	s.cmd, s.done = cmd, make(chan struct{})
+	done := s.done
+	go func() { cmd.Wait(); close(done) }()
+	s.mu.Unlock()
+	if err := s.waitReady(20 * time.Second); err != nil {
+		s.t.Fatalf("certmint did not come up: %v\n%s", err, s.Output())
+	}
+}
+
+func (s *Server) waitReady(limit time.Duration) error {
+	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		select {
+		case <-s.done:
+			return fmt.Errorf("process exited")
+		default:
+		}
+		resp, err := client.Get(s.DirectoryURL())
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("no answer within %s", limit)
+}
+
+// Stop ends the process with SIGTERM and waits.
+func (s *Server) Stop() { s.signal(syscall.SIGTERM) }
+
+// Kill ends the process with SIGKILL, as a crash would.
+func (s *Server) Kill() { s.signal(syscall.SIGKILL) }
+
+func (s *Server) signal(sig syscall.Signal) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Signal(sig)
+	select {
+	case <-s.done:
+	case <-time.After(15 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.done
+	}
+	s.cmd = nil
+}
+
+// Output is what the process printed so far.
+func (s *Server) Output() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stderr == nil {
+		return ""
+	}
+	return s.stderr.String()
+}
+
+// HTTPClient trusts the server's root.
+func (s *Server) HTTPClient() *http.Client {
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: s.Roots}}}
+}
+
+// runCLI runs the certmint binary with args and returns stdout, stderr and
+// the exit code.
+func runCLI(t testing.TB, env []string, args ...string) (string, string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("run certmint %v: %v", args, err)
+	}
+	return out.String(), errb.String(), code
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// engines lists the databases every storage-touching integration test runs
+// on: SQLite always, Postgres from a throwaway cluster.
+func engines(t *testing.T) map[string]func(t *testing.T) string {
+	return map[string]func(t *testing.T) string{
+		"sqlite":   func(t *testing.T) string { return "" },
+		"postgres": func(t *testing.T) string { return pgtest.Start(t) },
+	}
+}
+
+func isCI() bool { return strings.EqualFold(os.Getenv("CI"), "true") }

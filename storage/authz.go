@@ -1,0 +1,174 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+func normAuthz(a *Authorization) {
+	a.Expires = utc(a.Expires)
+	a.CreatedAt = utc(a.CreatedAt)
+	for i := range a.Challenges {
+		a.Challenges[i].Validated = utcp(a.Challenges[i].Validated)
+	}
+}
+
+func byPosition(db *gorm.DB) *gorm.DB { return db.Order("position") }
+
+// CreateAuthorization inserts a pre-authorization (RFC 8555 §7.4.1) and
+// its challenges in one transaction.
+func (s *gormStore) CreateAuthorization(ctx context.Context, a *Authorization) error {
+	authzs := []Authorization{*a}
+	if err := s.tx(ctx, func(tx *gorm.DB) error { return insertAuthzs(tx, authzs, s.now()) }); err != nil {
+		return fmt.Errorf("create authorization: %w", err)
+	}
+	*a = authzs[0]
+	return nil
+}
+
+// GetAuthorization is two queries: the row, then its challenges.
+func (s *gormStore) GetAuthorization(ctx context.Context, id string) (*Authorization, error) {
+	var a Authorization
+	if err := s.q(ctx).Preload("Challenges", byPosition).Where("id = ?", id).Take(&a).Error; err != nil {
+		return nil, fmt.Errorf("get authorization %s: %w", id, mapErr(err))
+	}
+	normAuthz(&a)
+	return &a, nil
+}
+
+// FindReusableAuthorization serves authorization reuse through the
+// idx_authz_reuse index; it picks the one that stays valid longest.
+func (s *gormStore) FindReusableAuthorization(ctx context.Context, accountID, typ, value string, wildcard bool, validUntil time.Time) (*Authorization, error) {
+	var a Authorization
+	err := s.q(ctx).Preload("Challenges", byPosition).
+		Where("account_id = ? AND type = ? AND value = ? AND wildcard = ? AND status = ? AND expires > ?",
+			accountID, typ, value, wildcard, StatusValid, ts(validUntil)).
+		Order("expires DESC").Take(&a).Error
+	if err != nil {
+		return nil, fmt.Errorf("find reusable authorization: %w", mapErr(err))
+	}
+	normAuthz(&a)
+	return &a, nil
+}
+
+// GetChallenge is two queries: the authorization found through the
+// challenge, then all of its challenges, among them the one asked for.
+func (s *gormStore) GetChallenge(ctx context.Context, id string) (*Challenge, *Authorization, error) {
+	db := s.q(ctx)
+	var a Authorization
+	err := db.Model(&Authorization{}).
+		Joins("JOIN challenges ON challenges.authz_id = authorizations.id").
+		Where("challenges.id = ?", id).Select("authorizations.*").Take(&a).Error
+	if err != nil {
+		return nil, nil, fmt.Errorf("get challenge %s: %w", id, mapErr(err))
+	}
+	if err := db.Where("authz_id = ?", a.ID).Order("position").Find(&a.Challenges).Error; err != nil {
+		return nil, nil, fmt.Errorf("get challenge %s: %w", id, mapErr(err))
+	}
+	normAuthz(&a)
+	for i := range a.Challenges {
+		if a.Challenges[i].ID == id {
+			c := a.Challenges[i]
+			return &c, &a, nil
+		}
+	}
+	return nil, nil, fmt.Errorf("get challenge %s: %w", id, ErrNotFound)
+}
+
+// StartChallenge is one conditional UPDATE that also requires the
+// authorization to be pending (RFC 8555 §7.5.1).
+func (s *gormStore) StartChallenge(ctx context.Context, challengeID string) error {
+	db := s.q(ctx)
+	res := db.Exec(`UPDATE challenges SET status = ? WHERE id = ? AND status = ?
+		AND EXISTS (SELECT 1 FROM authorizations a WHERE a.id = challenges.authz_id AND a.status = ?)`,
+		StatusProcessing, challengeID, StatusPending, StatusPending)
+	if err := casDone(db, res, "challenges", challengeID); err != nil {
+		return fmt.Errorf("start challenge: %w", err)
+	}
+	return nil
+}
+
+// CompleteChallenge runs in one transaction of at most four statements
+// (five on Postgres): the challenge, its authorization, then the orders
+// using it. If the authorization left pending meanwhile (deactivated,
+// expired), only the challenge result is recorded.
+//
+// On Postgres the orders are locked before the readiness check: two
+// authorizations of one order completing at the same time would otherwise
+// each see the other still pending (READ COMMITTED) and leave the order
+// pending forever. SQLite serializes write transactions, so it needs no lock.
+func (s *gormStore) CompleteChallenge(ctx context.Context, challengeID string, valid bool, problemJSON string, at time.Time) error {
+	chStatus, azStatus := StatusValid, StatusValid
+	var validated *time.Time
+	if valid {
+		v := ts(at)
+		validated, problemJSON = &v, ""
+	} else {
+		chStatus, azStatus = StatusInvalid, StatusInvalid
+	}
+	err := s.tx(ctx, func(tx *gorm.DB) error {
+		var authzIDs []string
+		res := tx.Raw(`UPDATE challenges SET status = ?, validated = ?, error = ?
+			WHERE id = ? AND status = ? RETURNING authz_id`,
+			chStatus, validated, problemJSON, challengeID, StatusProcessing).Scan(&authzIDs)
+		if res.Error != nil {
+			return res.Error
+		}
+		if len(authzIDs) == 0 {
+			return casDone(tx, res, "challenges", challengeID)
+		}
+		authzID := authzIDs[0]
+		res = tx.Model(&Authorization{}).Where("id = ? AND status = ?", authzID, StatusPending).
+			Update("status", azStatus)
+		if res.Error != nil || res.RowsAffected == 0 {
+			return res.Error
+		}
+		if !valid {
+			return tx.Exec(`UPDATE orders SET status = ?, error = ?
+				WHERE status = ? AND id IN (SELECT order_id FROM order_authzs WHERE authz_id = ?)`,
+				StatusInvalid, problemJSON, StatusPending, authzID).Error
+		}
+		if s.engine == enginePostgres {
+			var locked []string
+			if err := tx.Raw(`SELECT id FROM orders WHERE status = ?
+				AND id IN (SELECT order_id FROM order_authzs WHERE authz_id = ?)
+				ORDER BY id FOR UPDATE`, StatusPending, authzID).Scan(&locked).Error; err != nil {
+				return err
+			}
+			if len(locked) == 0 {
+				return nil
+			}
+		}
+		return tx.Exec(`UPDATE orders SET status = ?
+			WHERE status = ? AND id IN (SELECT order_id FROM order_authzs WHERE authz_id = ?)
+			AND NOT EXISTS (SELECT 1 FROM order_authzs oa JOIN authorizations a ON a.id = oa.authz_id
+				WHERE oa.order_id = orders.id AND a.status <> ?)`,
+			StatusReady, StatusPending, authzID, StatusValid).Error
+	})
+	if err != nil {
+		return fmt.Errorf("complete challenge %s: %w", challengeID, err)
+	}
+	return nil
+}
+
+// DeactivateAuthorization (RFC 8555 §7.5.2) also invalidates the pending
+// and ready orders that need the authorization, in the same transaction.
+func (s *gormStore) DeactivateAuthorization(ctx context.Context, id string) error {
+	err := s.tx(ctx, func(tx *gorm.DB) error {
+		res := tx.Model(&Authorization{}).Where("id = ? AND status IN ?", id, []string{StatusPending, StatusValid}).
+			Update("status", StatusDeactivated)
+		if err := casDone(tx, res, "authorizations", id); err != nil {
+			return err
+		}
+		return tx.Exec(`UPDATE orders SET status = ?
+			WHERE status IN ? AND id IN (SELECT order_id FROM order_authzs WHERE authz_id = ?)`,
+			StatusInvalid, []string{StatusPending, StatusReady}, id).Error
+	})
+	if err != nil {
+		return fmt.Errorf("deactivate authorization: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,216 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+)
+
+// Options tunes Open. The zero value is fine: every field has a default.
+type Options struct {
+	// MaxOpenConns bounds the Postgres connection pool (default 20). SQLite
+	// always uses a single connection, see openSQLite.
+	MaxOpenConns int
+	// StatementTimeout is Postgres' statement_timeout for every connection
+	// (default 10s), so a stuck query frees its connection instead of
+	// piling up requests behind it. Ignored by SQLite, where ctx applies.
+	StatementTimeout time.Duration
+	// Logger receives slow queries and database errors (never SQL
+	// parameters: they may hold keys). Default slog.Default().
+	Logger *slog.Logger
+}
+
+const (
+	defaultMaxOpenConns     = 20
+	defaultStatementTimeout = 10 * time.Second
+	connectTimeout          = 5 * time.Second
+	slowQuery               = 250 * time.Millisecond
+)
+
+func (o Options) withDefaults() Options {
+	if o.MaxOpenConns <= 0 {
+		o.MaxOpenConns = defaultMaxOpenConns
+	}
+	if o.StatementTimeout <= 0 {
+		o.StatementTimeout = defaultStatementTimeout
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
+
+// Open connects to the database named by dsn, runs pending migrations and
+// returns a Store. A dsn starting with postgres:// or postgresql:// selects
+// Postgres; anything else is a SQLite file path, optionally prefixed with
+// "sqlite:". Errors never contain the DSN's password.
+func Open(ctx context.Context, dsn string, opts Options) (Store, error) {
+	opts = opts.withDefaults()
+	var (
+		db     *gorm.DB
+		engine string
+		err    error
+	)
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		engine = enginePostgres
+		db, err = openPostgres(ctx, dsn, opts)
+	} else {
+		engine = engineSQLite
+		db, err = openSQLite(ctx, strings.TrimPrefix(dsn, "sqlite:"), opts)
+	}
+	if err != nil {
+		return nil, scrubPassword(err, dsn)
+	}
+	s := &gormStore{db: db, engine: engine, now: func() time.Time { return time.Now().UTC() }}
+	if err := migrate(ctx, s, opts.Logger); err != nil {
+		_ = s.Close()
+		return nil, scrubPassword(fmt.Errorf("migrate %s database: %w", engine, err), dsn)
+	}
+	return s, nil
+}
+
+func gormConfig(opts Options) *gorm.Config {
+	return &gorm.Config{
+		// Every multi-row change here runs in an explicit transaction;
+		// gorm's implicit one around single INSERTs only adds round trips.
+		SkipDefaultTransaction: true,
+		NowFunc:                func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
+		Logger:                 newGormLogger(opts.Logger, slowQuery),
+	}
+}
+
+// openPostgres builds the pgx configuration itself rather than passing the
+// DSN to gorm, so that the connect timeout and statement_timeout apply to
+// every pooled connection, also the ones opened after a restart.
+func openPostgres(ctx context.Context, dsn string, opts Options) (*gorm.DB, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("parse postgres DSN %s: %w", redactDSN(dsn), err)
+	}
+	u, _ := url.Parse(dsn)
+	if u == nil || u.Query().Get("connect_timeout") == "" {
+		cfg.ConnectTimeout = connectTimeout
+	}
+	if _, ok := cfg.RuntimeParams["statement_timeout"]; !ok {
+		cfg.RuntimeParams["statement_timeout"] = strconv.FormatInt(opts.StatementTimeout.Milliseconds(), 10)
+	}
+	cfg.RuntimeParams["timezone"] = "UTC"
+	sqlDB := stdlib.OpenDB(*cfg)
+	sqlDB.SetMaxOpenConns(opts.MaxOpenConns)
+	sqlDB.SetMaxIdleConns(opts.MaxOpenConns)
+	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+	db, err := gorm.Open(postgres.New(postgres.Config{Conn: sqlDB}), gormConfig(opts))
+	if err != nil {
+		_ = sqlDB.Close()
+		return nil, fmt.Errorf("open postgres %s: %w", redactDSN(dsn), mapErr(err))
+	}
+	pctx, cancel := context.WithTimeout(ctx, connectTimeout+time.Second)
+	defer cancel()
+	if err := sqlDB.PingContext(pctx); err != nil {
+		_ = sqlDB.Close()
+		return nil, fmt.Errorf("connect to postgres %s: %w", redactDSN(dsn), unavailable(err))
+	}
+	return db, nil
+}
+
+// openSQLite opens the file with one connection for the whole pool.
+//
+// Why one connection: SQLite allows one writer at a time. With several
+// pooled connections, concurrent writers race for the file lock and a
+// deferred transaction that upgrades from read to write can fail with
+// "database is locked" at once, whatever busy_timeout says. A single
+// connection makes database/sql queue the goroutines instead, which in WAL
+// mode with synchronous=NORMAL is also the fastest way to run many small
+// transactions. _txlock=immediate and busy_timeout additionally cover other
+// processes (a CLI command next to the server) opening the same file.
+// The pragmas are DSN parameters so that they apply to every connection
+// the driver opens, also after database/sql replaced a broken one.
+func openSQLite(ctx context.Context, path string, opts Options) (*gorm.DB, error) {
+	if path == "" {
+		return nil, errors.New("open sqlite: empty database path")
+	}
+	if path != ":memory:" {
+		dir := filepath.Dir(path)
+		st, err := os.Stat(dir)
+		if err != nil {
+			return nil, fmt.Errorf("open sqlite %s: directory %s: %w", path, dir, err)
+		}
+		if !st.IsDir() {
+			return nil, fmt.Errorf("open sqlite %s: %s is not a directory", path, dir)
+		}
+		if st, err := os.Stat(path); err == nil && st.IsDir() {
+			return nil, fmt.Errorf("open sqlite %s: path is a directory", path)
+		}
+	}
+	q := url.Values{}
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(NORMAL)", "busy_timeout(5000)", "foreign_keys(1)"} {
+		q.Add("_pragma", p)
+	}
+	q.Set("_txlock", "immediate")
+	q.Set("_time_format", "sqlite")
+	db, err := gorm.Open(sqlite.Open(path+"?"+q.Encode()), gormConfig(opts))
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	sqlDB.SetMaxOpenConns(1)
+	sqlDB.SetMaxIdleConns(1)
+	sqlDB.SetConnMaxLifetime(0) // a ":memory:" database lives as long as its connection
+	sqlDB.SetConnMaxIdleTime(0)
+	// A write proves the file is writable now rather than at the first
+	// request; SQLite itself only opens the file lazily.
+	for _, stmt := range []string{"CREATE TABLE IF NOT EXISTS certmint_probe (x INTEGER)", "DROP TABLE certmint_probe"} {
+		if err := db.WithContext(ctx).Exec(stmt).Error; err != nil {
+			_ = sqlDB.Close()
+			return nil, fmt.Errorf("open sqlite %s (is the file and its directory writable?): %w", path, err)
+		}
+	}
+	return db, nil
+}
+
+// redactDSN returns dsn with its password replaced, for error messages.
+func redactDSN(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.Scheme == "" {
+		return "(unparsable DSN)"
+	}
+	return u.Redacted()
+}
+
+// scrubPassword removes the DSN's password from err's text, whatever
+// library produced it, while keeping errors.Is/As working.
+func scrubPassword(err error, dsn string) error {
+	u, perr := url.Parse(dsn)
+	if perr != nil || u.User == nil {
+		return err
+	}
+	pw, ok := u.User.Password()
+	if !ok || pw == "" || !strings.Contains(err.Error(), pw) {
+		return err
+	}
+	return &scrubbedError{msg: strings.ReplaceAll(err.Error(), pw, "xxxxx"), err: err}
+}
+
+type scrubbedError struct {
+	msg string
+	err error
+}
+
+func (e *scrubbedError) Error() string { return e.msg }
+func (e *scrubbedError) Unwrap() error { return e.err }
