@@ -33,6 +33,10 @@ func (s *Server) newAccount(c echo.Context, r *request) error {
 	existing, err := s.store.GetAccountByThumbprint(ctx, thumb)
 	switch {
 	case err == nil:
+		// RFC 8555 §7.3.6: a deactivated account's key is refused.
+		if existing.Status != storage.StatusValid {
+			return Unauthorized("the account of this key is %s", existing.Status)
+		}
 		c.Response().Header().Set("Location", s.accountURL(c, existing.ID))
 		return writeJSON(c, http.StatusOK, s.accountJSON(c, existing))
 	case !errors.Is(err, storage.ErrNotFound):

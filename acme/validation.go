@@ -120,4 +120,3 @@ func validationFailure(err error) *Problem {
 	}
 	return ValidationProblem("serverInternal", fmt.Sprintf("validation could not run: %v", err))
 }
-

@@ -22,17 +22,17 @@ type accountJSON struct {
 }
 
 type orderJSON struct {
-	Status         string               `json:"status"`
-	Expires        string               `json:"expires"`
-	Identifiers    json.RawMessage      `json:"identifiers"`
-	NotBefore      string               `json:"notBefore,omitempty"`
-	NotAfter       string               `json:"notAfter,omitempty"`
-	Error          json.RawMessage      `json:"error,omitempty"`
-	Authorizations []string             `json:"authorizations"`
-	Finalize       string               `json:"finalize"`
-	Certificate    string               `json:"certificate,omitempty"`
-	Profile        string               `json:"profile,omitempty"`
-	Replaces       string               `json:"replaces,omitempty"`
+	Status         string          `json:"status"`
+	Expires        string          `json:"expires"`
+	Identifiers    json.RawMessage `json:"identifiers"`
+	NotBefore      string          `json:"notBefore,omitempty"`
+	NotAfter       string          `json:"notAfter,omitempty"`
+	Error          json.RawMessage `json:"error,omitempty"`
+	Authorizations []string        `json:"authorizations"`
+	Finalize       string          `json:"finalize"`
+	Certificate    string          `json:"certificate,omitempty"`
+	Profile        string          `json:"profile,omitempty"`
+	Replaces       string          `json:"replaces,omitempty"`
 }
 
 type authzJSON struct {
@@ -72,4 +72,3 @@ func writeJSONBody(w io.Writer, v any) error {
 func retryAfter(c echo.Context, seconds int) {
 	c.Response().Header().Set("Retry-After", strconv.Itoa(seconds))
 }
-

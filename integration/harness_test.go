@@ -8,6 +8,8 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"os"
@@ -19,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	legolog "github.com/go-acme/lego/v4/log"
 
 	"github.com/certmint/certmint/internal/pgtest"
 )
@@ -40,6 +44,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "build certmint:", err)
 		os.Exit(1)
 	}
+	legolog.Logger = log.New(io.Discard, "", 0) // lego narrates every step
 	pgtest.Main(m) // runs the tests, stops the shared Postgres, exits
 }
 

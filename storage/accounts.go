@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-
 )
 
 func normAccount(a *Account) {
@@ -103,4 +102,3 @@ func (s *gormStore) CountAccounts(ctx context.Context) (int64, error) {
 	}
 	return n, nil
 }
-

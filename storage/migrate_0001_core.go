@@ -73,11 +73,11 @@ type core0001Authorization struct {
 func (core0001Authorization) TableName() string { return "authorizations" }
 
 type core0001Challenge struct {
-	ID        string                 `gorm:"primaryKey;size:64"`
-	AuthzID   string                 `gorm:"size:64;not null;index"`
-	Type      string                 `gorm:"size:32;not null"`
-	Token     string                 `gorm:"size:128;not null"`
-	Status    string                 `gorm:"size:16;not null"`
+	ID        string `gorm:"primaryKey;size:64"`
+	AuthzID   string `gorm:"size:64;not null;index"`
+	Type      string `gorm:"size:32;not null"`
+	Token     string `gorm:"size:128;not null"`
+	Status    string `gorm:"size:16;not null"`
 	Validated *time.Time
 	Error     string                 `gorm:"type:text"`
 	Position  int                    `gorm:"not null"`

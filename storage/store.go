@@ -32,6 +32,7 @@ type Store interface {
 	OrderStore
 	CertificateStore
 	LeaseStore
+	ConsoleStore
 
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error

@@ -281,7 +281,7 @@ func appendJWK(dst []byte, key crypto.PublicKey) ([]byte, error) {
 // Thumbprint returns the RFC 7638 SHA-256 thumbprint of key, base64url
 // without padding: the account part of key authorizations (RFC 8555 §8.1).
 func Thumbprint(key crypto.PublicKey) (string, error) {
-	var buf [1200]byte // fits an 8192-bit RSA key without allocating
+	var buf [1024]byte // room for RSA keys up to 4096 bits; larger ones grow it
 	j, err := appendJWK(buf[:0], key)
 	if err != nil {
 		return "", err

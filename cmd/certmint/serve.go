@@ -39,6 +39,9 @@ type serveOptions struct {
 	ReuseAuthz    bool
 	LogLevel      string
 	Passphrase    []byte
+	ProfileSpecs  []string
+	DefaultProf   string
+	Profiles      map[string]ca.Profile
 }
 
 func newServeCmd() *cobra.Command {
@@ -67,6 +70,8 @@ func newServeCmd() *cobra.Command {
 	f.StringVar(&o.TOS, "tos-url", "", "terms of service URL; when set, new accounts must agree to it")
 	f.BoolVar(&o.ReuseAuthz, "reuse-authz", false, "reuse an account's still-valid authorizations in new orders")
 	f.StringVar(&o.LogLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringSliceVar(&o.ProfileSpecs, "profile", nil, "issuance profile NAME=VALIDITY[:server+client], repeatable (e.g. short=48h)")
+	f.StringVar(&o.DefaultProf, "default-profile", "default", "profile used when an order names none")
 	return cmd
 }
 
@@ -112,6 +117,14 @@ func (o *serveOptions) validate() error {
 	default:
 		return usagef("--log-level %q must be debug, info, warn or error", o.LogLevel)
 	}
+	profiles, err := parseProfiles(o.ProfileSpecs)
+	if err != nil {
+		return err
+	}
+	if _, ok := profiles[o.DefaultProf]; !ok {
+		return usagef("--default-profile %q is not a configured profile", o.DefaultProf)
+	}
+	o.Profiles = profiles
 	if p := os.Getenv("CERTMINT_CA_PASSPHRASE"); p != "" {
 		o.Passphrase = []byte(p)
 	}
@@ -211,6 +224,8 @@ func openApp(ctx context.Context, o serveOptions, log *slog.Logger) (a *app, err
 	v := validate.New(validate.Config{HTTPPort: o.HTTP01Port, TLSALPNPort: o.TLSALPN01Port, Resolver: o.DNSResolver})
 	srv, err := acme.New(ctx, acme.Config{
 		TermsOfService: o.TOS,
+		Profiles:       o.Profiles,
+		DefaultProfile: o.DefaultProf,
 		ReuseAuthz:     o.ReuseAuthz,
 		Logger:         log,
 	}, store, authority, v)

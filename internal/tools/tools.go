@@ -6,18 +6,18 @@ package tools
 
 import (
 	_ "github.com/chromedp/chromedp"
+	_ "github.com/glebarez/sqlite"
 	_ "github.com/go-acme/lego/v4/lego"
 	_ "github.com/go-gormigrate/gormigrate/v2"
-	_ "github.com/glebarez/sqlite"
 	_ "github.com/labstack/echo/v4"
 	_ "github.com/miekg/dns"
 	_ "github.com/prometheus/client_golang/prometheus"
 	_ "github.com/spf13/cobra"
+	_ "github.com/spf13/pflag"
 	_ "github.com/zmap/zlint/v3"
 	_ "golang.org/x/crypto/acme"
+	_ "gopkg.in/yaml.v3"
 	_ "gorm.io/driver/postgres"
 	_ "gorm.io/gorm"
 	_ "software.sslmate.com/src/go-pkcs12"
-	_ "gopkg.in/yaml.v3"
-	_ "github.com/spf13/pflag"
 )
