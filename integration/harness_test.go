@@ -45,7 +45,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	legolog.Logger = log.New(io.Discard, "", 0) // lego narrates every step
-	pgtest.Main(m) // runs the tests, stops the shared Postgres, exits
+	pgtest.Main(m)                              // runs the tests, stops the shared Postgres, exits
 }
 
 // freePort returns a TCP port on 127.0.0.1 that was free a moment ago.

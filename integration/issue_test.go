@@ -144,4 +144,3 @@ func containsStr(list []string, v string) bool {
 	}
 	return false
 }
-
