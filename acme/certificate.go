@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -88,6 +89,11 @@ func (s *Server) revokeCert(c echo.Context, r *request) error {
 		return storeError("certificate", err)
 	}
 	s.log.Info("certificate revoked", "serial", cert.Serial, "reason", reason, "account", cert.AccountID)
+	actor := "certificate-key"
+	if r.account != nil {
+		actor = "account:" + r.account.ID
+	}
+	s.audit(c, actor, "certificate.revoke", cert.ID, fmt.Sprintf("serial %s, reason %d, over ACME", cert.Serial, reason))
 	if s.cfg.OnRevoke != nil {
 		s.cfg.OnRevoke()
 	}

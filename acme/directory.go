@@ -42,6 +42,8 @@ func (s *Server) directory(c echo.Context) error {
 		NewOrder:   base + "new-order",
 		RevokeCert: base + "revoke-cert",
 		KeyChange:  base + "key-change",
+		// RFC 9773 §3: the base URL; clients append "/" and the cert ID.
+		RenewalInfo: base + "renewal-info",
 		Meta: directoryMeta{
 			TermsOfService: s.cfg.TermsOfService,
 			Website:        s.cfg.Website,

@@ -71,6 +71,7 @@ func (s *Server) finalize(c echo.Context, r *request) error {
 	}
 	o.Status, o.CertificateID = storage.StatusValid, cert.ID
 	s.log.Info("certificate issued", "order", o.ID, "account", o.AccountID, "serial", cert.Serial, "names", cert.Names)
+	s.audit(c, "account:"+o.AccountID, "certificate.issue", cert.ID, "serial "+cert.Serial+" for "+cert.Names)
 	c.Response().Header().Set("Location", s.orderURL(c, o.ID))
 	return writeJSON(c, http.StatusOK, s.orderJSON(c, o))
 }

@@ -46,6 +46,12 @@ func (s *Server) newOrder(c echo.Context, r *request) error {
 	if perr != nil {
 		return perr
 	}
+	var replaced *storage.Certificate
+	if req.Replaces != "" {
+		if replaced, err = s.checkReplaces(c, req.Replaces, r.account.ID, idents); err != nil {
+			return err
+		}
+	}
 	rawIdents, _ := json.Marshal(req.Identifiers)
 	order := &storage.Order{
 		ID:          storage.NewID(),
@@ -57,6 +63,7 @@ func (s *Server) newOrder(c echo.Context, r *request) error {
 		NotBefore:   notBefore,
 		NotAfter:    notAfter,
 		Profile:     profile,
+		Replaces:    req.Replaces,
 		CreatedAt:   now,
 	}
 	ctx := c.Request().Context()
@@ -82,7 +89,15 @@ func (s *Server) newOrder(c echo.Context, r *request) error {
 		// Every authorization was reused and is valid (RFC 8555 §7.1.6).
 		order.Status = storage.StatusReady
 	}
+	if replaced != nil {
+		if err := s.markReplaced(c, replaced, order.ID); err != nil {
+			return err
+		}
+	}
 	if err := s.store.CreateOrder(ctx, order, fresh); err != nil {
+		if replaced != nil {
+			_ = s.store.ClearReplaced(ctx, replaced.ID, order.ID)
+		}
 		return storeError("order", err)
 	}
 	c.Response().Header().Set("Location", s.orderURL(c, order.ID))

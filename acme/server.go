@@ -129,12 +129,16 @@ func (s *Server) routes() *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
+	// The client address is the TCP peer: forwarding headers are not
+	// trusted, since anyone can send them.
+	e.IPExtractor = echo.ExtractIPDirect()
 	e.Use(s.commonHeaders, s.recoverPanic)
 
 	e.GET("/acme/directory", s.directory)
 	e.HEAD("/acme/new-nonce", s.newNonce)
 	e.GET("/acme/new-nonce", s.newNonce)
 	e.GET("/roots/root.pem", s.rootPEM)
+	e.GET("/acme/renewal-info/:id", s.renewalInfo)
 
 	post := func(path string, h handlerFunc, opt authOpts) {
 		e.POST(path, s.authenticated(h, opt))
@@ -226,4 +230,16 @@ func link(url, rel string) string { return "<" + url + `>;rel="` + rel + `"` }
 // it so that the `url` header check (RFC 8555 §6.4) compares like with like.
 func (s *Server) baseURL(c echo.Context) string {
 	return "https://" + c.Request().Host
+}
+
+// audit records an ACME event in the audit log shown by the console. A
+// failure to record is logged; it does not undo what was done.
+func (s *Server) audit(c echo.Context, actor, action, target, detail string) {
+	err := s.store.AddAuditEvent(c.Request().Context(), storage.AuditEvent{
+		At: s.now().UTC(), Actor: actor, Action: action, Target: target, Detail: detail,
+		RemoteAddr: c.RealIP(),
+	})
+	if err != nil {
+		s.log.Error("write audit event", "action", action, "target", target, "err", err)
+	}
 }

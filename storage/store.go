@@ -32,6 +32,7 @@ type Store interface {
 	OrderStore
 	CertificateStore
 	LeaseStore
+	RenewalStore
 	ConsoleStore
 
 	// Ping checks that the database answers.

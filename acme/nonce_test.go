@@ -1,0 +1,119 @@
+package acme
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/certmint/certmint/storage"
+)
+
+func openTestStore(t *testing.T) storage.Store {
+	t.Helper()
+	st, err := storage.Open(context.Background(), filepath.Join(t.TempDir(), "test.db"), storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func isBadNonce(err error) bool {
+	var p *Problem
+	return errors.As(err, &p) && p.Type == ProblemNS+"badNonce"
+}
+
+func TestNonces(t *testing.T) {
+	ctx := context.Background()
+	st := openTestStore(t)
+	now := time.Now()
+	clock := func() time.Time { return now }
+	n, err := NewNonces(ctx, st, st, time.Hour, clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("ok/single-use", func(t *testing.T) {
+		nonce := n.New()
+		if err := n.Redeem(ctx, nonce); err != nil {
+			t.Fatalf("first use: %v", err)
+		}
+		if err := n.Redeem(ctx, nonce); !isBadNonce(err) {
+			t.Fatalf("second use: %v, want badNonce", err)
+		}
+	})
+	t.Run("ok/another-replica", func(t *testing.T) {
+		// A second Nonces on the same database is another replica: it
+		// loads the same key, accepts the first one's nonce once, and
+		// the first then refuses it.
+		other, err := NewNonces(ctx, st, st, time.Hour, clock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nonce := n.New()
+		if err := other.Redeem(ctx, nonce); err != nil {
+			t.Fatalf("redeem on the other replica: %v", err)
+		}
+		if err := n.Redeem(ctx, nonce); !isBadNonce(err) {
+			t.Fatalf("redeem again on the first: %v, want badNonce", err)
+		}
+	})
+	t.Run("fail/expired", func(t *testing.T) {
+		nonce := n.New()
+		now = now.Add(time.Hour + time.Second)
+		defer func() { now = now.Add(-time.Hour - time.Second) }()
+		if err := n.Redeem(ctx, nonce); !isBadNonce(err) {
+			t.Fatalf("expired nonce: %v, want badNonce", err)
+		}
+	})
+	t.Run("fail/forged", func(t *testing.T) {
+		for _, bad := range []string{"", "abc", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", n.New() + "x"} {
+			if err := n.Redeem(ctx, bad); !isBadNonce(err) {
+				t.Fatalf("nonce %q: %v, want badNonce", bad, err)
+			}
+		}
+	})
+	t.Run("ok/concurrent", func(t *testing.T) {
+		// 32 goroutines race to redeem each of 20 nonces: exactly one
+		// wins each.
+		for i := 0; i < 20; i++ {
+			nonce := n.New()
+			var wins atomic.Int32
+			var wg sync.WaitGroup
+			for g := 0; g < 32; g++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					err := n.Redeem(ctx, nonce)
+					if err == nil {
+						wins.Add(1)
+					} else if !isBadNonce(err) {
+						t.Errorf("unexpected error: %v", err)
+					}
+				}()
+			}
+			wg.Wait()
+			if wins.Load() != 1 {
+				t.Fatalf("nonce redeemed %d times, want exactly once", wins.Load())
+			}
+		}
+	})
+	t.Run("ok/sweep-keeps-single-use", func(t *testing.T) {
+		// Sweeping removes only nonces past their expiry, which Redeem
+		// refuses anyway, so a swept nonce cannot come back.
+		nonce := n.New()
+		if err := n.Redeem(ctx, nonce); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.ExpireStale(ctx, now); err != nil {
+			t.Fatal(err)
+		}
+		if err := n.Redeem(ctx, nonce); !isBadNonce(err) {
+			t.Fatalf("after sweep: %v, want badNonce", err)
+		}
+	})
+}
