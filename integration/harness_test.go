@@ -259,3 +259,10 @@ func engines(t *testing.T) map[string]func(t *testing.T) string {
 }
 
 func isCI() bool { return strings.EqualFold(os.Getenv("CI"), "true") }
+
+// insecureClient skips certificate checks, for probing whether a server is
+// up before its root is known.
+func insecureClient() *http.Client {
+	return &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
 )
 
 // Options tunes Open. The zero value is fine: every field has a default.
@@ -92,6 +93,21 @@ func gormConfig(opts Options) *gorm.Config {
 	}
 }
 
+// openGorm opens with gorm's logging off: a failure to open is returned
+// as an error (and reported once by the caller), not also logged as a
+// second, less clear line.
+func openGorm(d gorm.Dialector, opts Options) (*gorm.DB, error) {
+	cfg := gormConfig(opts)
+	quiet := *cfg
+	quiet.Logger = logger.Discard
+	db, err := gorm.Open(d, &quiet)
+	if err != nil {
+		return nil, err
+	}
+	db.Logger = cfg.Logger
+	return db, nil
+}
+
 // openPostgres builds the pgx configuration itself rather than passing the
 // DSN to gorm, so that the connect timeout and statement_timeout apply to
 // every pooled connection, also the ones opened after a restart.
@@ -112,7 +128,7 @@ func openPostgres(ctx context.Context, dsn string, opts Options) (*gorm.DB, erro
 	sqlDB.SetMaxOpenConns(opts.MaxOpenConns)
 	sqlDB.SetMaxIdleConns(opts.MaxOpenConns)
 	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
-	db, err := gorm.Open(postgres.New(postgres.Config{Conn: sqlDB}), gormConfig(opts))
+	db, err := openGorm(postgres.New(postgres.Config{Conn: sqlDB}), opts)
 	if err != nil {
 		_ = sqlDB.Close()
 		return nil, fmt.Errorf("open postgres %s: %w", redactDSN(dsn), mapErr(err))
@@ -161,7 +177,7 @@ func openSQLite(ctx context.Context, path string, opts Options) (*gorm.DB, error
 	}
 	q.Set("_txlock", "immediate")
 	q.Set("_time_format", "sqlite")
-	db, err := gorm.Open(sqlite.Open(path+"?"+q.Encode()), gormConfig(opts))
+	db, err := openGorm(sqlite.Open(path+"?"+q.Encode()), opts)
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}

@@ -190,6 +190,21 @@ func openApp(ctx context.Context, o serveOptions, log *slog.Logger) (a *app, err
 			_ = os.RemoveAll(o.Data)
 		}
 	}()
+	dsn := o.DB
+	if dsn == "" {
+		dsn = filepath.Join(o.Data, "certmint.db")
+	}
+	openCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	store, err := storage.Open(openCtx, dsn, storage.Options{Logger: log})
+	if err != nil {
+		return nil, usagef("cannot open the database: %v", err)
+	}
+	defer func() {
+		if err != nil {
+			store.Close()
+		}
+	}()
 	authority, err := ca.Open(ca.Options{Dir: filepath.Join(o.Data, "ca"), Passphrase: o.Passphrase, RootName: o.RootName, Logger: log})
 	switch {
 	case errors.Is(err, ca.ErrBadPassphrase):
@@ -199,21 +214,6 @@ func openApp(ctx context.Context, o serveOptions, log *slog.Logger) (a *app, err
 	case err != nil:
 		return nil, usagef("cannot open the CA in %s: %v", filepath.Join(o.Data, "ca"), err)
 	}
-	dsn := o.DB
-	if dsn == "" {
-		dsn = filepath.Join(o.Data, "certmint.db")
-	}
-	openCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	store, err := storage.Open(openCtx, dsn, storage.Options{Logger: log})
-	if err != nil {
-		return nil, usagef("cannot open the database %s: %v", redactDSN(dsn), err)
-	}
-	defer func() {
-		if err != nil {
-			store.Close()
-		}
-	}()
 	identity, err := authority.ServerIdentity(filepath.Join(o.Data, "tls"), o.Hostnames)
 	if err != nil {
 		return nil, usagef("cannot set up the server's TLS certificate for --hostname %v: %v", o.Hostnames, err)
