@@ -52,6 +52,10 @@ func (s *Server) newAccount(c echo.Context, r *request) error {
 	if s.cfg.TermsOfService != "" && !req.TermsOfServiceAgreed {
 		return UserActionRequired("the terms of service at %s must be agreed to (termsOfServiceAgreed: true)", s.cfg.TermsOfService)
 	}
+	eabKey, err := s.checkEAB(c, r, req.ExternalAccountBinding)
+	if err != nil {
+		return err
+	}
 	keyJSON, err := jwk.MarshalJSON()
 	if err != nil {
 		return ServerInternal(err)
@@ -65,7 +69,16 @@ func (s *Server) newAccount(c echo.Context, r *request) error {
 		TOSAgreed:     req.TermsOfServiceAgreed,
 		CreatedAt:     s.now().UTC(),
 	}
+	if eabKey != nil {
+		acct.EABKeyID = eabKey.ID
+		if err := s.bindEAB(ctx, eabKey, acct.ID); err != nil {
+			return err
+		}
+	}
 	if err := s.store.CreateAccount(ctx, acct); err != nil {
+		if eabKey != nil {
+			_ = s.store.UnbindEABKey(ctx, eabKey.ID, acct.ID)
+		}
 		if errors.Is(err, storage.ErrConflict) {
 			// Another request registered the same key meanwhile.
 			if existing, err := s.store.GetAccountByThumbprint(ctx, thumb); err == nil {

@@ -119,3 +119,34 @@ func (s *Server) challenge(c echo.Context, r *request) error {
 	}
 	return writeJSON(c, http.StatusOK, s.challengeJSON(c, ch))
 }
+
+// newAuthz implements pre-authorization (RFC 8555 §7.4.1): the account
+// proves control of an identifier before ordering. A later order for it is
+// ready at once. Wildcards cannot be pre-authorized (the RFC's note).
+func (s *Server) newAuthz(c echo.Context, r *request) error {
+	var req struct {
+		Identifier storage.Identifier `json:"identifier"`
+	}
+	if err := r.decode(&req); err != nil {
+		return err
+	}
+	id, p := ParseIdentifier(req.Identifier)
+	if p != nil {
+		return p
+	}
+	if id.Wildcard {
+		return RejectedIdentifier("a wildcard cannot be pre-authorized (RFC 8555 §7.4.1); order it and use dns-01")
+	}
+	ctx := c.Request().Context()
+	if err := s.checkPolicy(ctx, r.account, []normalizedIdentifier{id}); err != nil {
+		return err
+	}
+	a := s.newAuthorization(r.account.ID, id, s.now().UTC())
+	a.PreAuth = true
+	if err := s.store.CreateAuthorization(ctx, &a); err != nil {
+		return storeError("authorization", err)
+	}
+	c.Response().Header().Set("Location", s.authzURL(c, a.ID))
+	out := s.authzJSON(c, &a)
+	return writeJSON(c, http.StatusCreated, out)
+}

@@ -44,10 +44,13 @@ func (s *Server) directory(c echo.Context) error {
 		KeyChange:  base + "key-change",
 		// RFC 9773 §3: the base URL; clients append "/" and the cert ID.
 		RenewalInfo: base + "renewal-info",
+		// RFC 8555 §7.4.1: pre-authorization.
+		NewAuthz: base + "new-authz",
 		Meta: directoryMeta{
-			TermsOfService: s.cfg.TermsOfService,
-			Website:        s.cfg.Website,
-			Profiles:       profiles,
+			ExternalAccountRequired: s.cfg.EABRequired,
+			TermsOfService:          s.cfg.TermsOfService,
+			Website:                 s.cfg.Website,
+			Profiles:                profiles,
 		},
 	})
 }

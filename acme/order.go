@@ -33,6 +33,9 @@ func (s *Server) newOrder(c echo.Context, r *request) error {
 	if err != nil {
 		return err
 	}
+	if err := s.checkPolicy(c.Request().Context(), r.account, idents); err != nil {
+		return err
+	}
 	profile := req.Profile
 	if profile == "" {
 		profile = s.cfg.DefaultProfile
@@ -42,7 +45,11 @@ func (s *Server) newOrder(c echo.Context, r *request) error {
 		return InvalidProfile("profile %q is not offered; see meta.profiles in the directory", req.Profile)
 	}
 	now := s.now().UTC()
-	notBefore, notAfter, perr := orderValidity(req.NotBefore, req.NotAfter, now, prof.Validity)
+	maxValidity := prof.Validity
+	if s.cfg.MaxValidity > 0 && s.cfg.MaxValidity < maxValidity {
+		maxValidity = s.cfg.MaxValidity
+	}
+	notBefore, notAfter, perr := orderValidity(req.NotBefore, req.NotAfter, now, maxValidity)
 	if perr != nil {
 		return perr
 	}
@@ -70,19 +77,20 @@ func (s *Server) newOrder(c echo.Context, r *request) error {
 	var fresh []storage.Authorization
 	allValid := true
 	for _, id := range idents {
-		if s.cfg.ReuseAuthz {
-			a, err := s.store.FindReusableAuthorization(ctx, r.account.ID, id.Type, id.Value, id.Wildcard, order.Expires)
-			if err == nil {
-				order.AuthzIDs = append(order.AuthzIDs, a.ID)
-				continue
-			}
-			if !errors.Is(err, storage.ErrNotFound) {
-				return storeError("authorization", err)
-			}
+		// A valid pre-authorization (RFC 8555 §7.4.1) is always used;
+		// other valid authorizations only when reuse is enabled.
+		// It must stay valid for at least an hour, time enough to finalize.
+		reuse, err := s.store.FindReusableAuthorization(ctx, r.account.ID, id.Type, id.Value, id.Wildcard, now.Add(time.Hour))
+		if err == nil && (s.cfg.ReuseAuthz || reuse.PreAuth) {
+			order.AuthzIDs = append(order.AuthzIDs, reuse.ID)
+			continue
 		}
-		a := s.newAuthorization(r.account.ID, id, now)
-		fresh = append(fresh, a)
-		order.AuthzIDs = append(order.AuthzIDs, a.ID)
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return storeError("authorization", err)
+		}
+		na := s.newAuthorization(r.account.ID, id, now)
+		fresh = append(fresh, na)
+		order.AuthzIDs = append(order.AuthzIDs, na.ID)
 		allValid = false
 	}
 	if allValid {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/certmint/certmint/acme/policy"
 	"github.com/certmint/certmint/acme/validate"
 	"github.com/certmint/certmint/ca"
 	"github.com/certmint/certmint/storage"
@@ -28,7 +29,14 @@ type Config struct {
 	DefaultProfile string
 
 	TermsOfService string // URL; when set, newAccount needs termsOfServiceAgreed
-	Website        string
+	EABRequired    bool   // newAccount needs an external account binding (RFC 8555 §7.3.4)
+
+	// Policy limits the identifiers of the whole server; an EAB key's own
+	// allow list narrows it further for the accounts bound with it.
+	Policy      policy.Rules
+	NoWildcards bool          // refuse wildcard names
+	MaxValidity time.Duration // cap on any certificate's lifetime; 0 = the profiles' own
+	Website     string
 
 	OrderLifetime      time.Duration // pending order lifetime, default 24h
 	AuthzLifetime      time.Duration // pending authorization lifetime, default 24h
@@ -71,6 +79,14 @@ func (c *Config) setDefaults() {
 	if len(c.Profiles) == 0 {
 		p := ca.DefaultProfile()
 		c.Profiles = map[string]ca.Profile{p.Name: p}
+	}
+	if c.MaxValidity > 0 {
+		capped := make(map[string]ca.Profile, len(c.Profiles))
+		for name, p := range c.Profiles {
+			p.Validity = min(p.Validity, c.MaxValidity)
+			capped[name] = p
+		}
+		c.Profiles = capped
 	}
 	if c.DefaultProfile == "" {
 		c.DefaultProfile = ca.DefaultProfile().Name
@@ -154,6 +170,7 @@ func (s *Server) routes() *echo.Echo {
 	post("/acme/chall/:id", s.challenge, authOpts{})
 	post("/acme/cert/:id", s.certificate, authOpts{})
 	post("/acme/revoke-cert", s.revokeCert, authOpts{jwkOrKid: true})
+	post("/acme/new-authz", s.newAuthz, authOpts{})
 
 	// Anything else: a problem document, not echo's plain 404/405.
 	e.RouteNotFound("/*", func(c echo.Context) error { return NotFound("resource " + c.Request().URL.Path) })

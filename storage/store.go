@@ -33,7 +33,10 @@ type Store interface {
 	CertificateStore
 	LeaseStore
 	RenewalStore
+	EABStore
 	ConsoleStore
+	CRLStore
+	RateLimitStore
 
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error

@@ -44,7 +44,7 @@ func (a *Agent) legoClient() (*lego.Client, error) {
 	lc.Certificate.Timeout = a.cfg.Timeout
 	client, err := lego.NewClient(lc)
 	if err != nil {
-		return nil, fmt.Errorf("read ACME directory %s: %w", a.cfg.DirectoryURL, unwrapURLError(errors.Unwrap(err)))
+		return nil, fmt.Errorf("read ACME directory %s: %w", a.cfg.DirectoryURL, unwrapURLError(err))
 	}
 	if err := a.setProvider(client); err != nil {
 		return nil, err

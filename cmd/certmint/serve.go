@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/certmint/certmint/acme"
+	"github.com/certmint/certmint/acme/policy"
 	"github.com/certmint/certmint/acme/validate"
 	"github.com/certmint/certmint/ca"
 	"github.com/certmint/certmint/storage"
@@ -40,6 +41,14 @@ type serveOptions struct {
 	LogLevel      string
 	Passphrase    []byte
 	ProfileSpecs  []string
+	EABRequired   bool
+	AllowDomains  []string
+	DenyDomains   []string
+	AllowIPs      []string
+	DenyIPs       []string
+	NoWildcards   bool
+	MaxValidity   time.Duration
+	Policy        policy.Rules
 	DefaultProf   string
 	Profiles      map[string]ca.Profile
 }
@@ -72,6 +81,13 @@ func newServeCmd() *cobra.Command {
 	f.StringVar(&o.LogLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringSliceVar(&o.ProfileSpecs, "profile", nil, "issuance profile NAME=VALIDITY[:server+client], repeatable (e.g. short=48h)")
 	f.StringVar(&o.DefaultProf, "default-profile", "default", "profile used when an order names none")
+	f.BoolVar(&o.EABRequired, "eab-required", false, "new accounts need an external account binding (keys: certmint admin eab create)")
+	f.StringSliceVar(&o.AllowDomains, "allow-domain", nil, "DNS suffix names must be under (repeatable; default: any)")
+	f.StringSliceVar(&o.DenyDomains, "deny-domain", nil, "DNS suffix no name may be under (repeatable)")
+	f.StringSliceVar(&o.AllowIPs, "allow-ip", nil, "CIDR IP identifiers must be in (repeatable; default: any)")
+	f.StringSliceVar(&o.DenyIPs, "deny-ip", nil, "CIDR no IP identifier may be in (repeatable)")
+	f.BoolVar(&o.NoWildcards, "no-wildcards", false, "refuse wildcard names")
+	f.DurationVar(&o.MaxValidity, "max-validity", 0, "cap on every certificate's lifetime, e.g. 720h (default: the profiles' own)")
 	return cmd
 }
 
@@ -116,6 +132,21 @@ func (o *serveOptions) validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		return usagef("--log-level %q must be debug, info, warn or error", o.LogLevel)
+	}
+	if err := policy.CheckSuffixes(append(append([]string(nil), o.AllowDomains...), o.DenyDomains...)); err != nil {
+		return usagef("--allow-domain/--deny-domain: %v", err)
+	}
+	allowIPs, err := policy.ParsePrefixes(o.AllowIPs)
+	if err != nil {
+		return usagef("--allow-ip: %v", err)
+	}
+	denyIPs, err := policy.ParsePrefixes(o.DenyIPs)
+	if err != nil {
+		return usagef("--deny-ip: %v", err)
+	}
+	o.Policy = policy.Rules{AllowDomains: lower(o.AllowDomains), DenyDomains: lower(o.DenyDomains), AllowIPs: allowIPs, DenyIPs: denyIPs}
+	if o.MaxValidity < 0 || (o.MaxValidity > 0 && o.MaxValidity < time.Minute) {
+		return usagef("--max-validity %s must be at least 1m", o.MaxValidity)
 	}
 	profiles, err := parseProfiles(o.ProfileSpecs)
 	if err != nil {
@@ -225,6 +256,10 @@ func openApp(ctx context.Context, o serveOptions, log *slog.Logger) (a *app, err
 	srv, err := acme.New(ctx, acme.Config{
 		TermsOfService: o.TOS,
 		Profiles:       o.Profiles,
+		EABRequired:    o.EABRequired,
+		Policy:         o.Policy,
+		NoWildcards:    o.NoWildcards,
+		MaxValidity:    o.MaxValidity,
 		DefaultProfile: o.DefaultProf,
 		ReuseAuthz:     o.ReuseAuthz,
 		Logger:         log,
@@ -335,4 +370,12 @@ func (a *app) backgroundJobs(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+func lower(list []string) []string {
+	out := make([]string, len(list))
+	for i, s := range list {
+		out[i] = strings.ToLower(strings.TrimSpace(s))
+	}
+	return out
 }

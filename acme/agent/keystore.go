@@ -1,0 +1,55 @@
+package agent
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"path/filepath"
+
+	"software.sslmate.com/src/go-pkcs12"
+)
+
+// Java store file names, as Spring Boot's server.ssl.key-store and
+// server.ssl.trust-store (or javax.net.ssl.trustStore) would name them.
+const (
+	KeystoreFile   = "keystore.p12"
+	TruststoreFile = "truststore.p12"
+)
+
+// RootAlias is the alias of the root in the trust store.
+const RootAlias = "certmint-root"
+
+// WriteJavaStores writes keystore.p12 (the key, the leaf and its chain;
+// mode 0600) and truststore.p12 (root as a trusted-certificate entry,
+// which go-pkcs12 marks with the attribute Java needs) into dir, both
+// protected by password, with modern algorithms (PBES2/AES-256, SHA-256
+// MAC) that OpenSSL 3 and Java 11.0.12+ read without legacy options.
+func WriteJavaStores(dir string, cert *tls.Certificate, root *x509.Certificate, password string) error {
+	var chain []*x509.Certificate
+	for _, der := range cert.Certificate[1:] {
+		c, err := x509.ParseCertificate(der)
+		if err != nil {
+			return fmt.Errorf("keystore chain: %w", err)
+		}
+		chain = append(chain, c)
+	}
+	leaf := cert.Leaf
+	if leaf == nil {
+		var err error
+		if leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
+			return fmt.Errorf("keystore leaf: %w", err)
+		}
+	}
+	ks, err := pkcs12.Modern.Encode(cert.PrivateKey, leaf, chain, password)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", KeystoreFile, err)
+	}
+	ts, err := pkcs12.Modern.EncodeTrustStoreEntries([]pkcs12.TrustStoreEntry{{Cert: root, FriendlyName: RootAlias}}, password)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", TruststoreFile, err)
+	}
+	if err := WriteFileAtomic(filepath.Join(dir, KeystoreFile), ks, 0o600); err != nil {
+		return err
+	}
+	return WriteFileAtomic(filepath.Join(dir, TruststoreFile), ts, 0o644)
+}
