@@ -13,13 +13,13 @@ import (
 // never again. Allow optionally narrows what accounts bound with this key
 // may order (JSON array of DNS suffixes and IP CIDRs).
 type EABKey struct {
-	ID        string    `gorm:"primaryKey;size:64"`
-	HMACKey   []byte    `gorm:"not null"`
-	Label     string    `gorm:"size:255"`
-	Allow     string    `gorm:"type:text"`
-	Reusable  bool      `gorm:"not null"`
-	Revoked   bool      `gorm:"not null"`
-	UsedBy    string    `gorm:"size:64;index"` // first (for single-use keys: only) account bound
+	ID        string `gorm:"primaryKey;size:64"`
+	HMACKey   []byte `gorm:"not null"`
+	Label     string `gorm:"size:255"`
+	Allow     string `gorm:"type:text"`
+	Reusable  bool   `gorm:"not null"`
+	Revoked   bool   `gorm:"not null"`
+	UsedBy    string `gorm:"size:64;index"` // first (for single-use keys: only) account bound
 	UsedAt    *time.Time
 	CreatedAt time.Time `gorm:"not null"`
 }
@@ -47,13 +47,13 @@ type EABStore interface {
 func init() {
 	register("0003_eab", func(db *gorm.DB) error {
 		type eabKey0003 struct {
-			ID        string    `gorm:"primaryKey;size:64"`
-			HMACKey   []byte    `gorm:"not null"`
-			Label     string    `gorm:"size:255"`
-			Allow     string    `gorm:"type:text"`
-			Reusable  bool      `gorm:"not null"`
-			Revoked   bool      `gorm:"not null"`
-			UsedBy    string    `gorm:"size:64;index:idx_eab_keys_used_by"`
+			ID        string `gorm:"primaryKey;size:64"`
+			HMACKey   []byte `gorm:"not null"`
+			Label     string `gorm:"size:255"`
+			Allow     string `gorm:"type:text"`
+			Reusable  bool   `gorm:"not null"`
+			Revoked   bool   `gorm:"not null"`
+			UsedBy    string `gorm:"size:64;index:idx_eab_keys_used_by"`
 			UsedAt    *time.Time
 			CreatedAt time.Time `gorm:"not null"`
 		}
