@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/certmint/certmint/acme/jws"
+	"github.com/certmint/certmint/acme/ratelimit"
 	"github.com/certmint/certmint/storage"
 )
 
@@ -47,6 +48,9 @@ func (s *Server) newAccount(c echo.Context, r *request) error {
 	}
 	contact, err := checkContacts(req.Contact)
 	if err != nil {
+		return err
+	}
+	if err := s.allow(ctx, s.cfg.RateLimits.NewAccountPerIP, ratelimit.IPKey(c.RealIP()), "new accounts from this address"); err != nil {
 		return err
 	}
 	if s.cfg.TermsOfService != "" && !req.TermsOfServiceAgreed {

@@ -108,7 +108,10 @@ func (s *Server) challenge(c echo.Context, r *request) error {
 			if a.Status != storage.StatusPending || s.now().After(a.Expires) {
 				return Malformed("the authorization is %s; its challenges can no longer be answered", a.Status)
 			}
-			if err := s.startValidation(ctx, ch, a, r.account, s.accountURL(c, r.account.ID)); err != nil {
+			if err := s.checkFailures(c, r.account.ID); err != nil {
+				return err
+			}
+			if err := s.startValidation(ctx, ch, a, r.account, s.accountURL(c, r.account.ID), c.RealIP()); err != nil {
 				return err
 			}
 			ch.Status = storage.StatusProcessing
@@ -139,6 +142,9 @@ func (s *Server) newAuthz(c echo.Context, r *request) error {
 	}
 	ctx := c.Request().Context()
 	if err := s.checkPolicy(ctx, r.account, []normalizedIdentifier{id}); err != nil {
+		return err
+	}
+	if err := s.allowOrder(c, r.account.ID); err != nil {
 		return err
 	}
 	a := s.newAuthorization(r.account.ID, id, s.now().UTC())

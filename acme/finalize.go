@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"sort"
 	"strings"
 
@@ -158,6 +159,10 @@ func (s *Server) checkCSR(der []byte, o *storage.Order, acct *storage.Account) (
 	want := strings.Split(o.Names, ",")
 	var got []string
 	for _, n := range csr.DNSNames {
+		// An IP address belongs in an IP SAN (RFC 8738 §3), never a DNS one.
+		if _, err := netip.ParseAddr(n); err == nil {
+			return nil, BadCSR("the CSR names IP address %q as a DNS name; use an IP address SAN", n)
+		}
 		got = append(got, strings.ToLower(n))
 	}
 	for _, ip := range csr.IPAddresses {
@@ -171,7 +176,14 @@ func (s *Server) checkCSR(der []byte, o *storage.Order, acct *storage.Account) (
 			return nil, BadCSR("the CSR common name %q is not one of the order's identifiers", csr.Subject.CommonName)
 		}
 		if !contains(got, cn) {
+			// RFC 8555 §7.4 lets a name appear in the CN only; the
+			// certificate still needs it as a SAN (RFC 5280 §4.2.1.6).
 			got = append(got, cn)
+			if ip, err := netip.ParseAddr(cn); err == nil {
+				csr.IPAddresses = append(csr.IPAddresses, net.IP(ip.AsSlice()))
+			} else {
+				csr.DNSNames = append(csr.DNSNames, cn)
+			}
 		}
 	}
 	if missing, extra := diff(want, got); len(missing) > 0 || len(extra) > 0 {

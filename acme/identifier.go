@@ -33,6 +33,15 @@ func ParseIdentifier(id storage.Identifier) (normalizedIdentifier, *Problem) {
 	}
 	switch id.Type {
 	case "dns":
+		// Lowercase ASCII only: strings.ToLower would fold some non-ASCII
+		// runes (U+212A KELVIN SIGN) into ASCII letters, so the name
+		// authorized would differ from the one ordered (RFC 8555 §7.1.4
+		// wants A-labels).
+		for i := 0; i < len(id.Value); i++ {
+			if id.Value[i] >= 0x80 {
+				return bad(RejectedIdentifier("%q is not a valid DNS name: it is not ASCII; use the A-label form of an IDN", id.Value))
+			}
+		}
 		v := strings.ToLower(id.Value)
 		wildcard := false
 		if rest, ok := strings.CutPrefix(v, "*."); ok {

@@ -36,6 +36,9 @@ func (s *Server) newOrder(c echo.Context, r *request) error {
 	if err := s.checkPolicy(c.Request().Context(), r.account, idents); err != nil {
 		return err
 	}
+	if err := s.allowOrder(c, r.account.ID); err != nil {
+		return err
+	}
 	profile := req.Profile
 	if profile == "" {
 		profile = s.cfg.DefaultProfile
@@ -92,6 +95,15 @@ func (s *Server) newOrder(c echo.Context, r *request) error {
 		fresh = append(fresh, na)
 		order.AuthzIDs = append(order.AuthzIDs, na.ID)
 		allValid = false
+	}
+	if len(fresh) > 0 {
+		pending, err := s.store.CountPendingAuthorizations(ctx, r.account.ID)
+		if err != nil {
+			return storeError("authorizations", err)
+		}
+		if int(pending)+len(fresh) > s.cfg.MaxPendingAuthzs {
+			return RateLimited(time.Minute, "the account has %d pending authorizations; at most %d may be pending (complete or deactivate some)", pending, s.cfg.MaxPendingAuthzs)
+		}
 	}
 	if allValid {
 		// Every authorization was reused and is valid (RFC 8555 §7.1.6).

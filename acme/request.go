@@ -71,9 +71,14 @@ func (s *Server) authenticated(h handlerFunc, opt authOpts) echo.HandlerFunc {
 		if len(bytes.TrimSpace(body)) == 0 {
 			return Malformed("the request body is empty; a flattened JWS was expected")
 		}
-		msg, err := jws.Parse(body, jws.ParseOptions{RequireNonce: true})
+		msg, err := jws.Parse(body, jws.ParseOptions{})
 		if err != nil {
 			return jwsProblem(err)
+		}
+		// A missing nonce is badNonce like a bad one (RFC 8555 §6.5), so
+		// clients fetch a fresh nonce and retry instead of giving up.
+		if msg.Header.Nonce == "" {
+			return BadNonce("the JWS protected header has no nonce (RFC 8555 §6.5)")
 		}
 		url := s.baseURL(c) + req.URL.Path
 		if req.URL.RawQuery != "" {

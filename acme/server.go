@@ -16,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/certmint/certmint/acme/policy"
+	"github.com/certmint/certmint/acme/ratelimit"
 	"github.com/certmint/certmint/acme/validate"
 	"github.com/certmint/certmint/ca"
 	"github.com/certmint/certmint/storage"
@@ -43,12 +44,22 @@ type Config struct {
 	ValidAuthzLifetime time.Duration // valid authorization lifetime, default 30 days
 	ReuseAuthz         bool          // reuse a still-valid authorization of the account
 	MaxIdentifiers     int           // identifiers per order, default 100
+	MaxPendingAuthzs   int           // pending authorizations per account, default 1000
 	MaxBody            int64         // request body cap, default 64 KiB
 	NonceLifetime      time.Duration // default 1h
 	ValidationWorkers  int           // validations at once, default 32
 	ValidationQueue    int           // validations waiting, default 4096
 	CRLURL             string        // CRL distribution point put in certificates
 	OnRevoke           func()        // called after a revocation, e.g. to republish the CRL
+	CRLHandler         http.Handler  // serves /crl/ on the ACME listener too, if set
+
+	// Limiter enforces RateLimits; nil turns rate limiting off.
+	Limiter    *ratelimit.Limiter
+	RateLimits ratelimit.Config
+
+	// BaseURL is how clients reach the server ("https://host:port"); it is
+	// only used outside requests, to resume validations after a restart.
+	BaseURL string
 
 	Logger *slog.Logger
 	Now    func() time.Time
@@ -66,6 +77,9 @@ func (c *Config) setDefaults() {
 	def(&c.NonceLifetime, time.Hour)
 	if c.MaxIdentifiers <= 0 {
 		c.MaxIdentifiers = 100
+	}
+	if c.MaxPendingAuthzs <= 0 {
+		c.MaxPendingAuthzs = 1000
 	}
 	if c.MaxBody <= 0 {
 		c.MaxBody = 64 << 10
@@ -155,8 +169,14 @@ func (s *Server) routes() *echo.Echo {
 	e.GET("/acme/new-nonce", s.newNonce)
 	e.GET("/roots/root.pem", s.rootPEM)
 	e.GET("/acme/renewal-info/:id", s.renewalInfo)
+	if s.cfg.CRLHandler != nil {
+		e.GET("/crl/*", echo.WrapHandler(s.cfg.CRLHandler))
+	}
 
 	post := func(path string, h handlerFunc, opt authOpts) {
+		// Other methods get 405 with Allow (RFC 9110 §15.5.6) as a problem
+		// document; without this the catch-all below answers 404.
+		e.Any(path, methodNotAllowed)
 		e.POST(path, s.authenticated(h, opt))
 	}
 	post("/acme/new-account", s.newAccount, authOpts{jwkOnly: true})
@@ -175,6 +195,12 @@ func (s *Server) routes() *echo.Echo {
 	// Anything else: a problem document, not echo's plain 404/405.
 	e.RouteNotFound("/*", func(c echo.Context) error { return NotFound("resource " + c.Request().URL.Path) })
 	return e
+}
+
+func methodNotAllowed(c echo.Context) error {
+	c.Response().Header().Set("Allow", http.MethodPost)
+	return problem(http.StatusMethodNotAllowed, "malformed", "method %s is not allowed on %s; use POST (RFC 8555 §6.3)",
+		c.Request().Method, c.Request().URL.Path)
 }
 
 // commonHeaders sets the headers every ACME response carries: a fresh

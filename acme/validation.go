@@ -55,13 +55,13 @@ const validationTimeout = 30 * time.Second
 // startValidation moves the challenge to processing and queues its
 // validation. The queue slot is taken first, so a full queue changes
 // nothing and the client may simply retry.
-func (s *Server) startValidation(ctx context.Context, ch *storage.Challenge, a *storage.Authorization, acct *storage.Account, acctURL string) error {
+func (s *Server) startValidation(ctx context.Context, ch *storage.Challenge, a *storage.Authorization, acct *storage.Account, acctURL, clientIP string) error {
 	started := make(chan bool, 1)
 	job := func() {
 		if !<-started {
 			return
 		}
-		s.runValidation(ch, a, acct, acctURL)
+		s.runValidation(ch, a, acct, acctURL, clientIP)
 	}
 	if !s.pool.trySubmit(job) {
 		return RateLimited(5*time.Second, "too many validations are under way; retry shortly")
@@ -80,7 +80,7 @@ func (s *Server) startValidation(ctx context.Context, ch *storage.Challenge, a *
 // runValidation performs the check and records the result (RFC 8555 §7.5.1).
 // The record is one transaction: challenge, authorization and the orders
 // that become ready (or invalid) change together.
-func (s *Server) runValidation(ch *storage.Challenge, a *storage.Authorization, acct *storage.Account, acctURL string) {
+func (s *Server) runValidation(ch *storage.Challenge, a *storage.Authorization, acct *storage.Account, acctURL, clientIP string) {
 	ctx, cancel := context.WithTimeout(context.Background(), validationTimeout)
 	defer cancel()
 	req := validate.Request{
@@ -99,6 +99,7 @@ func (s *Server) runValidation(ch *storage.Challenge, a *storage.Authorization, 
 		b, _ := json.Marshal(p)
 		problemJSON = string(b)
 		s.log.Info("validation failed", "challenge", ch.ID, "type", ch.Type, "identifier", a.Value, "problem", p.Type, "detail", p.Detail)
+		s.recordFailure(ctx, acct.ID, clientIP)
 	}
 	for attempt := 0; ; attempt++ {
 		err := s.store.CompleteChallenge(ctx, ch.ID, valid, problemJSON, s.now().UTC())
@@ -119,4 +120,31 @@ func validationFailure(err error) *Problem {
 		return ValidationProblem(string(ve.Kind), ve.Detail)
 	}
 	return ValidationProblem("serverInternal", fmt.Sprintf("validation could not run: %v", err))
+}
+
+// ResumeValidations restarts the validations that a crash or restart cut
+// short: their challenges are still processing in the database, but no
+// process is working on them. Running one twice is harmless, since
+// recording the result is a compare-and-set.
+func (s *Server) ResumeValidations(ctx context.Context) (int, error) {
+	chs, err := s.store.ListProcessingChallenges(ctx, 10000)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for i := range chs {
+		ch, a, err := s.store.GetChallenge(ctx, chs[i].ID)
+		if err != nil {
+			continue
+		}
+		acct, err := s.store.GetAccount(ctx, a.AccountID)
+		if err != nil {
+			continue
+		}
+		url := s.cfg.BaseURL + "/acme/account/" + acct.ID
+		if s.pool.trySubmit(func() { s.runValidation(ch, a, acct, url, "") }) {
+			n++
+		}
+	}
+	return n, nil
 }

@@ -75,6 +75,7 @@ type Server struct {
 	AdminPort int
 	HTTPPort  int // http-01 validation port
 	TLSPort   int // tls-alpn-01 validation port
+	CRLPort   int // plain-HTTP CRL
 	DNS       *DNSServer
 	RootPEM   []byte
 	Roots     *x509.CertPool
@@ -102,7 +103,7 @@ func StartServer(t testing.TB, o ServerOptions) *Server {
 		o.Data = filepath.Join(t.TempDir(), "data")
 	}
 	s := &Server{t: t, Data: o.Data, opts: o, Port: freePort(t), AdminPort: freePort(t),
-		HTTPPort: freePort(t), TLSPort: freePort(t), DNS: StartDNS(t)}
+		HTTPPort: freePort(t), TLSPort: freePort(t), CRLPort: freePort(t), DNS: StartDNS(t)}
 	s.Start()
 	t.Cleanup(s.Stop)
 	root, err := os.ReadFile(filepath.Join(s.Data, "ca", "root.pem"))
@@ -124,6 +125,7 @@ func (s *Server) Args() []string {
 		"--http01-port", strconv.Itoa(s.HTTPPort),
 		"--tlsalpn01-port", strconv.Itoa(s.TLSPort),
 		"--dns-resolver", s.DNS.Addr,
+		"--crl-listen", fmt.Sprintf("127.0.0.1:%d", s.CRLPort),
 		"--log-level", "warn"}
 	if s.opts.DB != "" {
 		args = append(args, "--db", s.opts.DB)

@@ -19,7 +19,7 @@ type RateLimitStore interface {
 	// RateLimitHits returns the count of bucket's window starting at start,
 	// 0 when there is none.
 	RateLimitHits(ctx context.Context, bucket string, start time.Time) (int64, error)
-	// SweepRateLimits deletes windows that ended before before and returns
+	// SweepRateLimits deletes windows that ended by before and returns
 	// how many.
 	SweepRateLimits(ctx context.Context, before time.Time) (int64, error)
 }
@@ -54,7 +54,7 @@ func (s *gormStore) RateLimitHits(ctx context.Context, bucket string, start time
 }
 
 func (s *gormStore) SweepRateLimits(ctx context.Context, before time.Time) (int64, error) {
-	res := s.q(ctx).Exec(`DELETE FROM rate_limits WHERE expires < ?`, before.Unix())
+	res := s.q(ctx).Exec(`DELETE FROM rate_limits WHERE expires <= ?`, before.Unix())
 	if res.Error != nil {
 		return 0, fmt.Errorf("sweep rate limits: %w", mapErr(res.Error))
 	}

@@ -34,6 +34,7 @@ type Store interface {
 	LeaseStore
 	RenewalStore
 	EABStore
+	LimitStore
 	ConsoleStore
 	CRLStore
 	RateLimitStore

@@ -63,6 +63,14 @@ type server struct {
 // New returns the console's handler. It serves plain HTTP semantics; the
 // caller runs it behind TLS (the cookies are Secure).
 func New(cfg Config) (http.Handler, error) {
+	s, err := newServer(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return s.routes(), nil
+}
+
+func newServer(cfg Config) (*server, error) {
 	if cfg.Store == nil || cfg.CA == nil {
 		return nil, errors.New("web: Config.Store and Config.CA are required")
 	}
@@ -86,8 +94,7 @@ func New(cfg Config) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &server{cfg: cfg, store: cfg.Store, log: cfg.Logger, now: cfg.Now, pages: ps, assets: as, sleep: sleepCtx}
-	return s.routes(), nil
+	return &server{cfg: cfg, store: cfg.Store, log: cfg.Logger, now: cfg.Now, pages: ps, assets: as, sleep: sleepCtx}, nil
 }
 
 func (s *server) routes() http.Handler {
@@ -111,7 +118,7 @@ func (s *server) routes() http.Handler {
 	auth("GET /certificates/{id}/pem", s.certificatePEM)
 	auth("GET /certificates/{id}/revoke", s.revokeForm)
 	auth("POST /certificates/{id}/revoke", s.revoke)
-	auth("GET /audit", s.audit)
+	auth("GET /audit", s.auditPage)
 	auth("GET /settings", s.settings)
 
 	// Profiling (issue 8): only for signed-in operators.

@@ -2,17 +2,156 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/certmint/certmint/storage"
+	"github.com/certmint/certmint/web"
 )
 
-// ensureAdmin creates the console's first admin user on first start.
-// (Filled in with the console.)
+// initialPasswordFile is where the first admin password is written, once.
+const initialPasswordFile = "initial-admin-password"
+
+// ensureAdmin creates the console's first user, "admin", when the
+// database has no console user yet. Its random password is printed once
+// on stderr (never to the log) and written to DATA/initial-admin-password
+// with mode 0600. Replicas starting together race on the unique user
+// name; the loser does nothing.
 func ensureAdmin(ctx context.Context, store storage.Store, dataDir string, log *slog.Logger) error {
+	n, err := store.CountAdminUsers(ctx)
+	if err != nil {
+		return fmt.Errorf("check console users: %w", err)
+	}
+	if n > 0 {
+		return nil
+	}
+	password := randomPassword()
+	hash, err := web.HashPassword(password)
+	if err != nil {
+		return err
+	}
+	err = store.CreateAdminUser(ctx, &storage.AdminUser{Username: "admin", PasswordHash: hash})
+	if errors.Is(err, storage.ErrConflict) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("create the admin user: %w", err)
+	}
+	path := filepath.Join(dataDir, initialPasswordFile)
+	if err := os.WriteFile(path, []byte(password+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	fmt.Fprintf(os.Stderr, "certmint: created console user \"admin\" with password %s (also in %s; change it with `certmint admin user passwd admin`)\n", password, path)
+	log.Info("console user created", "user", "admin", "password_file", path)
 	return nil
 }
 
-// adminHandler is the console; nil while there is none.
-func (a *app) adminHandler() http.Handler { return nil }
+// randomPassword is 20 characters from an alphabet without look-alikes
+// (about 110 bits).
+func randomPassword() string {
+	const alphabet = "abcdefghjkmnpqrstuvwxyzABCDEFGHJKMNPQRSTUVWXYZ23456789"
+	return randomFrom(alphabet, 20)
+}
+
+func randomFrom(alphabet string, n int) string {
+	b := make([]byte, n)
+	buf := make([]byte, 1)
+	for i := 0; i < n; {
+		_, _ = rand.Read(buf)
+		if int(buf[0]) < 256-256%len(alphabet) { // no modulo bias
+			b[i] = alphabet[int(buf[0])%len(alphabet)]
+			i++
+		}
+	}
+	return string(b)
+}
+
+// adminHandler is the console, served on --admin-listen.
+func (a *app) adminHandler() http.Handler {
+	h, err := web.New(web.Config{
+		Store:            a.store,
+		CA:               a.ca,
+		ACMEDirectoryURL: a.directoryURL(),
+		Settings:         a.consoleSettings(),
+		Version:          version,
+		Logger:           a.log,
+		OnRevoke:         a.crl.Notify,
+	})
+	if err != nil {
+		// Templates and assets are embedded, so this is a build defect;
+		// keep ACME running and say why the console answers 503.
+		a.log.Error("admin console unavailable", "err", err)
+		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			http.Error(w, "the admin console failed to start; see the server log", http.StatusServiceUnavailable)
+		})
+	}
+	return h
+}
+
+// directoryURL is the ACME directory as clients reach it: the first
+// --hostname and the --listen port.
+func (a *app) directoryURL() string {
+	_, port, _ := net.SplitHostPort(a.opts.Listen)
+	host := "localhost"
+	if len(a.opts.Hostnames) > 0 {
+		host = a.opts.Hostnames[0]
+	}
+	return "https://" + net.JoinHostPort(host, port) + "/acme/directory"
+}
+
+// consoleSettings lists the effective serve options for /settings, with
+// the database password and the CA passphrase hidden.
+func (a *app) consoleSettings() []web.Setting {
+	o := a.opts
+	db := o.DB
+	if db == "" {
+		db = "sqlite: " + filepath.Join(o.Data, "certmint.db")
+	}
+	passphrase := "not set (CA keys not encrypted)"
+	if len(o.Passphrase) > 0 || a.ca.KeysEncrypted() {
+		passphrase = "set (hidden)"
+	}
+	profiles := make([]string, 0, len(o.Profiles))
+	for name, p := range o.Profiles {
+		profiles = append(profiles, fmt.Sprintf("%s=%s", name, p.Validity))
+	}
+	tos := o.TOS
+	if tos == "" {
+		tos = "(none)"
+	}
+	resolver := o.DNSResolver
+	if resolver == "" {
+		resolver = "(system)"
+	}
+	return []web.Setting{
+		{Name: "data", Value: o.Data},
+		{Name: "db", Value: redactDSN(db)},
+		{Name: "listen", Value: o.Listen},
+		{Name: "admin-listen", Value: o.AdminListen},
+		{Name: "hostname", Value: strings.Join(o.Hostnames, ", ")},
+		{Name: "http01-port", Value: strconv.Itoa(o.HTTP01Port)},
+		{Name: "tlsalpn01-port", Value: strconv.Itoa(o.TLSALPN01Port)},
+		{Name: "dns-resolver", Value: resolver},
+		{Name: "ca-name", Value: o.RootName},
+		{Name: "tos-url", Value: tos},
+		{Name: "reuse-authz", Value: strconv.FormatBool(o.ReuseAuthz)},
+		{Name: "profile", Value: strings.Join(sortedStrings(profiles), ", ")},
+		{Name: "default-profile", Value: o.DefaultProf},
+		{Name: "log-level", Value: o.LogLevel},
+		{Name: "CERTMINT_CA_PASSPHRASE", Value: passphrase},
+	}
+}
+
+func sortedStrings(s []string) []string {
+	slices.Sort(s)
+	return s
+}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -20,8 +21,10 @@ import (
 
 	"github.com/certmint/certmint/acme"
 	"github.com/certmint/certmint/acme/policy"
+	"github.com/certmint/certmint/acme/ratelimit"
 	"github.com/certmint/certmint/acme/validate"
 	"github.com/certmint/certmint/ca"
+	"github.com/certmint/certmint/ca/crl"
 	"github.com/certmint/certmint/storage"
 )
 
@@ -51,6 +54,32 @@ type serveOptions struct {
 	Policy        policy.Rules
 	DefaultProf   string
 	Profiles      map[string]ca.Profile
+	Limits        limitOptions
+	CRLListen     string
+	CRLURL        string
+	RateLimitsOn  bool
+	RateSpecs     map[string]*string
+	RateLimits    ratelimit.Config
+}
+
+// limitOptions are the resource limits of `serve`, all with defaults that
+// suit a normal fleet.
+type limitOptions struct {
+	MaxBody             int64
+	MaxIdentifiers      int
+	MaxPendingAuthzs    int
+	ValidationWorkers   int
+	ValidationTimeout   time.Duration
+	ValidationAllow     []string
+	ValidationDeny      []string
+	allowNets, denyNets []netip.Prefix
+	ReadHeaderTimeout   time.Duration
+	ReadTimeout         time.Duration
+	WriteTimeout        time.Duration
+	IdleTimeout         time.Duration
+	MaxHeaderBytes      int
+	DBMaxConns          int
+	DBStatementTimeout  time.Duration
 }
 
 func newServeCmd() *cobra.Command {
@@ -88,6 +117,39 @@ func newServeCmd() *cobra.Command {
 	f.StringSliceVar(&o.DenyIPs, "deny-ip", nil, "CIDR no IP identifier may be in (repeatable)")
 	f.BoolVar(&o.NoWildcards, "no-wildcards", false, "refuse wildcard names")
 	f.DurationVar(&o.MaxValidity, "max-validity", 0, "cap on every certificate's lifetime, e.g. 720h (default: the profiles' own)")
+	f.StringVar(&o.CRLListen, "crl-listen", ":8880", "address of the plain-HTTP CRL endpoint (/crl/intermediate.crl); empty turns it off")
+	f.StringVar(&o.CRLURL, "crl-url", "", "CRL distribution point put in certificates (default http://<first --hostname>:<crl port>/crl/intermediate.crl)")
+	f.BoolVar(&o.RateLimitsOn, "rate-limits", true, "enforce the rate limits below (false turns all off, e.g. for benchmarks)")
+	def := ratelimit.DefaultConfig()
+	o.RateSpecs = map[string]*string{}
+	for _, r := range []struct {
+		flag string
+		rule ratelimit.Rule
+		what string
+	}{
+		{"rate-limit-new-account-per-ip", def.NewAccountPerIP, "new accounts per client IP"},
+		{"rate-limit-new-order-per-account", def.NewOrderPerAccount, "new orders per account"},
+		{"rate-limit-new-order-per-ip", def.NewOrderPerIP, "new orders per client IP"},
+		{"rate-limit-failed-validations-per-account", def.FailedValidationsPerAccount, "failed validations per account"},
+		{"rate-limit-failed-validations-per-ip", def.FailedValidationsPerIP, "failed validations per client IP"},
+	} {
+		o.RateSpecs[r.flag] = f.String(r.flag, fmt.Sprintf("%d/%s", r.rule.Limit, shortDuration(r.rule.Window)), r.what+", as N/DURATION; 0 turns it off")
+	}
+	l := &o.Limits
+	f.Int64Var(&l.MaxBody, "max-body", 64<<10, "largest ACME request body in bytes")
+	f.IntVar(&l.MaxIdentifiers, "max-identifiers", 100, "identifiers per order")
+	f.IntVar(&l.MaxPendingAuthzs, "max-pending-authzs", 1000, "pending authorizations per account")
+	f.IntVar(&l.ValidationWorkers, "validation-workers", 32, "validations at once")
+	f.DurationVar(&l.ValidationTimeout, "validation-timeout", 10*time.Second, "time limit of one validation")
+	f.StringSliceVar(&l.ValidationAllow, "validation-allow-net", nil, "CIDR validation may connect to; when set, only these (repeatable)")
+	f.StringSliceVar(&l.ValidationDeny, "validation-deny-net", nil, "CIDR validation never connects to, besides link-local and metadata addresses (repeatable)")
+	f.DurationVar(&l.ReadHeaderTimeout, "read-header-timeout", 10*time.Second, "time to read a request's headers")
+	f.DurationVar(&l.ReadTimeout, "read-timeout", 30*time.Second, "time to read a whole request")
+	f.DurationVar(&l.WriteTimeout, "write-timeout", 60*time.Second, "time to write a response")
+	f.DurationVar(&l.IdleTimeout, "idle-timeout", 120*time.Second, "keep-alive idle time")
+	f.IntVar(&l.MaxHeaderBytes, "max-header-bytes", 32<<10, "largest request header block")
+	f.IntVar(&l.DBMaxConns, "db-max-conns", 20, "Postgres connection pool size")
+	f.DurationVar(&l.DBStatementTimeout, "db-statement-timeout", 10*time.Second, "Postgres statement timeout")
 	return cmd
 }
 
@@ -148,6 +210,25 @@ func (o *serveOptions) validate() error {
 	if o.MaxValidity < 0 || (o.MaxValidity > 0 && o.MaxValidity < time.Minute) {
 		return usagef("--max-validity %s must be at least 1m", o.MaxValidity)
 	}
+	if err := o.Limits.validate(); err != nil {
+		return err
+	}
+	if err := o.parseRateLimits(); err != nil {
+		return err
+	}
+	if o.CRLListen != "" {
+		_, port, err := net.SplitHostPort(o.CRLListen)
+		if err != nil {
+			return usagef("--crl-listen %q is not host:port (e.g. :8880)", o.CRLListen)
+		}
+		if o.CRLURL == "" {
+			host := o.Hostnames[0]
+			o.CRLURL = "http://" + net.JoinHostPort(host, port) + crl.DERPath
+		}
+	}
+	if o.CRLURL != "" && !strings.HasPrefix(o.CRLURL, "http://") {
+		return usagef("--crl-url %q must be an http:// URL (RFC 5280 CRLs are fetched over plain HTTP)", o.CRLURL)
+	}
 	profiles, err := parseProfiles(o.ProfileSpecs)
 	if err != nil {
 		return err
@@ -206,6 +287,8 @@ type app struct {
 	identity *ca.ServerIdentity
 	store    storage.Store
 	acme     *acme.Server
+	crl      *crl.Publisher
+	limiter  *ratelimit.Limiter
 	holder   string
 }
 
@@ -227,7 +310,8 @@ func openApp(ctx context.Context, o serveOptions, log *slog.Logger) (a *app, err
 	}
 	openCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	store, err := storage.Open(openCtx, dsn, storage.Options{Logger: log})
+	store, err := storage.Open(openCtx, dsn, storage.Options{Logger: log,
+		MaxOpenConns: o.Limits.DBMaxConns, StatementTimeout: o.Limits.DBStatementTimeout})
 	if err != nil {
 		return nil, usagef("cannot open the database: %v", err)
 	}
@@ -252,23 +336,42 @@ func openApp(ctx context.Context, o serveOptions, log *slog.Logger) (a *app, err
 	if err := ensureAdmin(ctx, store, o.Data, log); err != nil {
 		return nil, err
 	}
-	v := validate.New(validate.Config{HTTPPort: o.HTTP01Port, TLSALPNPort: o.TLSALPN01Port, Resolver: o.DNSResolver})
+	pub, err := crl.New(store, authority, crl.Options{Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("set up CRL publishing: %w", err)
+	}
+	var limiter *ratelimit.Limiter
+	if o.RateLimitsOn {
+		limiter = ratelimit.New(store, nil)
+	}
+	v := validate.New(validate.Config{HTTPPort: o.HTTP01Port, TLSALPNPort: o.TLSALPN01Port, Resolver: o.DNSResolver,
+		Timeout: o.Limits.ValidationTimeout, Allowed: o.Limits.allowNets, Denied: o.Limits.denyNets})
 	srv, err := acme.New(ctx, acme.Config{
-		TermsOfService: o.TOS,
-		Profiles:       o.Profiles,
-		EABRequired:    o.EABRequired,
-		Policy:         o.Policy,
-		NoWildcards:    o.NoWildcards,
-		MaxValidity:    o.MaxValidity,
-		DefaultProfile: o.DefaultProf,
-		ReuseAuthz:     o.ReuseAuthz,
-		Logger:         log,
+		TermsOfService:    o.TOS,
+		Profiles:          o.Profiles,
+		EABRequired:       o.EABRequired,
+		Policy:            o.Policy,
+		NoWildcards:       o.NoWildcards,
+		MaxValidity:       o.MaxValidity,
+		MaxBody:           o.Limits.MaxBody,
+		MaxIdentifiers:    o.Limits.MaxIdentifiers,
+		MaxPendingAuthzs:  o.Limits.MaxPendingAuthzs,
+		ValidationWorkers: o.Limits.ValidationWorkers,
+		BaseURL:           baseURL(o),
+		CRLURL:            o.CRLURL,
+		CRLHandler:        pub.Handler(),
+		OnRevoke:          pub.Notify,
+		Limiter:           limiter,
+		RateLimits:        o.RateLimits,
+		DefaultProfile:    o.DefaultProf,
+		ReuseAuthz:        o.ReuseAuthz,
+		Logger:            log,
 	}, store, authority, v)
 	if err != nil {
 		return nil, fmt.Errorf("start the ACME server: %w", err)
 	}
 	host, _ := os.Hostname()
-	return &app{opts: o, log: log, ca: authority, identity: identity, store: store, acme: srv,
+	return &app{opts: o, log: log, ca: authority, identity: identity, store: store, acme: srv, crl: pub, limiter: limiter,
 		holder: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), storage.NewID())}, nil
 }
 
@@ -302,7 +405,7 @@ func (a *app) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen on --listen %s: %w", a.opts.Listen, errors.Unwrap(err))
 	}
-	servers := []*http.Server{newHTTPServer(a.acme.Handler(), tlsCfg, a.log)}
+	servers := []*http.Server{a.newHTTPServer(a.acme.Handler(), tlsCfg)}
 	listeners := []net.Listener{acmeLn}
 	if h := a.adminHandler(); h != nil {
 		adminLn, err := net.Listen("tcp", a.opts.AdminListen)
@@ -310,14 +413,34 @@ func (a *app) run(ctx context.Context) error {
 			acmeLn.Close()
 			return fmt.Errorf("listen on --admin-listen %s: %w", a.opts.AdminListen, errors.Unwrap(err))
 		}
-		servers = append(servers, newHTTPServer(h, tlsCfg, a.log))
+		servers = append(servers, a.newHTTPServer(h, tlsCfg))
 		listeners = append(listeners, adminLn)
 	}
+	var crlSrv *http.Server
+	if a.opts.CRLListen != "" {
+		crlLn, err := net.Listen("tcp", a.opts.CRLListen)
+		if err != nil {
+			for _, ln := range listeners {
+				ln.Close()
+			}
+			return fmt.Errorf("listen on --crl-listen %s: %w", a.opts.CRLListen, errors.Unwrap(err))
+		}
+		crlSrv = a.newHTTPServer(a.crl.Handler(), nil)
+		servers = append(servers, crlSrv)
+		listeners = append(listeners, crlLn)
+	}
 	go a.identity.Run(ctx)
+	go a.crl.Run(ctx)
 	go a.backgroundJobs(ctx)
 	errc := make(chan error, len(servers))
 	for i, s := range servers {
-		go func(s *http.Server, ln net.Listener) { errc <- s.ServeTLS(ln, "", "") }(s, listeners[i])
+		go func(s *http.Server, ln net.Listener) {
+			if s.TLSConfig == nil {
+				errc <- s.Serve(ln) // the CRL: plain HTTP, as RFC 5280 clients expect
+				return
+			}
+			errc <- s.ServeTLS(ln, "", "")
+		}(s, listeners[i])
 	}
 	a.log.Info("certmint serving", "acme", "https://"+acmeLn.Addr().String()+"/acme/directory",
 		"admin", a.opts.AdminListen, "root_sha256", a.ca.RootFingerprint())
@@ -335,35 +458,31 @@ func (a *app) run(ctx context.Context) error {
 }
 
 // newHTTPServer applies the connection limits every listener shares.
-func newHTTPServer(h http.Handler, tlsCfg *tls.Config, log *slog.Logger) *http.Server {
+func (a *app) newHTTPServer(h http.Handler, tlsCfg *tls.Config) *http.Server {
+	l := a.opts.Limits
 	return &http.Server{
 		Handler:           h,
 		TLSConfig:         tlsCfg,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    32 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		ReadHeaderTimeout: l.ReadHeaderTimeout,
+		ReadTimeout:       l.ReadTimeout,
+		WriteTimeout:      l.WriteTimeout,
+		IdleTimeout:       l.IdleTimeout,
+		MaxHeaderBytes:    l.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
 	}
 }
 
-// backgroundJobs runs the sweeper once per cluster: only the replica that
-// holds the "sweeper" lease works, the others wait.
+// backgroundJobs resumes validations a restart cut short, then runs the
+// sweeper once per cluster: only the replica that holds the "sweeper"
+// lease works, the others wait.
 func (a *app) backgroundJobs(ctx context.Context) {
-	if n, err := a.store.RecoverProcessing(ctx, time.Now().Add(-time.Minute)); err == nil && n > 0 {
-		a.log.Info("recovered orders left processing", "orders", n)
+	if n, err := a.acme.ResumeValidations(ctx); err == nil && n > 0 {
+		a.log.Info("resumed validations cut short by a restart", "challenges", n)
 	}
 	t := time.NewTicker(30 * time.Second)
 	defer t.Stop()
 	for {
-		if ok, err := a.store.AcquireLease(ctx, "sweeper", a.holder, time.Now(), 90*time.Second); err == nil && ok {
-			if n, err := a.store.ExpireStale(ctx, time.Now()); err != nil {
-				a.log.Warn("sweep failed", "err", err)
-			} else if n > 0 {
-				a.log.Debug("swept stale objects", "rows", n)
-			}
-		}
+		a.sweep(ctx)
 		select {
 		case <-ctx.Done():
 			return
@@ -372,10 +491,111 @@ func (a *app) backgroundJobs(ctx context.Context) {
 	}
 }
 
+// sweep expires stale objects and returns orders a crashed replica left in
+// processing to ready (signing is synchronous, so a minute is long dead).
+func (a *app) sweep(ctx context.Context) {
+	ok, err := a.store.AcquireLease(ctx, "sweeper", a.holder, time.Now(), 90*time.Second)
+	if err != nil || !ok {
+		return
+	}
+	if n, err := a.store.RecoverProcessing(ctx, time.Now().Add(-time.Minute)); err == nil && n > 0 {
+		a.log.Info("recovered orders left processing", "orders", n)
+	}
+	if a.limiter != nil {
+		_, _ = a.limiter.Sweep(ctx)
+	}
+	if n, err := a.store.ExpireStale(ctx, time.Now()); err != nil {
+		a.log.Warn("sweep failed", "err", err)
+	} else if n > 0 {
+		a.log.Debug("swept stale objects", "rows", n)
+	}
+}
+
+// baseURL is the ACME base URL for work done outside a request.
+func baseURL(o serveOptions) string {
+	_, port, _ := net.SplitHostPort(o.Listen)
+	host := o.Hostnames[0]
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	return "https://" + host + ":" + port
+}
+
+func (l *limitOptions) validate() error {
+	switch {
+	case l.MaxBody < 1024:
+		return usagef("--max-body %d must be at least 1024 bytes", l.MaxBody)
+	case l.MaxIdentifiers < 1:
+		return usagef("--max-identifiers %d must be at least 1", l.MaxIdentifiers)
+	case l.MaxPendingAuthzs < 1:
+		return usagef("--max-pending-authzs %d must be at least 1", l.MaxPendingAuthzs)
+	case l.ValidationWorkers < 1 || l.ValidationWorkers > 10000:
+		return usagef("--validation-workers %d must be between 1 and 10000", l.ValidationWorkers)
+	case l.ValidationTimeout < time.Second:
+		return usagef("--validation-timeout %s must be at least 1s", l.ValidationTimeout)
+	case l.MaxHeaderBytes < 4096:
+		return usagef("--max-header-bytes %d must be at least 4096", l.MaxHeaderBytes)
+	case l.DBMaxConns < 1:
+		return usagef("--db-max-conns %d must be at least 1", l.DBMaxConns)
+	}
+	for name, d := range map[string]time.Duration{"--read-header-timeout": l.ReadHeaderTimeout, "--read-timeout": l.ReadTimeout,
+		"--write-timeout": l.WriteTimeout, "--idle-timeout": l.IdleTimeout, "--db-statement-timeout": l.DBStatementTimeout} {
+		if d < time.Second {
+			return usagef("%s %s must be at least 1s", name, d)
+		}
+	}
+	var err error
+	if l.allowNets, err = policy.ParsePrefixes(l.ValidationAllow); err != nil {
+		return usagef("--validation-allow-net: %v", err)
+	}
+	if l.denyNets, err = policy.ParsePrefixes(l.ValidationDeny); err != nil {
+		return usagef("--validation-deny-net: %v", err)
+	}
+	return nil
+}
+
 func lower(list []string) []string {
 	out := make([]string, len(list))
 	for i, s := range list {
 		out[i] = strings.ToLower(strings.TrimSpace(s))
 	}
 	return out
+}
+
+// parseRateLimits reads the --rate-limit-* flags (N/DURATION, 0 = off).
+func (o *serveOptions) parseRateLimits() error {
+	c := ratelimit.DefaultConfig()
+	rules := map[string]*ratelimit.Rule{
+		"rate-limit-new-account-per-ip":             &c.NewAccountPerIP,
+		"rate-limit-new-order-per-account":          &c.NewOrderPerAccount,
+		"rate-limit-new-order-per-ip":               &c.NewOrderPerIP,
+		"rate-limit-failed-validations-per-account": &c.FailedValidationsPerAccount,
+		"rate-limit-failed-validations-per-ip":      &c.FailedValidationsPerIP,
+	}
+	for flag, rule := range rules {
+		spec := strings.TrimSpace(*o.RateSpecs[flag])
+		if spec == "0" || spec == "off" {
+			rule.Limit, rule.Window = 0, 0
+			continue
+		}
+		n, d, ok := strings.Cut(spec, "/")
+		limit, err1 := strconv.Atoi(n)
+		window, err2 := time.ParseDuration(d)
+		if !ok || err1 != nil || err2 != nil || limit < 0 || window < time.Second {
+			return usagef("--%s %q must be N/DURATION (e.g. 300/1h) or 0", flag, spec)
+		}
+		rule.Limit, rule.Window = limit, window
+	}
+	if err := c.Validate(); err != nil {
+		return usagef("rate limits: %v", err)
+	}
+	o.RateLimits = c
+	return nil
+}
+
+// shortDuration prints 1h0m0s as 1h.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	s = strings.TrimSuffix(s, "0s")
+	return strings.TrimSuffix(s, "0m")
 }

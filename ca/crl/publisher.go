@@ -1,0 +1,306 @@
+// Package crl publishes the intermediate CA's certificate revocation list
+// (RFC 5280 §5) over plain HTTP. Every replica serves the same list: the
+// signed CRL and its number counter live in the database, a revocation on
+// any replica reaches the list within seconds, and the list is re-signed
+// well before its nextUpdate even when nothing is revoked.
+package crl
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"sync"
+	"time"
+
+	"github.com/certmint/certmint/ca"
+	"github.com/certmint/certmint/storage"
+)
+
+// Store is what the Publisher needs from storage; storage.Store has it.
+type Store interface {
+	storage.CRLStore
+	ListRevoked(ctx context.Context, notAfterSince time.Time) ([]storage.Certificate, error)
+}
+
+// Options tune a Publisher. The zero value is fine: every field has a
+// default.
+type Options struct {
+	// Validity is nextUpdate - thisUpdate of each CRL (default 24h).
+	Validity time.Duration
+	// Refresh is how old a CRL may get before it is re-signed without
+	// any revocation (default Validity/3), so that clients always hold a
+	// list whose nextUpdate is far ahead, even across an outage.
+	Refresh time.Duration
+	// Poll is how often Run checks the database for revocations made
+	// elsewhere (other replicas, offline tools) and for a newer CRL signed
+	// by another replica (default 2s). Each poll is two small queries.
+	Poll time.Duration
+	// Debounce is how long Run waits after Notify before re-signing, so a
+	// burst of revocations yields one CRL (default 200ms).
+	Debounce time.Duration
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+func (o Options) withDefaults() Options {
+	if o.Validity <= 0 {
+		o.Validity = 24 * time.Hour
+	}
+	if o.Refresh <= 0 || o.Refresh >= o.Validity {
+		o.Refresh = o.Validity / 3
+	}
+	if o.Poll <= 0 {
+		o.Poll = 2 * time.Second
+	}
+	if o.Debounce <= 0 {
+		o.Debounce = 200 * time.Millisecond
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// Publisher keeps the current CRL in memory and serves it (see Handler).
+// It is safe for concurrent use.
+type Publisher struct {
+	store  Store
+	ca     *ca.CA
+	issuer string // key of the stored CRL and its counter: the intermediate's SKI
+	opts   Options
+	log    *slog.Logger
+	notify chan struct{}
+
+	refreshMu sync.Mutex // one Refresh at a time in this process
+	failing   bool       // guarded by refreshMu: log failures once per streak
+
+	mu  sync.RWMutex
+	cur *published
+}
+
+// published is one signed CRL with what serving it needs.
+type published struct {
+	der, pem   []byte
+	number     int64
+	thisUpdate time.Time
+	nextUpdate time.Time
+	state      string // storage.RevocationState the list was built from
+	entries    int
+}
+
+// New returns a Publisher for authority's intermediate. Call Run to keep
+// the list current; until the first Refresh, Handler answers 503.
+func New(store Store, authority *ca.CA, opts Options) (*Publisher, error) {
+	if store == nil || authority == nil {
+		return nil, errors.New("crl: store and CA are required")
+	}
+	ski := authority.Intermediate().SubjectKeyId
+	if len(ski) == 0 {
+		return nil, errors.New("crl: intermediate certificate has no subject key identifier")
+	}
+	opts = opts.withDefaults()
+	return &Publisher{
+		store:  store,
+		ca:     authority,
+		issuer: hex.EncodeToString(ski),
+		opts:   opts,
+		log:    opts.Logger.With("component", "crl"),
+		notify: make(chan struct{}, 1),
+	}, nil
+}
+
+// Notify asks Run to re-sign the CRL now (after Debounce), e.g. from the
+// ACME server's and the console's OnRevoke. It never blocks.
+func (p *Publisher) Notify() {
+	select {
+	case p.notify <- struct{}{}:
+	default:
+	}
+}
+
+// Run refreshes the CRL at once, then on every Notify and every Poll,
+// until ctx is done. Failures (a database outage) are logged and retried
+// at the next poll; the last good CRL stays served meanwhile.
+func (p *Publisher) Run(ctx context.Context) {
+	p.refreshLogged(ctx)
+	t := time.NewTicker(p.opts.Poll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-p.notify:
+			d := time.NewTimer(p.opts.Debounce)
+			select {
+			case <-ctx.Done():
+				d.Stop()
+				return
+			case <-d.C:
+			}
+			select { // revocations during the wait are in this run
+			case <-p.notify:
+			default:
+			}
+		}
+		p.refreshLogged(ctx)
+	}
+}
+
+func (p *Publisher) refreshLogged(ctx context.Context) {
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	err := p.Refresh(rctx)
+	p.refreshMu.Lock()
+	defer p.refreshMu.Unlock()
+	switch {
+	case err != nil && ctx.Err() == nil && !p.failing:
+		p.failing = true
+		p.log.Warn("CRL refresh failed; serving the last CRL and retrying", "err", err)
+	case err == nil && p.failing:
+		p.failing = false
+		p.log.Info("CRL refresh works again")
+	}
+}
+
+// Refresh brings the in-memory CRL up to date once: it adopts a newer CRL
+// stored by another replica, and signs a new one when the revocation state
+// changed or the current list is older than Refresh.
+func (p *Publisher) Refresh(ctx context.Context) error {
+	p.refreshMu.Lock()
+	defer p.refreshMu.Unlock()
+	if err := p.adoptStored(ctx); err != nil {
+		return err
+	}
+	state, err := p.store.RevocationState(ctx)
+	if err != nil {
+		return fmt.Errorf("crl: %w", err)
+	}
+	now := p.opts.Now()
+	if cur := p.current(); cur != nil && cur.state == state && now.Before(cur.thisUpdate.Add(p.opts.Refresh)) {
+		return nil
+	}
+	return p.publish(ctx, now, state)
+}
+
+// adoptStored serves the stored CRL if it is newer than the one in memory.
+func (p *Publisher) adoptStored(ctx context.Context) error {
+	var mine int64
+	if cur := p.current(); cur != nil {
+		mine = cur.number
+	}
+	stored, err := p.store.GetCRL(ctx, p.issuer, mine)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return nil
+	case err != nil:
+		return fmt.Errorf("crl: %w", err)
+	case stored.Number <= mine:
+		return nil
+	}
+	list, err := x509.ParseRevocationList(stored.DER)
+	if err != nil {
+		return fmt.Errorf("crl: stored CRL %d: %w", stored.Number, err)
+	}
+	if err := list.CheckSignatureFrom(p.ca.Intermediate()); err != nil {
+		return fmt.Errorf("crl: stored CRL %d is not signed by this intermediate: %w", stored.Number, err)
+	}
+	p.set(&published{der: stored.DER, number: stored.Number, thisUpdate: stored.ThisUpdate,
+		nextUpdate: stored.NextUpdate, state: stored.State, entries: len(list.RevokedCertificateEntries)})
+	return nil
+}
+
+// publish signs, stores and serves a new CRL. The revocation state was
+// read before the list, so a revocation racing with this run is at worst
+// listed early and re-signed once more, never missed.
+func (p *Publisher) publish(ctx context.Context, now time.Time, state string) error {
+	thisUpdate := now.UTC().Truncate(time.Second) // CRL times have second precision
+	nextUpdate := thisUpdate.Add(p.opts.Validity)
+	revoked, err := p.store.ListRevoked(ctx, thisUpdate)
+	if err != nil {
+		return fmt.Errorf("crl: %w", err)
+	}
+	entries := make([]x509.RevocationListEntry, 0, len(revoked))
+	for _, c := range revoked {
+		e, err := entry(c, thisUpdate)
+		if err != nil {
+			p.log.Error("revoked certificate left out of the CRL", "certificate", c.ID, "err", err)
+			continue
+		}
+		entries = append(entries, e)
+	}
+	number, err := p.store.NextCRLNumber(ctx, p.issuer)
+	if err != nil {
+		return fmt.Errorf("crl: %w", err)
+	}
+	der, err := p.ca.CRL(entries, big.NewInt(number), thisUpdate, nextUpdate)
+	if err != nil {
+		return fmt.Errorf("crl: sign: %w", err)
+	}
+	saved, err := p.store.SaveCRL(ctx, &storage.CRL{Issuer: p.issuer, Number: number,
+		ThisUpdate: thisUpdate, NextUpdate: nextUpdate, State: state, DER: der})
+	if err != nil {
+		return fmt.Errorf("crl: %w", err)
+	}
+	if !saved { // another replica stored a higher number meanwhile: serve that
+		return p.adoptStored(ctx)
+	}
+	p.set(&published{der: der, number: number, thisUpdate: thisUpdate, nextUpdate: nextUpdate,
+		state: state, entries: len(entries)})
+	p.log.Info("CRL published", "number", number, "entries", len(entries), "next_update", nextUpdate)
+	return nil
+}
+
+// entry turns a revoked certificate into a CRL entry. The reasonCode
+// extension (RFC 5280 §5.3.1) is left out for unspecified (0), as the RFC
+// recommends, and for values the RFC does not define.
+func entry(c storage.Certificate, fallback time.Time) (x509.RevocationListEntry, error) {
+	serial, ok := new(big.Int).SetString(c.Serial, 16)
+	if !ok || serial.Sign() <= 0 {
+		return x509.RevocationListEntry{}, fmt.Errorf("bad serial %q", c.Serial)
+	}
+	at := fallback
+	if c.RevokedAt != nil {
+		at = c.RevokedAt.UTC()
+	}
+	e := x509.RevocationListEntry{SerialNumber: serial, RevocationTime: at}
+	switch r := c.RevocationReason; {
+	case r >= 1 && r <= 6, r >= 8 && r <= 10: // 7 is unused (§5.3.1)
+		e.ReasonCode = r
+	}
+	return e, nil
+}
+
+func (p *Publisher) current() *published {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.cur
+}
+
+func (p *Publisher) set(c *published) {
+	c.pem = pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: c.der})
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cur == nil || c.number > p.cur.number {
+		p.cur = c
+	}
+}
+
+// Current returns the DER of the CRL being served and its number, or nil
+// and 0 before the first successful Refresh.
+func (p *Publisher) Current() ([]byte, int64) {
+	if cur := p.current(); cur != nil {
+		return cur.der, cur.number
+	}
+	return nil, 0
+}

@@ -1,0 +1,378 @@
+package crl
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/certmint/certmint/ca"
+	"github.com/certmint/certmint/storage"
+)
+
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func tctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+type env struct {
+	dbPath string
+	store  storage.Store
+	ca     *ca.CA
+	clock  *fakeClock
+	acct   *storage.Account
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	dir := t.TempDir()
+	clock := &fakeClock{t: time.Now().UTC().Truncate(time.Second)}
+	authority, err := ca.Open(ca.Options{Dir: filepath.Join(dir, "ca"), Now: clock.Now, Logger: quiet()})
+	if err != nil {
+		t.Fatalf("open CA: %v", err)
+	}
+	e := &env{dbPath: filepath.Join(dir, "certmint.db"), ca: authority, clock: clock}
+	e.store = e.open(t)
+	e.acct = &storage.Account{ID: storage.NewID(), KeyThumbprint: "tp-" + storage.NewID(), KeyJWK: `{}`,
+		Status: storage.StatusValid, CreatedAt: clock.Now()}
+	if err := e.store.CreateAccount(tctx(t), e.acct); err != nil {
+		t.Fatalf("create account: %v", err)
+	}
+	return e
+}
+
+// open opens another handle on the same database, as another replica would.
+func (e *env) open(t *testing.T) storage.Store {
+	t.Helper()
+	st, err := storage.Open(tctx(t), e.dbPath, storage.Options{Logger: quiet()})
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return st
+}
+
+func (e *env) publisher(t *testing.T, st storage.Store) *Publisher {
+	t.Helper()
+	p, err := New(st, e.ca, Options{Now: e.clock.Now, Logger: quiet(), Poll: 50 * time.Millisecond, Debounce: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return p
+}
+
+// issue stores a certificate through the real order flow and returns it.
+func (e *env) issue(t *testing.T) *storage.Certificate {
+	t.Helper()
+	ctx, now := tctx(t), e.clock.Now()
+	name := storage.NewID() + ".example.internal"
+	authz := storage.Authorization{ID: storage.NewID(), AccountID: e.acct.ID, Type: "dns", Value: name,
+		Status: storage.StatusPending, Expires: now.Add(time.Hour),
+		Challenges: []storage.Challenge{{ID: storage.NewID(), Type: "http-01", Token: storage.NewID(), Status: storage.StatusPending}}}
+	o := &storage.Order{ID: storage.NewID(), AccountID: e.acct.ID, Status: storage.StatusPending,
+		Expires: now.Add(time.Hour), Identifiers: `[]`, Names: name, AuthzIDs: []string{authz.ID}, CreatedAt: now}
+	must := func(what string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	must("create order", e.store.CreateOrder(ctx, o, []storage.Authorization{authz}))
+	must("start challenge", e.store.StartChallenge(ctx, authz.Challenges[0].ID))
+	must("complete challenge", e.store.CompleteChallenge(ctx, authz.Challenges[0].ID, true, "", now))
+	must("begin finalize", e.store.BeginFinalize(ctx, o.ID))
+	serial, err := ca.NewSerial()
+	must("serial", err)
+	c := &storage.Certificate{ID: storage.NewID(), Serial: fmt.Sprintf("%x", serial), AccountID: e.acct.ID, OrderID: o.ID,
+		Names: name, CommonName: name, NotBefore: now.Add(-time.Minute), NotAfter: now.Add(90 * 24 * time.Hour),
+		DER: []byte{0x30, 0x00}, ChainPEM: "-", CreatedAt: now}
+	must("complete finalize", e.store.CompleteFinalize(ctx, o.ID, c))
+	return c
+}
+
+func (e *env) revoke(t *testing.T, c *storage.Certificate, reason int) {
+	t.Helper()
+	if err := e.store.RevokeCertificate(tctx(t), c.ID, reason, e.clock.Now()); err != nil {
+		t.Fatalf("revoke: %v", err)
+	}
+}
+
+// fetch GETs the DER CRL from srv and checks what any client relies on:
+// the content type, a valid signature by the intermediate.
+func fetch(t *testing.T, srv *httptest.Server, authority *ca.CA) ([]byte, *x509.RevocationList) {
+	t.Helper()
+	resp, err := http.Get(srv.URL + DERPath)
+	if err != nil {
+		t.Fatalf("GET CRL: %v", err)
+	}
+	defer resp.Body.Close()
+	der, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/pkix-crl" {
+		t.Fatalf("GET CRL: %s, Content-Type %q", resp.Status, resp.Header.Get("Content-Type"))
+	}
+	list, err := x509.ParseRevocationList(der)
+	if err != nil {
+		t.Fatalf("parse CRL: %v", err)
+	}
+	if err := list.CheckSignatureFrom(authority.Intermediate()); err != nil {
+		t.Fatalf("CRL signature: %v", err)
+	}
+	return der, list
+}
+
+func findEntry(list *x509.RevocationList, serialHex string) *x509.RevocationListEntry {
+	for i, e := range list.RevokedCertificateEntries {
+		if fmt.Sprintf("%x", e.SerialNumber) == serialHex {
+			return &list.RevokedCertificateEntries[i]
+		}
+	}
+	return nil
+}
+
+// TestRevocationReachesCRL runs the publisher as serve does: a revocation
+// followed by Notify shows up in the served CRL, with its reason, signed
+// by the intermediate, under a higher CRL number, and openssl reads it.
+func TestRevocationReachesCRL(t *testing.T) {
+	e := newEnv(t)
+	p := e.publisher(t, e.store)
+	compromised, superseded, unspecified := e.issue(t), e.issue(t), e.issue(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); p.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	srv := httptest.NewServer(p.Handler())
+	t.Cleanup(srv.Close)
+
+	waitNumber(t, p, 1)
+	_, first := fetch(t, srv, e.ca)
+	if len(first.RevokedCertificateEntries) != 0 {
+		t.Fatalf("first CRL lists %d certificates, want none", len(first.RevokedCertificateEntries))
+	}
+	if !first.ThisUpdate.Equal(e.clock.Now()) || first.NextUpdate.Sub(first.ThisUpdate) != 24*time.Hour {
+		t.Fatalf("thisUpdate %v nextUpdate %v, want now and now+24h", first.ThisUpdate, first.NextUpdate)
+	}
+
+	e.revoke(t, compromised, 1)
+	e.revoke(t, superseded, 4)
+	e.revoke(t, unspecified, 0)
+	p.Notify()
+	waitNumber(t, p, first.Number.Int64()+1)
+	der, list := fetch(t, srv, e.ca)
+	if list.Number.Cmp(first.Number) <= 0 {
+		t.Fatalf("CRL number %v not above %v", list.Number, first.Number)
+	}
+	for _, tc := range []struct {
+		cert   *storage.Certificate
+		reason int
+	}{{compromised, 1}, {superseded, 4}, {unspecified, 0}} {
+		got := findEntry(list, tc.cert.Serial)
+		if got == nil {
+			t.Fatalf("serial %s missing from CRL", tc.cert.Serial)
+		}
+		if got.ReasonCode != tc.reason {
+			t.Errorf("serial %s: reason %d, want %d", tc.cert.Serial, got.ReasonCode, tc.reason)
+		}
+		if tc.reason == 0 && len(got.Extensions) != 0 {
+			t.Errorf("unspecified reason carries extensions %v; RFC 5280 §5.3.1 says omit", got.Extensions)
+		}
+	}
+	opensslReads(t, e, der, compromised.Serial)
+}
+
+// opensslReads checks the CRL with the real openssl binary: it lists the
+// serial with the reason text and verifies against the CA chain.
+func opensslReads(t *testing.T, e *env, der []byte, serialHex string) {
+	t.Helper()
+	bin, err := exec.LookPath("openssl")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("openssl not installed")
+		}
+		t.Skip("openssl not installed; apt-get install openssl")
+	}
+	dir := t.TempDir()
+	crlPath, caPath := filepath.Join(dir, "crl.der"), filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(crlPath, der, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(caPath, append(e.ca.RootPEM(), e.ca.IntermediatePEM()...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "crl", "-inform", "DER", "-in", crlPath, "-text", "-noout").CombinedOutput()
+	if err != nil {
+		t.Fatalf("openssl crl -text: %v\n%s", err, out)
+	}
+	text := string(out)
+	if !strings.Contains(text, "Serial Number: "+strings.ToUpper(serialHex)) || !strings.Contains(text, "Key Compromise") {
+		t.Fatalf("openssl does not list serial %s with Key Compromise:\n%s", serialHex, text)
+	}
+	out, err = exec.Command(bin, "crl", "-inform", "DER", "-in", crlPath, "-CAfile", caPath, "-noout").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "verify OK") {
+		t.Fatalf("openssl crl -CAfile: %v\n%s", err, out)
+	}
+}
+
+// waitNumber waits for Run to serve a CRL numbered at least n.
+func waitNumber(t *testing.T, p *Publisher, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, got := p.Current(); got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			_, got := p.Current()
+			t.Fatalf("CRL number still %d after 10s, want >= %d", got, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestReplicasAndRestart: replicas on one database serve the same CRL,
+// pick up revocations made elsewhere without Notify, keep numbers growing
+// across a restart, and re-sign before nextUpdate with no revocation.
+func TestReplicasAndRestart(t *testing.T) {
+	e := newEnv(t)
+	ctx := tctx(t)
+	a, b := e.publisher(t, e.store), e.publisher(t, e.open(t))
+	if err := a.Refresh(ctx); err != nil {
+		t.Fatalf("a: %v", err)
+	}
+	if err := b.Refresh(ctx); err != nil {
+		t.Fatalf("b: %v", err)
+	}
+	derA, nA := a.Current()
+	derB, nB := b.Current()
+	if nA != 1 || nB != 1 || !bytes.Equal(derA, derB) {
+		t.Fatalf("replicas serve CRL %d and %d (same bytes %v), want both the one CRL 1", nA, nB, bytes.Equal(derA, derB))
+	}
+
+	// A revocation by some other process, with no Notify anywhere.
+	c := e.issue(t)
+	e.revoke(t, c, 1)
+	if err := b.Refresh(ctx); err != nil {
+		t.Fatalf("b: %v", err)
+	}
+	if err := a.Refresh(ctx); err != nil {
+		t.Fatalf("a: %v", err)
+	}
+	derA, nA = a.Current()
+	derB, nB = b.Current()
+	if nB != 2 || nA != 2 || !bytes.Equal(derA, derB) {
+		t.Fatalf("after revocation: a serves %d, b serves %d, want both 2", nA, nB)
+	}
+	list, _ := x509.ParseRevocationList(derA)
+	if findEntry(list, c.Serial) == nil {
+		t.Fatalf("revoked serial missing")
+	}
+	// Nothing changed: polling signs nothing new.
+	if err := a.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, n := a.Current(); n != 2 {
+		t.Fatalf("idle refresh signed CRL %d", n)
+	}
+
+	// Restart: a new publisher serves the stored list at once and
+	// numbers continue.
+	restarted := e.publisher(t, e.open(t))
+	if err := restarted.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if der, n := restarted.Current(); n != 2 || !bytes.Equal(der, derA) {
+		t.Fatalf("after restart serving %d, want stored CRL 2", n)
+	}
+	// Eight hours on (Validity/3), the list is re-signed though nothing
+	// was revoked, so nextUpdate stays 16h+ ahead.
+	e.clock.Add(8 * time.Hour)
+	if err := restarted.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	der, n := restarted.Current()
+	list, err := x509.ParseRevocationList(der)
+	if err != nil || n != 3 || list.Number.Int64() != 3 || !list.NextUpdate.Equal(e.clock.Now().Add(24*time.Hour)) ||
+		findEntry(list, c.Serial) == nil {
+		t.Fatalf("periodic re-sign: number %d, nextUpdate %v, err %v", n, list.NextUpdate, err)
+	}
+}
+
+func TestHandler(t *testing.T) {
+	e := newEnv(t)
+	p := e.publisher(t, e.store)
+	srv := httptest.NewServer(p.Handler())
+	t.Cleanup(srv.Close)
+	resp, err := http.Get(srv.URL + DERPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("before the first CRL: %s, Retry-After %q; want 503 with Retry-After", resp.Status, resp.Header.Get("Retry-After"))
+	}
+	if err := p.Refresh(tctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	der, _ := fetch(t, srv, e.ca)
+
+	resp, err = http.Get(srv.URL + PEMPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	block, _ := pem.Decode(body)
+	if block == nil || block.Type != "X509 CRL" || !bytes.Equal(block.Bytes, der) {
+		t.Fatalf("PEM CRL does not hold the DER CRL: %q", body)
+	}
+
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+DERPath, nil)
+	req.Header.Set("If-None-Match", `"1"`)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotModified {
+		t.Fatalf("revalidation of an unchanged CRL: %s, want 304", resp.Status)
+	}
+	resp, err = http.Post(srv.URL+DERPath, "text/plain", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Fatalf("POST: %s, want 405", resp.Status)
+	}
+}

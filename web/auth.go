@@ -1,0 +1,304 @@
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/certmint/certmint/storage"
+)
+
+const (
+	sessionCookie = "__Host-certmint-session"
+	loginCookie   = "__Host-certmint-login" // CSRF token of the sign-in form
+	csrfField     = "csrf_token"
+	maxFormBytes  = 64 << 10
+)
+
+// HashPassword returns the bcrypt hash stored for a console password.
+// `certmint admin user add|passwd` uses it too, so both agree.
+func HashPassword(password string) (string, error) {
+	if len(password) < 8 {
+		return "", errors.New("the password must have at least 8 characters")
+	}
+	if len(password) > 72 {
+		return "", errors.New("the password must have at most 72 bytes (a bcrypt limit)")
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte(password), 12)
+	if err != nil {
+		return "", fmt.Errorf("hash password: %w", err)
+	}
+	return string(h), nil
+}
+
+// dummyHash is compared against when the user name is unknown, so that a
+// wrong name takes as long as a wrong password.
+var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("certmint-no-such-user"), 12)
+
+// randomToken returns 32 random bytes, base64url.
+func randomToken() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func hashToken(tok string) string {
+	sum := sha256.Sum256([]byte(tok))
+	return hex.EncodeToString(sum[:])
+}
+
+func sameToken(a, b string) bool {
+	return a != "" && subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
+}
+
+type ctxKey struct{}
+
+func sessionFrom(ctx context.Context) *storage.Session {
+	se, _ := ctx.Value(ctxKey{}).(*storage.Session)
+	return se
+}
+
+// lookupSession returns the session of the request's cookie, or nil.
+func (s *server) lookupSession(r *http.Request) (*storage.Session, error) {
+	if se := sessionFrom(r.Context()); se != nil {
+		return se, nil
+	}
+	c, err := r.Cookie(sessionCookie)
+	if err != nil || c.Value == "" {
+		return nil, nil
+	}
+	se, err := s.store.GetSession(r.Context(), hashToken(c.Value), s.now())
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil
+	}
+	return se, err
+}
+
+// requireSession sends requests without a valid session to the sign-in
+// page, remembering where they were going.
+func (s *server) requireSession(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		se, err := s.lookupSession(r)
+		if err != nil {
+			s.handle(func(http.ResponseWriter, *http.Request) error { return err })(w, r)
+			return
+		}
+		if se == nil {
+			target := "/login"
+			if r.Method == http.MethodGet && r.URL.Path != "/" {
+				target += "?next=" + url.QueryEscape(r.URL.RequestURI())
+			}
+			http.Redirect(w, r, target, http.StatusSeeOther)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, se)))
+	})
+}
+
+// csrf checks the token of every state-changing request before any
+// handler runs: the sign-in form against its cookie (double submit), all
+// other forms against the session's token. Requests without a session go
+// to the sign-in page like any other.
+func (s *server) csrf(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet, http.MethodHead, http.MethodOptions:
+			next.ServeHTTP(w, r)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+		if err := r.ParseForm(); err != nil {
+			s.handle(func(http.ResponseWriter, *http.Request) error {
+				return errorf(http.StatusBadRequest, "The form could not be read.")
+			})(w, r)
+			return
+		}
+		sent := r.PostForm.Get(csrfField)
+		var want string
+		if r.URL.Path == "/login" {
+			if c, err := r.Cookie(loginCookie); err == nil {
+				want = c.Value
+			}
+		} else {
+			se, err := s.lookupSession(r)
+			if err != nil || se == nil {
+				s.requireSession(next).ServeHTTP(w, r) // redirects or reports
+				return
+			}
+			want = se.CSRFToken
+			r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, se))
+		}
+		if !sameToken(sent, want) {
+			s.log.Warn("console: form without a valid CSRF token refused", "path", r.URL.Path, "remote", remoteIP(r))
+			s.handle(func(http.ResponseWriter, *http.Request) error {
+				return errorf(http.StatusForbidden, "This form could not be verified: its security token (CSRF) is missing or out of date. Go back, reload the page and submit it again.")
+			})(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func remoteIP(r *http.Request) string {
+	if h, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return h
+	}
+	return r.RemoteAddr
+}
+
+// audit records an action of the signed-in user; a failure to record is
+// logged but does not undo the action, which has happened already.
+func (s *server) audit(r *http.Request, actor, action, target, detail string) {
+	if actor == "" {
+		if se := sessionFrom(r.Context()); se != nil {
+			actor = se.Username
+		}
+	}
+	err := s.store.AddAuditEvent(r.Context(), storage.AuditEvent{
+		At: s.now(), Actor: actor, Action: action, Target: target, Detail: detail, RemoteAddr: remoteIP(r)})
+	if err != nil {
+		s.log.Error("console: write audit event", "action", action, "target", target, "err", err)
+	}
+}
+
+type loginData struct {
+	Username string
+	CSRF     string
+	Next     string
+	Error    string
+}
+
+func (s *server) loginForm(w http.ResponseWriter, r *http.Request) error {
+	if se, _ := s.lookupSession(r); se != nil {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return nil
+	}
+	s.showLogin(w, r, http.StatusOK, loginData{Next: safeNext(r.URL.Query().Get("next"))})
+	return nil
+}
+
+// showLogin renders the form with a fresh double-submit token.
+func (s *server) showLogin(w http.ResponseWriter, r *http.Request, status int, d loginData) {
+	d.CSRF = randomToken()
+	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: d.CSRF, Path: "/", MaxAge: 3600,
+		Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	s.render(w, r, status, "login", "Sign in", "", d)
+}
+
+// safeNext keeps redirects after sign-in on this site.
+func safeNext(next string) string {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+		return "/"
+	}
+	return next
+}
+
+func (s *server) login(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	username := strings.TrimSpace(r.PostForm.Get("username"))
+	password := r.PostForm.Get("password")
+	d := loginData{Username: username, Next: safeNext(r.PostForm.Get("next"))}
+	if username == "" || password == "" {
+		d.Error = "Enter your user name and password."
+		s.showLogin(w, r, http.StatusBadRequest, d)
+		return nil
+	}
+	now := s.now()
+	th, err := s.store.GetLoginThrottle(ctx, username)
+	if err != nil {
+		return err
+	}
+	if th.LockedUntil != nil && th.LockedUntil.After(now) {
+		s.audit(r, username, storage.AuditLoginFailed, "user/"+username, "refused: sign-in locked")
+		d.Error = fmt.Sprintf("Too many failed sign-ins for this user. Sign-in is locked %s; try again later.", "for "+strings.TrimPrefix(relTime(now, *th.LockedUntil), "in "))
+		s.showLogin(w, r, http.StatusTooManyRequests, d)
+		return nil
+	}
+	hash := dummyHash
+	u, err := s.store.GetAdminUser(ctx, username)
+	switch {
+	case err == nil:
+		hash = []byte(u.PasswordHash)
+	case !errors.Is(err, storage.ErrNotFound):
+		return err
+	}
+	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || u == nil {
+		th, err := s.store.RecordLoginFailure(ctx, username, now, lockAfter, lockFor)
+		if err != nil {
+			return err
+		}
+		s.audit(r, username, storage.AuditLoginFailed, "user/"+username, fmt.Sprintf("wrong user name or password (failure %d)", th.Failures))
+		s.sleep(r, s.loginDelay(th.Failures))
+		d.Error = "Wrong user name or password."
+		status := http.StatusUnauthorized
+		if th.LockedUntil != nil && th.LockedUntil.After(now) {
+			d.Error = fmt.Sprintf("Wrong user name or password. After %d failures sign-in for this user is locked for %d minutes.", th.Failures, int(lockFor/time.Minute))
+			status = http.StatusTooManyRequests
+		}
+		s.showLogin(w, r, status, d)
+		return nil
+	}
+	if err := s.store.RecordLoginSuccess(ctx, username, now); err != nil {
+		return err
+	}
+	tok := randomToken()
+	se := &storage.Session{TokenHash: hashToken(tok), Username: username, CSRFToken: randomToken(),
+		RemoteAddr: remoteIP(r), CreatedAt: now, ExpiresAt: now.Add(s.cfg.SessionTTL)}
+	if err := s.store.CreateSession(ctx, se); err != nil {
+		return err
+	}
+	// Expired sessions are swept at sign-in: rare enough, and no replica
+	// needs a timer for it.
+	if _, err := s.store.DeleteExpiredSessions(ctx, now); err != nil {
+		s.log.Warn("console: sweep expired sessions", "err", err)
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: tok, Path: "/", MaxAge: int(s.cfg.SessionTTL / time.Second),
+		Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: "", Path: "/", MaxAge: -1, Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	r = r.WithContext(context.WithValue(ctx, ctxKey{}, se))
+	s.audit(r, username, storage.AuditLogin, "user/"+username, "")
+	http.Redirect(w, r, d.Next, http.StatusSeeOther)
+	return nil
+}
+
+// loginDelay doubles with every failure in a row, up to maxLoginDelay.
+func (s *server) loginDelay(failures int) time.Duration {
+	d := s.cfg.LoginDelay
+	for i := 1; i < failures && d < maxLoginDelay; i++ {
+		d *= 2
+	}
+	return min(d, maxLoginDelay)
+}
+
+func sleepCtx(r *http.Request, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-r.Context().Done():
+	}
+}
+
+func (s *server) logout(w http.ResponseWriter, r *http.Request) error {
+	se := sessionFrom(r.Context())
+	if err := s.store.DeleteSession(r.Context(), se.TokenHash); err != nil {
+		return err
+	}
+	s.audit(r, se.Username, storage.AuditLogout, "user/"+se.Username, "")
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1,
+		Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+	return nil
+}

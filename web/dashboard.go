@@ -1,0 +1,141 @@
+package web
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/certmint/certmint/storage"
+)
+
+type dashboardData struct {
+	Accounts, Valid, Expiring7, Expiring30, Revoked, Total int64
+	Issued, Expiry                                         chart
+	DirectoryURL, Fingerprint, FingerprintColons           string
+	RootSubject                                            string
+}
+
+// chart is a bar chart laid out in Go and drawn by the template as inline
+// SVG: no script and no image requests.
+type chart struct {
+	Width, Height, Base float64
+	Bars                []bar
+	Ticks               []tick
+	Max, Sum            int64
+}
+
+type bar struct {
+	X, Y, W, H float64
+	Day        string
+	N          int64
+	Class      string
+}
+
+type tick struct {
+	X      float64
+	Label  string
+	Anchor string // SVG text-anchor, so edge labels stay inside
+}
+
+const (
+	chartDays   = 30
+	chartWidth  = 600.0
+	chartHeight = 150.0
+	chartBase   = 130.0 // y of the x axis; labels below it
+)
+
+// dayChart lays out one bar per UTC day from start, chartDays long.
+func dayChart(start time.Time, counts map[string]int64, class func(i int) string) chart {
+	c := chart{Width: chartWidth, Height: chartHeight, Base: chartBase}
+	for _, n := range counts {
+		c.Max = max(c.Max, n)
+	}
+	slot := chartWidth / chartDays
+	for i := range chartDays {
+		day := start.AddDate(0, 0, i).Format("2006-01-02")
+		n := counts[day]
+		c.Sum += n
+		h := 0.0
+		if c.Max > 0 {
+			h = (chartBase - 8) * float64(n) / float64(c.Max)
+		}
+		if n > 0 && h < 2 {
+			h = 2
+		}
+		c.Bars = append(c.Bars, bar{X: float64(i)*slot + 2, Y: chartBase - h, W: slot - 4, H: h, Day: day, N: n, Class: class(i)})
+		if i%7 == 0 {
+			t := tick{X: float64(i)*slot + slot/2, Label: start.AddDate(0, 0, i).Format("Jan 2"), Anchor: "middle"}
+			if i == 0 {
+				t.X, t.Anchor = 0, "start"
+			}
+			c.Ticks = append(c.Ticks, t)
+		}
+	}
+	return c
+}
+
+func (s *server) dashboard(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	now := s.now().UTC()
+	d := dashboardData{DirectoryURL: s.cfg.ACMEDirectoryURL, Fingerprint: s.cfg.CA.RootFingerprint(),
+		RootSubject: s.cfg.CA.Root().Subject.CommonName}
+	d.FingerprintColons = colonHex(d.Fingerprint)
+	var err error
+	if d.Accounts, err = s.store.CountAccounts(ctx); err != nil {
+		return err
+	}
+	for _, c := range []struct {
+		dst *int64
+		f   storage.CertFilter
+	}{
+		{&d.Total, storage.CertFilter{}},
+		{&d.Valid, storage.CertFilter{State: "valid", Now: now}},
+		{&d.Expiring7, storage.CertFilter{State: "expiring", Now: now, Within: 7 * 24 * time.Hour}},
+		{&d.Expiring30, storage.CertFilter{State: "expiring", Now: now, Within: 30 * 24 * time.Hour}},
+		{&d.Revoked, storage.CertFilter{State: "revoked", Now: now}},
+	} {
+		if *c.dst, err = s.store.CountCertificates(ctx, c.f); err != nil {
+			return err
+		}
+	}
+	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
+	issuedFrom := today.AddDate(0, 0, -(chartDays - 1))
+	issued, err := s.store.IssuedPerDay(ctx, issuedFrom)
+	if err != nil {
+		return err
+	}
+	d.Issued = dayChart(issuedFrom, issued, func(int) string { return "bar" })
+	expiring, err := s.store.ExpiringPerDay(ctx, today, today.AddDate(0, 0, chartDays))
+	if err != nil {
+		return err
+	}
+	d.Expiry = dayChart(today, expiring, func(i int) string {
+		switch {
+		case i < 7:
+			return "bar bar-urgent"
+		case i < 14:
+			return "bar bar-soon"
+		}
+		return "bar"
+	})
+	s.render(w, r, http.StatusOK, "dashboard", "Dashboard", "dashboard", d)
+	return nil
+}
+
+func (s *server) rootPEM(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Content-Type", "application/x-pem-file")
+	w.Header().Set("Content-Disposition", `attachment; filename="certmint-root.pem"`)
+	_, err := w.Write(s.cfg.CA.RootPEM())
+	return err
+}
+
+// colonHex formats a hex fingerprint as AB:CD:..., the way browsers and
+// openssl show it.
+func colonHex(h string) string {
+	h = strings.ToUpper(h)
+	parts := make([]string, 0, len(h)/2)
+	for i := 0; i+1 < len(h); i += 2 {
+		parts = append(parts, h[i:i+2])
+	}
+	return strings.Join(parts, ":")
+}
