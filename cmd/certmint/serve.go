@@ -329,6 +329,16 @@ func openApp(ctx context.Context, o serveOptions, log *slog.Logger) (a *app, err
 	case err != nil:
 		return nil, usagef("cannot open the CA in %s: %v", filepath.Join(o.Data, "ca"), err)
 	}
+	// Replicas must share one CA: the first start records the root in the
+	// database, and a replica with other CA files is refused.
+	stored, err := store.InitSetting(ctx, "ca.root-sha256", authority.RootFingerprint())
+	if err != nil {
+		return nil, fmt.Errorf("record the CA root in the database: %w", err)
+	}
+	if stored != authority.RootFingerprint() {
+		return nil, usagef("the database belongs to the CA with root SHA-256 %s, but %s holds root %s; every replica must use the same CA files (copy DATA/ca from the first one)",
+			stored, filepath.Join(o.Data, "ca"), authority.RootFingerprint())
+	}
 	identity, err := authority.ServerIdentity(filepath.Join(o.Data, "tls"), o.Hostnames)
 	if err != nil {
 		return nil, usagef("cannot set up the server's TLS certificate for --hostname %v: %v", o.Hostnames, err)
