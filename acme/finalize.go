@@ -55,24 +55,16 @@ func (s *Server) finalize(c echo.Context, r *request) error {
 	if perr != nil {
 		return perr
 	}
-	ctx := c.Request().Context()
-	if err := s.store.BeginFinalize(ctx, o.ID); err != nil {
-		if errors.Is(err, storage.ErrConflict) {
-			return OrderNotReady("the order is being finalized by another request")
-		}
-		return storeError("order", err)
-	}
+	// Signing is synchronous and the certificate is stored in the same
+	// transaction that moves the order from ready to valid, so there is
+	// no processing state to recover after a crash, and of two racing
+	// finalize requests exactly one commits.
 	cert, err := s.issue(c, o, csr)
 	if err != nil {
-		// Put the order back to ready: the client may retry finalize.
-		if ferr := s.store.FailFinalize(ctx, o.ID, true, ""); ferr != nil {
-			s.log.Error("reset order after failed issuance", "order", o.ID, "err", ferr)
-		}
 		return err
 	}
 	o.Status, o.CertificateID = storage.StatusValid, cert.ID
 	s.log.Info("certificate issued", "order", o.ID, "account", o.AccountID, "serial", cert.Serial, "names", cert.Names)
-	s.audit(c, "account:"+o.AccountID, "certificate.issue", cert.ID, "serial "+cert.Serial+" for "+cert.Names)
 	c.Response().Header().Set("Location", s.orderURL(c, o.ID))
 	return writeJSON(c, http.StatusOK, s.orderJSON(c, o))
 }
@@ -127,8 +119,17 @@ func (s *Server) issue(c echo.Context, o *storage.Order, csr *x509.CertificateRe
 			ARIID:      ariCertID(leaf),
 			CreatedAt:  s.now().UTC(),
 		}
-		err = s.store.CompleteFinalize(c.Request().Context(), o.ID, cert)
+		ctx := c.Request().Context()
+		err = s.store.CompleteFinalize(ctx, o.ID, cert, storage.AuditEvent{
+			Actor: "account:" + o.AccountID, Action: storage.AuditCertIssue, Target: cert.ID,
+			Detail: "serial " + cert.Serial + " for " + cert.Names, RemoteAddr: c.RealIP(),
+		})
 		if errors.Is(err, storage.ErrConflict) {
+			// Either another finalize of this order won, or (2^-127) the
+			// serial exists: only the second is worth another try.
+			if cur, gerr := s.store.GetOrder(ctx, o.ID); gerr == nil && cur.Status != storage.StatusReady {
+				return nil, OrderNotReady("the order was finalized by another request")
+			}
 			continue
 		}
 		if err != nil {

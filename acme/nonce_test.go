@@ -27,12 +27,21 @@ func isBadNonce(err error) bool {
 	return errors.As(err, &p) && p.Type == ProblemNS+"badNonce"
 }
 
+// TestNonces runs the nonce checks on both single-use mechanisms: the
+// database (shared, as with Postgres replicas) and the in-memory ring
+// (the embedded SQLite server).
 func TestNonces(t *testing.T) {
+	for _, shared := range []bool{true, false} {
+		t.Run(map[bool]string{true: "shared", false: "local"}[shared], func(t *testing.T) { testNonces(t, shared) })
+	}
+}
+
+func testNonces(t *testing.T, shared bool) {
 	ctx := context.Background()
 	st := openTestStore(t)
 	now := time.Now()
 	clock := func() time.Time { return now }
-	n, err := NewNonces(ctx, st, st, time.Hour, clock)
+	n, err := NewNonces(ctx, st, st, time.Hour, clock, shared)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,22 +55,25 @@ func TestNonces(t *testing.T) {
 			t.Fatalf("second use: %v, want badNonce", err)
 		}
 	})
-	t.Run("ok/another-replica", func(t *testing.T) {
-		// A second Nonces on the same database is another replica: it
-		// loads the same key, accepts the first one's nonce once, and
-		// the first then refuses it.
-		other, err := NewNonces(ctx, st, st, time.Hour, clock)
-		if err != nil {
-			t.Fatal(err)
-		}
-		nonce := n.New()
-		if err := other.Redeem(ctx, nonce); err != nil {
-			t.Fatalf("redeem on the other replica: %v", err)
-		}
-		if err := n.Redeem(ctx, nonce); !isBadNonce(err) {
-			t.Fatalf("redeem again on the first: %v, want badNonce", err)
-		}
-	})
+	// Replicas exist only with a shared database.
+	if shared {
+		t.Run("ok/another-replica", func(t *testing.T) {
+			// A second Nonces on the same database is another replica: it
+			// loads the same key, accepts the first one's nonce once, and
+			// the first then refuses it.
+			other, err := NewNonces(ctx, st, st, time.Hour, clock, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			nonce := n.New()
+			if err := other.Redeem(ctx, nonce); err != nil {
+				t.Fatalf("redeem on the other replica: %v", err)
+			}
+			if err := n.Redeem(ctx, nonce); !isBadNonce(err) {
+				t.Fatalf("redeem again on the first: %v, want badNonce", err)
+			}
+		})
+	}
 	t.Run("fail/expired", func(t *testing.T) {
 		nonce := n.New()
 		now = now.Add(time.Hour + time.Second)
@@ -116,4 +128,44 @@ func TestNonces(t *testing.T) {
 			t.Fatalf("after sweep: %v, want badNonce", err)
 		}
 	})
+}
+
+// TestLocalNoncesAcrossRestart: a nonce minted before a restart is refused
+// after it, since the used-set of the previous process is gone.
+func TestLocalNoncesAcrossRestart(t *testing.T) {
+	ctx := context.Background()
+	st := openTestStore(t)
+	now := time.Now()
+	clock := func() time.Time { return now }
+	before, err := NewNonces(ctx, st, st, time.Hour, clock, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nonce := before.New()
+	now = now.Add(time.Second)
+	after, err := NewNonces(ctx, st, st, time.Hour, clock, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := after.Redeem(ctx, nonce); !isBadNonce(err) {
+		t.Fatalf("nonce from before the restart: %v, want badNonce", err)
+	}
+}
+
+func BenchmarkNonceLocal(b *testing.B) {
+	ctx := context.Background()
+	st, err := storage.Open(ctx, b.TempDir()+"/b.db", storage.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	n, err := NewNonces(ctx, st, st, time.Hour, nil, false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < b.N; i++ {
+		if err := n.Redeem(ctx, n.New()); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

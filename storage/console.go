@@ -268,14 +268,7 @@ func (s *gormStore) DeleteExpiredSessions(ctx context.Context, now time.Time) (i
 }
 
 func (s *gormStore) AddAuditEvent(ctx context.Context, e AuditEvent) error {
-	if e.ID == "" {
-		e.ID = NewID()
-	}
-	if e.At.IsZero() {
-		e.At = s.now()
-	}
-	e.At = ts(e.At)
-	if err := s.q(ctx).Create(&e).Error; err != nil {
+	if err := s.q(ctx).Create(prepareAudit(&e, s.now())).Error; err != nil {
 		return fmt.Errorf("add audit event %s: %w", e.Action, mapErr(err))
 	}
 	return nil
@@ -322,4 +315,16 @@ func (s *gormStore) ExpiringPerDay(ctx context.Context, from, to time.Time) (map
 		out[r.Day] = r.N
 	}
 	return out, nil
+}
+
+// prepareAudit fills in the ID and time of an event about to be written.
+func prepareAudit(e *AuditEvent, now time.Time) *AuditEvent {
+	if e.ID == "" {
+		e.ID = NewID()
+	}
+	if e.At.IsZero() {
+		e.At = now
+	}
+	e.At = ts(e.At)
+	return e
 }

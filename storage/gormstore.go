@@ -57,6 +57,9 @@ func (s *gormStore) Close() error {
 }
 
 // q returns a handle bound to ctx.
+// Shared is true for Postgres; see Store.
+func (s *gormStore) Shared() bool { return s.engine == enginePostgres }
+
 func (s *gormStore) q(ctx context.Context) *gorm.DB { return s.db.WithContext(ctx) }
 
 // tx runs fn in a transaction and maps its error.

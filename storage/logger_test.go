@@ -20,7 +20,7 @@ func TestLoggerHidesParameters(t *testing.T) {
 	}
 	defer s.Close()
 	buf.Reset()
-	_ = s.(*gormStore).db.Exec("SELECT * FROM no_such_table WHERE x = ?", "TOPSECRETPARAM").Error
+	_ = gormOf(s).db.Exec("SELECT * FROM no_such_table WHERE x = ?", "TOPSECRETPARAM").Error
 	// Expected outcomes are not logged at all.
 	_ = s.UseNonce(context.Background(), "n", base)
 	_ = s.UseNonce(context.Background(), "n", base)

@@ -157,7 +157,7 @@ func (s *gormStore) BeginFinalize(ctx context.Context, orderID string) error {
 // CompleteFinalize moves the order first, so a lost race shows as a state
 // conflict, then inserts the certificate, whose unique serial may also
 // conflict; either rolls the whole transaction back.
-func (s *gormStore) CompleteFinalize(ctx context.Context, orderID string, cert *Certificate) error {
+func (s *gormStore) CompleteFinalize(ctx context.Context, orderID string, cert *Certificate, audit ...AuditEvent) error {
 	if cert.ID == "" {
 		cert.ID = NewID()
 	}
@@ -169,12 +169,20 @@ func (s *gormStore) CompleteFinalize(ctx context.Context, orderID string, cert *
 	}
 	normCertForWrite(cert)
 	err := s.tx(ctx, func(tx *gorm.DB) error {
-		res := tx.Model(&Order{}).Where("id = ? AND status = ?", orderID, StatusProcessing).
+		res := tx.Model(&Order{}).Where("id = ? AND status IN ?", orderID, []string{StatusReady, StatusProcessing}).
 			Updates(map[string]any{"status": StatusValid, "certificate_id": cert.ID, "processing_at": nil})
 		if err := casDone(tx, res, "orders", orderID); err != nil {
 			return err
 		}
-		return tx.Create(cert).Error
+		if err := tx.Create(cert).Error; err != nil {
+			return err
+		}
+		for i := range audit {
+			if err := tx.Create(prepareAudit(&audit[i], s.now())).Error; err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("complete finalize of order %s: %w", orderID, err)

@@ -39,6 +39,10 @@ type Store interface {
 	CRLStore
 	RateLimitStore
 
+	// Shared reports whether several processes may use the database at
+	// once (Postgres), so that nothing may be kept in one process's memory;
+	// the embedded SQLite file belongs to one server process.
+	Shared() bool
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
 	// Close releases the connection pool.
@@ -130,10 +134,12 @@ type OrderStore interface {
 	// BeginFinalize moves a ready order to processing (ErrConflict if it is
 	// not ready), so that only one finalize signs.
 	BeginFinalize(ctx context.Context, orderID string) error
-	// CompleteFinalize stores cert and moves the order from processing to
-	// valid, in one transaction. ErrConflict if the serial exists already
-	// (the caller picks a new serial and retries) or the order moved.
-	CompleteFinalize(ctx context.Context, orderID string, cert *Certificate) error
+	// CompleteFinalize stores cert (and the audit events given) and moves
+	// the order from ready or processing to valid, in one transaction, so
+	// a certificate exists exactly when its order says valid. ErrConflict
+	// if the serial exists already (the caller picks a new serial and
+	// retries) or the order is no longer ready or processing.
+	CompleteFinalize(ctx context.Context, orderID string, cert *Certificate, audit ...AuditEvent) error
 	// FailFinalize moves a processing order to ready (retryable=true) or to
 	// invalid with problemJSON.
 	FailFinalize(ctx context.Context, orderID string, retryable bool, problemJSON string) error

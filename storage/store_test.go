@@ -71,7 +71,7 @@ func TestMigrationsIdempotent(t *testing.T) {
 				t.Fatalf("account lost on reopen: %v", err)
 			}
 			var n int64
-			if err := s.(*gormStore).db.Table("migrations").Count(&n).Error; err != nil || n != int64(len(migrations())) {
+			if err := gormOf(s).db.Table("migrations").Count(&n).Error; err != nil || n != int64(len(migrations())) {
 				t.Fatalf("migrations table has %d rows (err %v), want %d", n, err, len(migrations()))
 			}
 		})
@@ -173,7 +173,7 @@ func TestPostgresStatementTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	err = mapErr(s.(*gormStore).db.Exec("SELECT pg_sleep(2)").Error)
+	err = mapErr(gormOf(s).db.Exec("SELECT pg_sleep(2)").Error)
 	if !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("slow statement: %v, want ErrUnavailable", err)
 	}
