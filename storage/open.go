@@ -96,8 +96,8 @@ func gormConfig(opts Options) *gorm.Config {
 		PrepareStmt:        true,
 		PrepareStmtMaxSize: 512,
 		PrepareStmtTTL:     time.Hour,
-		NowFunc:                func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
-		Logger:                 newGormLogger(opts.Logger, slowQuery),
+		NowFunc:            func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
+		Logger:             newGormLogger(opts.Logger, slowQuery),
 	}
 }
 
