@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 FUZZTIME ?= 60s
 
-.PHONY: build run test test-deps unit integration fuzz bench lint clean
+.PHONY: build run test test-deps fuzz bench profile clean
 
 build:
 	@mkdir -p $(BIN)
@@ -30,6 +30,15 @@ test-deps:
 # Each fuzz target for FUZZTIME (default 60s).
 fuzz:
 	scripts/fuzz.sh $(FUZZTIME)
+
+# Issuance throughput and server CPU per certificate on this machine
+# (SQLite; DB=postgres://... for Postgres). See BENCHMARKS.md.
+bench:
+	scripts/bench.sh $(or $(WORKERS),8) $(or $(DURATION),20s)
+
+# A CPU profile of the server under load, from the console's pprof.
+profile:
+	scripts/profile.sh $(or $(WORKERS),8) 15
 
 clean:
 	rm -rf $(BIN)
