@@ -133,7 +133,7 @@ func New(ctx context.Context, cfg Config, store storage.Store, authority *ca.CA,
 	if _, ok := cfg.Profiles[cfg.DefaultProfile]; !ok {
 		return nil, fmt.Errorf("default profile %q is not among the configured profiles", cfg.DefaultProfile)
 	}
-	nonces, err := NewNonces(ctx, store, store, cfg.NonceLifetime, cfg.Now)
+	nonces, err := NewNonces(ctx, store, store, cfg.NonceLifetime, cfg.Now, store.Shared())
 	if err != nil {
 		return nil, err
 	}

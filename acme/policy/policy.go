@@ -79,7 +79,7 @@ func parsePrefix(s string) (netip.Prefix, error) {
 
 func checkSuffix(s string) error {
 	rest := strings.TrimPrefix(s, "*.")
-	if rest == "" || strings.ContainsAny(rest, "*/ ,") || strings.HasPrefix(rest, ".") || strings.HasSuffix(rest, ".") {
+	if rest == "" || strings.ContainsAny(rest, "*/ ,") || strings.HasPrefix(rest, ".") || strings.HasSuffix(rest, ".") || strings.Contains(rest, "..") {
 		return fmt.Errorf("%q is not a DNS suffix (e.g. payments.internal or *.payments.internal)", s)
 	}
 	return nil

@@ -47,7 +47,7 @@ func TestRules(t *testing.T) {
 }
 
 func TestParseEntries(t *testing.T) {
-	for _, bad := range []string{"*.", "a..b/", ".x", "x.", "a b", "10.0.0.0/33"} {
+	for _, bad := range []string{"*.", "a..b/", "payments..internal", ".x", "x.", "a b", "10.0.0.0/33"} {
 		if _, err := ParseEntries([]string{bad}); err == nil {
 			t.Errorf("%q accepted", bad)
 		}

@@ -1,0 +1,185 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/certmint/certmint/acme/eab"
+	"github.com/certmint/certmint/storage"
+)
+
+// Audit actions of the EAB page; the same strings `certmint admin eab`
+// writes, so /audit finds a key's history whichever tool made it.
+const (
+	auditEABCreate = "eab.create"
+	auditEABRevoke = "eab.revoke"
+)
+
+// eabAccountsShown caps the accounts listed per key; a reusable team key
+// may bind many, and the list page stays one query per key.
+const eabAccountsShown = 5
+
+type eabRow struct {
+	storage.EABKey
+	AllowList []string
+	Accounts  []storage.Account
+	More      bool // more accounts than shown
+}
+
+type eabForm struct {
+	Label    string
+	Allow    string
+	Reusable bool
+	Error    string
+}
+
+type eabListData struct {
+	Rows         []eabRow
+	Next         string
+	First        bool
+	Form         eabForm
+	DirectoryURL string
+}
+
+func allowList(js string) []string {
+	var out []string
+	_ = json.Unmarshal([]byte(js), &out)
+	return out
+}
+
+func (s *server) eabRow(ctx context.Context, k storage.EABKey) (eabRow, error) {
+	k.HMACKey = nil // nothing secret reaches a template
+	row := eabRow{EABKey: k, AllowList: allowList(k.Allow)}
+	accts, err := s.store.ListAccountsByEABKey(ctx, k.ID, eabAccountsShown+1)
+	if err != nil {
+		return row, err
+	}
+	if row.More = len(accts) > eabAccountsShown; row.More {
+		accts = accts[:eabAccountsShown]
+	}
+	row.Accounts = accts
+	return row, nil
+}
+
+// eabKeys is /eab: every external account binding key with the accounts
+// that bound with it, and the form to create one.
+func (s *server) eabKeys(w http.ResponseWriter, r *http.Request) error {
+	return s.renderEABList(w, r, http.StatusOK, eabForm{})
+}
+
+func (s *server) renderEABList(w http.ResponseWriter, r *http.Request, status int, form eabForm) error {
+	q := r.URL.Query()
+	d := eabListData{First: q.Get("after") == "", Form: form, DirectoryURL: s.cfg.ACMEDirectoryURL}
+	keys, err := s.store.ListEABKeys(r.Context(), storage.Page{After: q.Get("after"), Limit: pageSize + 1})
+	if err != nil {
+		return err
+	}
+	if len(keys) > pageSize {
+		keys = keys[:pageSize]
+		d.Next = keys[pageSize-1].ID
+	}
+	for _, k := range keys {
+		row, err := s.eabRow(r.Context(), k)
+		if err != nil {
+			return err
+		}
+		d.Rows = append(d.Rows, row)
+	}
+	s.render(w, r, status, "eab", "External account binding", "eab", d)
+	return nil
+}
+
+// eabCreate makes a key and shows its HMAC in this one response (no
+// redirect, so the secret never lands in a URL, a log line or the
+// browser history); the store keeps it for verification only and no
+// page shows it again (RFC 8555 §7.3.4).
+func (s *server) eabCreate(w http.ResponseWriter, r *http.Request) error {
+	form := eabForm{
+		Label:    strings.TrimSpace(r.PostForm.Get("label")),
+		Allow:    r.PostForm.Get("allow"),
+		Reusable: r.PostForm.Get("reusable") != "",
+	}
+	var allow []string
+	for _, line := range strings.Split(form.Allow, "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			allow = append(allow, line)
+		}
+	}
+	if len(form.Label) > 255 {
+		form.Error = "The label is too long; keep it under 255 characters."
+		return s.renderEABList(w, r, http.StatusBadRequest, form)
+	}
+	key, mac, err := eab.NewKey(form.Label, allow, form.Reusable)
+	if err != nil {
+		form.Error = "Allowed names: " + err.Error()
+		return s.renderEABList(w, r, http.StatusBadRequest, form)
+	}
+	if err := s.store.CreateEABKey(r.Context(), key); err != nil {
+		return fmt.Errorf("create EAB key: %w", err)
+	}
+	detail := "label " + quoteOrNone(key.Label)
+	if len(allow) > 0 {
+		detail += ", allow " + strings.Join(allowList(key.Allow), " ")
+	}
+	if key.Reusable {
+		detail += ", reusable"
+	}
+	s.log.Info("EAB key created from the console", "kid", key.ID, "user", sessionFrom(r.Context()).Username)
+	s.audit(r, "", auditEABCreate, "eab/"+key.ID, detail)
+	s.render(w, r, http.StatusOK, "eab-created", "Key created", "eab", struct {
+		Key          *storage.EABKey
+		AllowList    []string
+		HMAC         string
+		DirectoryURL string
+	}{key, allowList(key.Allow), mac, s.cfg.ACMEDirectoryURL})
+	return nil
+}
+
+func quoteOrNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return fmt.Sprintf("%q", s)
+}
+
+func (s *server) eabRevokeForm(w http.ResponseWriter, r *http.Request) error {
+	k, err := s.store.GetEABKey(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	if k.Revoked {
+		http.Redirect(w, r, "/eab", http.StatusSeeOther)
+		return nil
+	}
+	row, err := s.eabRow(r.Context(), *k)
+	if err != nil {
+		return err
+	}
+	s.render(w, r, http.StatusOK, "eab-revoke", "Revoke key", "eab", row)
+	return nil
+}
+
+// eabRevoke stops new accounts from binding with the key; accounts bound
+// already keep working (deactivate them on their pages to stop them).
+func (s *server) eabRevoke(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	k, err := s.store.GetEABKey(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	err = s.store.RevokeEABKey(r.Context(), k.ID)
+	if errors.Is(err, storage.ErrConflict) {
+		return errorf(http.StatusConflict, "This key was revoked already.")
+	}
+	if err != nil {
+		return err
+	}
+	s.log.Info("EAB key revoked from the console", "kid", k.ID, "user", sessionFrom(r.Context()).Username)
+	s.audit(r, "", auditEABRevoke, "eab/"+k.ID, "label "+quoteOrNone(k.Label))
+	http.Redirect(w, r, "/eab", http.StatusSeeOther)
+	return nil
+}
