@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system components the tests drive for real: certbot,
 # PostgreSQL (initdb/pg_ctl for throwaway clusters), Chromium (console
-# browser tests) and openssl. Runs apt-get only as root and only for what
+# browser tests), openssl and haproxy (its config check). Runs apt-get only as root and only for what
 # is missing; otherwise the tests skip those parts with a clear message
 # (or fail, under CI=true).
 set -euo pipefail
@@ -11,6 +11,7 @@ command -v certbot >/dev/null 2>&1 || missing+=(certbot)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
