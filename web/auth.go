@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -36,16 +37,24 @@ func HashPassword(password string) (string, error) {
 	if len(password) > 72 {
 		return "", errors.New("the password must have at most 72 bytes (a bcrypt limit)")
 	}
-	h, err := bcrypt.GenerateFromPassword([]byte(password), 12)
+	h, err := bcrypt.GenerateFromPassword([]byte(password), bcryptCost)
 	if err != nil {
 		return "", fmt.Errorf("hash password: %w", err)
 	}
 	return string(h), nil
 }
 
+// bcryptCost is the work factor of stored hashes (12: about a quarter
+// second here). Unit tests lower it; nothing else changes it.
+var bcryptCost = 12
+
 // dummyHash is compared against when the user name is unknown, so that a
-// wrong name takes as long as a wrong password.
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("certmint-no-such-user"), 12)
+// wrong name takes as long as a wrong password. It is made on first use,
+// at the same cost as real hashes.
+var dummyHash = sync.OnceValue(func() []byte {
+	h, _ := bcrypt.GenerateFromPassword([]byte("certmint-no-such-user"), bcryptCost)
+	return h
+})
 
 // randomToken returns 32 random bytes, base64url.
 func randomToken() string {
@@ -226,7 +235,7 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) error {
 		s.showLogin(w, r, http.StatusTooManyRequests, d)
 		return nil
 	}
-	hash := dummyHash
+	hash := dummyHash()
 	u, err := s.store.GetAdminUser(ctx, username)
 	switch {
 	case err == nil:

@@ -10,10 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/certmint/certmint/storage"
 )
 
 func TestMain(m *testing.M) {
+	bcryptCost = bcrypt.MinCost // the cost is not what these tests check
 	code := m.Run()
 	if testCA != nil {
 		// sharedCA's directory: DIR/ca.
