@@ -24,7 +24,7 @@ func (s *Server) certificate(c echo.Context, r *request) error {
 	if cert.AccountID != r.account.ID {
 		return Unauthorized("the certificate belongs to another account")
 	}
-	return c.Blob(http.StatusOK, "application/pem-certificate-chain", []byte(cert.ChainPEM))
+	return c.Blob(http.StatusOK, "application/pem-certificate-chain", s.chainPEM(cert))
 }
 
 type revokeRequest struct {
@@ -98,4 +98,14 @@ func (s *Server) revokeCert(c echo.Context, r *request) error {
 		s.cfg.OnRevoke()
 	}
 	return c.NoContent(http.StatusOK)
+}
+
+// chainPEM is the download: leaf then intermediate. Certificates store only
+// their DER; the chain is built from the CA when it is served. (Rows from
+// before that kept the chain, and are served as kept.)
+func (s *Server) chainPEM(cert *storage.Certificate) []byte {
+	if cert.ChainPEM != "" {
+		return []byte(cert.ChainPEM)
+	}
+	return s.ca.ChainPEM(cert.DER)
 }

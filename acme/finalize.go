@@ -115,7 +115,6 @@ func (s *Server) issue(c echo.Context, o *storage.Order, csr *x509.CertificateRe
 			NotBefore:  leaf.NotBefore.UTC(),
 			NotAfter:   leaf.NotAfter.UTC(),
 			DER:        der,
-			ChainPEM:   string(s.ca.ChainPEM(der)),
 			ARIID:      ariCertID(leaf),
 			CreatedAt:  s.now().UTC(),
 		}

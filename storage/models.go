@@ -100,18 +100,18 @@ type Certificate struct {
 	AccountID        string    `gorm:"size:64;not null;index"`
 	OrderID          string    `gorm:"size:64;not null;index"`
 	Names            string    `gorm:"type:text;not null"` // lowercase SANs, comma separated
-	CommonName       string    `gorm:"size:255;index"`
+	CommonName       string    `gorm:"size:255"`
 	Profile          string    `gorm:"size:64"`
-	KeyHash          string    `gorm:"size:64;index"` // SHA-256 of the SubjectPublicKeyInfo, hex
+	KeyHash          string    `gorm:"size:64"` // SHA-256 of the SubjectPublicKeyInfo, hex
 	NotBefore        time.Time `gorm:"not null"`
 	NotAfter         time.Time `gorm:"not null;index"`
 	DER              []byte    `gorm:"not null"`
-	ChainPEM         string    `gorm:"type:text;not null"` // leaf then intermediates
+	ChainPEM         string    `gorm:"type:text;not null"` // empty: built from DER and the CA when served
 	Revoked          bool      `gorm:"not null;index"`
 	RevokedAt        *time.Time
 	RevocationReason int
-	ARIID            string    `gorm:"size:255;index"` // RFC 9773 certificate identifier
-	RenewNow         bool      `gorm:"not null"`       // operator asked clients to renew (ARI)
-	ReplacedBy       string    `gorm:"size:64"`        // order that replaces this certificate
+	ARIID            string    `gorm:"size:255"` // RFC 9773 certificate identifier (looked up by serial)
+	RenewNow         bool      `gorm:"not null"` // operator asked clients to renew (ARI)
+	ReplacedBy       string    `gorm:"size:64"`  // order that replaces this certificate
 	CreatedAt        time.Time `gorm:"not null;index"`
 }

@@ -154,7 +154,11 @@ func (s *server) certificatePEM(w http.ResponseWriter, r *http.Request) error {
 	name := strings.NewReplacer("*", "wildcard", "/", "_", `"`, "").Replace(firstName(splitNames(c.Names)))
 	w.Header().Set("Content-Type", "application/pem-certificate-chain")
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-%s.pem"`, name, c.Serial[:min(8, len(c.Serial))]))
-	_, err = w.Write([]byte(c.ChainPEM))
+	chain := []byte(c.ChainPEM)
+	if len(chain) == 0 { // stored as DER only; the chain comes from the CA
+		chain = s.cfg.CA.ChainPEM(c.DER)
+	}
+	_, err = w.Write(chain)
 	return err
 }
 
