@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/pem"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -115,7 +115,7 @@ func (e *env) issue(t *testing.T) *storage.Certificate {
 	must("begin finalize", e.store.BeginFinalize(ctx, o.ID))
 	serial, err := ca.NewSerial()
 	must("serial", err)
-	c := &storage.Certificate{ID: storage.NewID(), Serial: fmt.Sprintf("%x", serial), AccountID: e.acct.ID, OrderID: o.ID,
+	c := &storage.Certificate{ID: storage.NewID(), Serial: hex.EncodeToString(serial.Bytes()), AccountID: e.acct.ID, OrderID: o.ID,
 		Names: name, CommonName: name, NotBefore: now.Add(-time.Minute), NotAfter: now.Add(90 * 24 * time.Hour),
 		DER: []byte{0x30, 0x00}, ChainPEM: "-", CreatedAt: now}
 	must("complete finalize", e.store.CompleteFinalize(ctx, o.ID, c))
@@ -154,7 +154,7 @@ func fetch(t *testing.T, srv *httptest.Server, authority *ca.CA) ([]byte, *x509.
 
 func findEntry(list *x509.RevocationList, serialHex string) *x509.RevocationListEntry {
 	for i, e := range list.RevokedCertificateEntries {
-		if fmt.Sprintf("%x", e.SerialNumber) == serialHex {
+		if hex.EncodeToString(e.SerialNumber.Bytes()) == serialHex {
 			return &list.RevokedCertificateEntries[i]
 		}
 	}
