@@ -57,8 +57,18 @@ func certWhere(db *gorm.DB, f CertFilter) (*gorm.DB, error) {
 	}
 	if q := strings.TrimSpace(f.Query); q != "" {
 		lq := strings.ToLower(q)
-		pat := "%" + likeEscape(lq) + "%"
-		db = db.Where(`(names LIKE ? ESCAPE '\' OR serial = ? OR account_id = ? OR id = ?)`, pat, lq, q, q)
+		switch {
+		case isSerialLike(lq):
+			// A serial: one indexed look-up instead of a scan of names.
+			// Stored serials are whole bytes ("08c5..."); people may
+			// copy one without its leading zero.
+			t := strings.TrimLeft(lq, "0")
+			db = db.Where("serial IN ?", []string{lq, t, "0" + t})
+		case isIDLike(lq):
+			db = db.Where("(account_id = ? OR id = ?)", lq, lq)
+		default:
+			db = db.Where(`names LIKE ? ESCAPE '\'`, "%"+likeEscape(lq)+"%")
+		}
 	}
 	now := ts(f.Now)
 	if f.State != "" && f.Now.IsZero() {
@@ -152,4 +162,32 @@ func (s *gormStore) IssuedPerDay(ctx context.Context, since time.Time) (map[stri
 		out[r.Day] = r.N
 	}
 	return out, nil
+}
+
+// isSerialLike reports whether q can only be a certificate serial: 24 to 40
+// hex digits (certmint's are 32), longer than any label people search by.
+func isSerialLike(q string) bool {
+	if len(q) < 24 || len(q) > 40 {
+		return false
+	}
+	for _, c := range q {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// isIDLike reports whether q has the form of NewID's IDs (26 base32hex
+// characters) and no dot, so it is an account or certificate ID.
+func isIDLike(q string) bool {
+	if len(q) != 26 {
+		return false
+	}
+	for _, c := range q {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'v') {
+			return false
+		}
+	}
+	return true
 }
