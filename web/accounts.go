@@ -36,10 +36,7 @@ func (s *server) accounts(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if len(list) > pageSize {
-		list = list[:pageSize]
-		d.Next = list[pageSize-1].ID
-	}
+	list, d.Next = onePage(list, func(x *storage.Account) string { return x.ID })
 	for _, a := range list {
 		d.Rows = append(d.Rows, accountRow{Account: a, Contacts: contacts(a.Contact)})
 	}

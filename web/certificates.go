@@ -90,10 +90,7 @@ func (s *server) certificates(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if len(list) > pageSize {
-		list = list[:pageSize]
-		d.Next = list[pageSize-1].ID
-	}
+	list, d.Next = onePage(list, func(x *storage.Certificate) string { return x.ID })
 	for i := range list {
 		d.Rows = append(d.Rows, certRow{Certificate: list[i], State: certState(&list[i], now), Names: splitNames(list[i].Names)})
 	}

@@ -78,10 +78,7 @@ func (s *server) renderEABList(w http.ResponseWriter, r *http.Request, status in
 	if err != nil {
 		return err
 	}
-	if len(keys) > pageSize {
-		keys = keys[:pageSize]
-		d.Next = keys[pageSize-1].ID
-	}
+	keys, d.Next = onePage(keys, func(x *storage.EABKey) string { return x.ID })
 	for _, k := range keys {
 		row, err := s.eabRow(r.Context(), k)
 		if err != nil {

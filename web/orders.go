@@ -51,10 +51,7 @@ func (s *server) orders(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if len(list) > pageSize {
-		list = list[:pageSize]
-		d.Next = list[pageSize-1].ID
-	}
+	list, d.Next = onePage(list, func(x *storage.Order) string { return x.ID })
 	d.Rows = list
 	s.render(w, r, http.StatusOK, "orders", "Orders", "orders", d)
 	return nil

@@ -220,3 +220,12 @@ func thousands(n int64) string {
 	}
 	return b.String()
 }
+
+// onePage cuts a list fetched with Limit pageSize+1 (keyset paging) to one
+// page, and returns the ID the next page starts after, or "" on the last.
+func onePage[T any](list []T, id func(*T) string) ([]T, string) {
+	if len(list) <= pageSize {
+		return list, ""
+	}
+	return list[:pageSize], id(&list[pageSize-1])
+}

@@ -23,10 +23,7 @@ func (s *server) auditPage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if len(list) > pageSize {
-		list = list[:pageSize]
-		d.Next = list[pageSize-1].ID
-	}
+	list, d.Next = onePage(list, func(x *storage.AuditEvent) string { return x.ID })
 	d.Rows = list
 	s.render(w, r, http.StatusOK, "audit", "Audit log", "audit", d)
 	return nil
