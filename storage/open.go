@@ -91,13 +91,13 @@ func gormConfig(opts Options) *gorm.Config {
 		// Every multi-row change here runs in an explicit transaction;
 		// gorm's implicit one around single INSERTs only adds round trips.
 		SkipDefaultTransaction: true,
-		// Statements are prepared once and reused: parsing SQL was an
-		// eighth of the server's CPU per issuance before this.
-		PrepareStmt:        true,
-		PrepareStmtMaxSize: 512,
-		PrepareStmtTTL:     time.Hour,
-		NowFunc:            func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
-		Logger:             newGormLogger(opts.Logger, slowQuery),
+		// No gorm PrepareStmt: its statement cache makes a transaction wait
+		// for a statement another request is preparing outside it, which
+		// deadlocks once every connection is held (SQLite has one). pgx
+		// caches prepared statements per connection by itself, and the
+		// SQLite driver re-prepares regardless.
+		NowFunc: func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
+		Logger:  newGormLogger(opts.Logger, slowQuery),
 	}
 }
 
