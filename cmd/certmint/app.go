@@ -1,0 +1,274 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/certmint/certmint/acme"
+	"github.com/certmint/certmint/acme/ratelimit"
+	"github.com/certmint/certmint/acme/validate"
+	"github.com/certmint/certmint/ca"
+	"github.com/certmint/certmint/ca/crl"
+	"github.com/certmint/certmint/storage"
+)
+
+// app is a running certmint server: its CA, store and listeners.
+type app struct {
+	opts     serveOptions
+	log      *slog.Logger
+	ca       *ca.CA
+	identity *ca.ServerIdentity
+	store    storage.Store
+	acme     *acme.Server
+	crl      *crl.Publisher
+	limiter  *ratelimit.Limiter
+	holder   string
+}
+
+// openApp opens the data directory, CA and database. On a first start that
+// fails part-way it removes what it created, so nothing is half-written.
+func openApp(ctx context.Context, o serveOptions, log *slog.Logger) (a *app, err error) {
+	created, err := ensureDataDir(o.Data)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil && created {
+			_ = os.RemoveAll(o.Data)
+		}
+	}()
+	dsn := o.DB
+	if dsn == "" {
+		dsn = filepath.Join(o.Data, "certmint.db")
+	}
+	openCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	store, err := storage.Open(openCtx, dsn, storage.Options{Logger: log,
+		MaxOpenConns: o.Limits.DBMaxConns, StatementTimeout: o.Limits.DBStatementTimeout})
+	if err != nil {
+		return nil, usagef("cannot open the database: %v", err)
+	}
+	defer func() {
+		if err != nil {
+			store.Close()
+		}
+	}()
+	authority, err := ca.Open(ca.Options{Dir: filepath.Join(o.Data, "ca"), Passphrase: o.Passphrase, RootName: o.RootName, Logger: log})
+	switch {
+	case errors.Is(err, ca.ErrBadPassphrase):
+		return nil, usagef("the CA keys in %s are encrypted and CERTMINT_CA_PASSPHRASE is missing or wrong", filepath.Join(o.Data, "ca"))
+	case errors.Is(err, ca.ErrInsecureKeyFile):
+		return nil, usagef("%v", err)
+	case err != nil:
+		return nil, usagef("cannot open the CA in %s: %v", filepath.Join(o.Data, "ca"), err)
+	}
+	// Replicas must share one CA: the first start records the root in the
+	// database, and a replica with other CA files is refused.
+	stored, err := store.InitSetting(ctx, "ca.root-sha256", authority.RootFingerprint())
+	if err != nil {
+		return nil, fmt.Errorf("record the CA root in the database: %w", err)
+	}
+	if stored != authority.RootFingerprint() {
+		return nil, usagef("the database belongs to the CA with root SHA-256 %s, but %s holds root %s; every replica must use the same CA files (copy DATA/ca from the first one)",
+			stored, filepath.Join(o.Data, "ca"), authority.RootFingerprint())
+	}
+	identity, err := authority.ServerIdentity(filepath.Join(o.Data, "tls"), o.Hostnames)
+	if err != nil {
+		return nil, usagef("cannot set up the server's TLS certificate for --hostname %v: %v", o.Hostnames, err)
+	}
+	if err := ensureAdmin(ctx, store, o.Data, log); err != nil {
+		return nil, err
+	}
+	pub, err := crl.New(store, authority, crl.Options{Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("set up CRL publishing: %w", err)
+	}
+	var limiter *ratelimit.Limiter
+	if o.RateLimitsOn {
+		limiter = ratelimit.New(store, nil)
+	}
+	v := validate.New(validate.Config{HTTPPort: o.HTTP01Port, TLSALPNPort: o.TLSALPN01Port, Resolver: o.DNSResolver,
+		Timeout: o.Limits.ValidationTimeout, Allowed: o.Limits.allowNets, Denied: o.Limits.denyNets})
+	srv, err := acme.New(ctx, acme.Config{
+		TermsOfService:    o.TOS,
+		Profiles:          o.Profiles,
+		EABRequired:       o.EABRequired,
+		Policy:            o.Policy,
+		NoWildcards:       o.NoWildcards,
+		MaxValidity:       o.MaxValidity,
+		MaxBody:           o.Limits.MaxBody,
+		MaxIdentifiers:    o.Limits.MaxIdentifiers,
+		MaxPendingAuthzs:  o.Limits.MaxPendingAuthzs,
+		ValidationWorkers: o.Limits.ValidationWorkers,
+		BaseURL:           baseURL(o),
+		CRLURL:            o.CRLURL,
+		CRLHandler:        pub.Handler(),
+		OnRevoke:          pub.Notify,
+		Limiter:           limiter,
+		RateLimits:        o.RateLimits,
+		DefaultProfile:    o.DefaultProf,
+		ReuseAuthz:        o.ReuseAuthz,
+		Logger:            log,
+	}, store, authority, v)
+	if err != nil {
+		return nil, fmt.Errorf("start the ACME server: %w", err)
+	}
+	host, _ := os.Hostname()
+	return &app{opts: o, log: log, ca: authority, identity: identity, store: store, acme: srv, crl: pub, limiter: limiter,
+		holder: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), storage.NewID())}, nil
+}
+
+// ensureDataDir creates the data directory (0700) and checks that it is
+// writable; created reports whether this call made it.
+func ensureDataDir(dir string) (created bool, err error) {
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return false, usagef("cannot create the data directory --data %s: %v", dir, errors.Unwrap(err))
+		}
+		created = true
+	}
+	probe, err := os.CreateTemp(dir, ".write-test-*")
+	if err != nil {
+		return created, usagef("the data directory --data %s is not writable: %v", dir, errors.Unwrap(err))
+	}
+	probe.Close()
+	os.Remove(probe.Name())
+	return created, nil
+}
+
+func (a *app) close() {
+	a.acme.Close()
+	a.store.Close()
+}
+
+// run serves the listeners and the background jobs until ctx ends.
+func (a *app) run(ctx context.Context) error {
+	tlsCfg := &tls.Config{GetCertificate: a.identity.GetCertificate, MinVersion: tls.VersionTLS12}
+	acmeLn, err := net.Listen("tcp", a.opts.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on --listen %s: %w", a.opts.Listen, errors.Unwrap(err))
+	}
+	servers := []*http.Server{a.newHTTPServer(a.acme.Handler(), tlsCfg)}
+	listeners := []net.Listener{acmeLn}
+	if h := a.adminHandler(); h != nil {
+		adminLn, err := net.Listen("tcp", a.opts.AdminListen)
+		if err != nil {
+			acmeLn.Close()
+			return fmt.Errorf("listen on --admin-listen %s: %w", a.opts.AdminListen, errors.Unwrap(err))
+		}
+		servers = append(servers, a.newHTTPServer(h, tlsCfg))
+		listeners = append(listeners, adminLn)
+	}
+	var crlSrv *http.Server
+	if a.opts.CRLListen != "" {
+		crlLn, err := net.Listen("tcp", a.opts.CRLListen)
+		if err != nil {
+			for _, ln := range listeners {
+				ln.Close()
+			}
+			return fmt.Errorf("listen on --crl-listen %s: %w", a.opts.CRLListen, errors.Unwrap(err))
+		}
+		crlSrv = a.newHTTPServer(a.crl.Handler(), nil)
+		servers = append(servers, crlSrv)
+		listeners = append(listeners, crlLn)
+	}
+	go a.identity.Run(ctx)
+	go a.crl.Run(ctx)
+	go a.backgroundJobs(ctx)
+	errc := make(chan error, len(servers))
+	for i, s := range servers {
+		go func(s *http.Server, ln net.Listener) {
+			if s.TLSConfig == nil {
+				errc <- s.Serve(ln) // the CRL: plain HTTP, as RFC 5280 clients expect
+				return
+			}
+			errc <- s.ServeTLS(ln, "", "")
+		}(s, listeners[i])
+	}
+	a.log.Info("certmint serving", "acme", "https://"+acmeLn.Addr().String()+"/acme/directory",
+		"admin", a.opts.AdminListen, "root_sha256", a.ca.RootFingerprint())
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		return fmt.Errorf("server stopped: %w", err)
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, s := range servers {
+		_ = s.Shutdown(shutCtx)
+	}
+	return nil
+}
+
+// newHTTPServer applies the connection limits every listener shares.
+func (a *app) newHTTPServer(h http.Handler, tlsCfg *tls.Config) *http.Server {
+	l := a.opts.Limits
+	return &http.Server{
+		Handler:           h,
+		TLSConfig:         tlsCfg,
+		ReadHeaderTimeout: l.ReadHeaderTimeout,
+		ReadTimeout:       l.ReadTimeout,
+		WriteTimeout:      l.WriteTimeout,
+		IdleTimeout:       l.IdleTimeout,
+		MaxHeaderBytes:    l.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
+	}
+}
+
+// backgroundJobs resumes validations a restart cut short, then runs the
+// sweeper once per cluster: only the replica that holds the "sweeper"
+// lease works, the others wait.
+func (a *app) backgroundJobs(ctx context.Context) {
+	if n, err := a.acme.ResumeValidations(ctx); err == nil && n > 0 {
+		a.log.Info("resumed validations cut short by a restart", "challenges", n)
+	}
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		a.sweep(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// sweep expires stale objects and returns orders a crashed replica left in
+// processing to ready (signing is synchronous, so a minute is long dead).
+func (a *app) sweep(ctx context.Context) {
+	ok, err := a.store.AcquireLease(ctx, "sweeper", a.holder, time.Now(), 90*time.Second)
+	if err != nil || !ok {
+		return
+	}
+	if n, err := a.store.RecoverProcessing(ctx, time.Now().Add(-time.Minute)); err == nil && n > 0 {
+		a.log.Info("recovered orders left processing", "orders", n)
+	}
+	if a.limiter != nil {
+		_, _ = a.limiter.Sweep(ctx)
+	}
+	if n, err := a.store.ExpireStale(ctx, time.Now()); err != nil {
+		a.log.Warn("sweep failed", "err", err)
+	} else if n > 0 {
+		a.log.Debug("swept stale objects", "rows", n)
+	}
+}
+
+// baseURL is the ACME base URL for work done outside a request.
+func baseURL(o serveOptions) string {
+	_, port, _ := net.SplitHostPort(o.Listen)
+	host := o.Hostnames[0]
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	return "https://" + host + ":" + port
+}
