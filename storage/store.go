@@ -171,6 +171,8 @@ type CertificateStore interface {
 	ListCertificates(ctx context.Context, f CertFilter, page Page) ([]Certificate, error)
 	// CountCertificates counts certificates matching f.
 	CountCertificates(ctx context.Context, f CertFilter) (int64, error)
+	// CertificateStats counts certificates by state at now, in one pass.
+	CertificateStats(ctx context.Context, now time.Time) (CertificateStats, error)
 	// ListRevoked returns every revoked certificate that has not expired
 	// before notAfterSince, for the CRL.
 	ListRevoked(ctx context.Context, notAfterSince time.Time) ([]Certificate, error)

@@ -4,8 +4,6 @@ import (
 	"net/http"
 	"strings"
 	"time"
-
-	"github.com/certmint/certmint/storage"
 )
 
 type dashboardData struct {
@@ -84,20 +82,11 @@ func (s *server) dashboard(w http.ResponseWriter, r *http.Request) error {
 	if d.Accounts, err = s.store.CountAccounts(ctx); err != nil {
 		return err
 	}
-	for _, c := range []struct {
-		dst *int64
-		f   storage.CertFilter
-	}{
-		{&d.Total, storage.CertFilter{}},
-		{&d.Valid, storage.CertFilter{State: "valid", Now: now}},
-		{&d.Expiring7, storage.CertFilter{State: "expiring", Now: now, Within: 7 * 24 * time.Hour}},
-		{&d.Expiring30, storage.CertFilter{State: "expiring", Now: now, Within: 30 * 24 * time.Hour}},
-		{&d.Revoked, storage.CertFilter{State: "revoked", Now: now}},
-	} {
-		if *c.dst, err = s.store.CountCertificates(ctx, c.f); err != nil {
-			return err
-		}
+	st, err := s.store.CertificateStats(ctx, now)
+	if err != nil {
+		return err
 	}
+	d.Total, d.Valid, d.Expiring7, d.Expiring30, d.Revoked = st.Total, st.Valid, st.Expiring7, st.Expiring30, st.Revoked
 	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
 	issuedFrom := today.AddDate(0, 0, -(chartDays - 1))
 	issued, err := s.store.IssuedPerDay(ctx, issuedFrom)
