@@ -107,6 +107,8 @@ func TestBadConfiguration(t *testing.T) {
 	s := StartServer(t, ServerOptions{Data: encrypted, Env: []string{"CERTMINT_CA_PASSPHRASE=right horse battery"}})
 	s.Stop()
 
+	running := StartServer(t, ServerOptions{})
+
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -129,6 +131,7 @@ func TestBadConfiguration(t *testing.T) {
 		{"fail/bad-listen", []string{"--data", filepath.Join(tmp, "d3"), "--listen", "nonsense"}, nil, 2, "--listen", filepath.Join(tmp, "d3")},
 		{"fail/bad-port-env", []string{"--data", filepath.Join(tmp, "d4")}, []string{"CERTMINT_HTTP01_PORT=http"}, 2, "CERTMINT_HTTP01_PORT", filepath.Join(tmp, "d4")},
 		{"fail/unknown-flag", []string{"--no-such-flag"}, nil, 2, "--no-such-flag", ""},
+		{"fail/second-server-on-sqlite", []string{"--data", running.Data, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--crl-listen", ""}, nil, 2, "another certmint serve", ""},
 		{"fail/port-in-use", []string{"--data", filepath.Join(tmp, "d5"), "--listen", busy.Addr().String(), "--admin-listen", "127.0.0.1:0"}, nil, 1, busy.Addr().String(), ""},
 	}
 	for _, tc := range cases {

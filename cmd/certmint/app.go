@@ -30,6 +30,7 @@ type app struct {
 	store    storage.Store
 	acme     *acme.Server
 	crl      *crl.Publisher
+	lock     *os.File // SQLite's one-process lock; nil on Postgres
 	limiter  *ratelimit.Limiter
 	holder   string
 }
@@ -52,6 +53,17 @@ func openApp(ctx context.Context, o serveOptions, log *slog.Logger) (a *app, err
 	}
 	openCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
+	var lock *os.File
+	if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
+		if lock, err = lockSQLite(strings.TrimPrefix(dsn, "sqlite:")); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err != nil {
+				lock.Close()
+			}
+		}()
+	}
 	store, err := storage.Open(openCtx, dsn, storage.Options{Logger: log,
 		MaxOpenConns: o.Limits.DBMaxConns, StatementTimeout: o.Limits.DBStatementTimeout})
 	if err != nil {
@@ -123,7 +135,7 @@ func openApp(ctx context.Context, o serveOptions, log *slog.Logger) (a *app, err
 		return nil, fmt.Errorf("start the ACME server: %w", err)
 	}
 	host, _ := os.Hostname()
-	return &app{opts: o, log: log, ca: authority, identity: identity, store: store, acme: srv, crl: pub, limiter: limiter,
+	return &app{opts: o, log: log, ca: authority, identity: identity, store: store, acme: srv, crl: pub, limiter: limiter, lock: lock,
 		holder: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), storage.NewID())}, nil
 }
 
@@ -148,6 +160,9 @@ func ensureDataDir(dir string) (created bool, err error) {
 func (a *app) close() {
 	a.acme.Close()
 	a.store.Close()
+	if a.lock != nil {
+		a.lock.Close()
+	}
 }
 
 // run serves the listeners and the background jobs until ctx ends.
