@@ -128,8 +128,8 @@ func (s *gormStore) CompleteChallenge(ctx context.Context, challengeID string, v
 		}
 		if !valid {
 			return tx.Exec(`UPDATE orders SET status = ?, error = ?
-				WHERE status = ? AND id IN (SELECT order_id FROM order_authzs WHERE authz_id = ?)`,
-				StatusInvalid, problemJSON, StatusPending, authzID).Error
+				WHERE id IN (`+pendingOrdersOf+`)`,
+				StatusInvalid, problemJSON, authzID, StatusPending).Error
 		}
 		if s.engine == enginePostgres {
 			var locked []string
@@ -143,10 +143,10 @@ func (s *gormStore) CompleteChallenge(ctx context.Context, challengeID string, v
 			}
 		}
 		return tx.Exec(`UPDATE orders SET status = ?
-			WHERE status = ? AND id IN (SELECT order_id FROM order_authzs WHERE authz_id = ?)
+			WHERE id IN (`+pendingOrdersOf+`)
 			AND NOT EXISTS (SELECT 1 FROM order_authzs oa JOIN authorizations a ON a.id = oa.authz_id
 				WHERE oa.order_id = orders.id AND a.status <> ?)`,
-			StatusReady, StatusPending, authzID, StatusValid).Error
+			StatusReady, authzID, StatusPending, StatusValid).Error
 	})
 	if err != nil {
 		return fmt.Errorf("complete challenge %s: %w", challengeID, err)
@@ -164,11 +164,21 @@ func (s *gormStore) DeactivateAuthorization(ctx context.Context, id string) erro
 			return err
 		}
 		return tx.Exec(`UPDATE orders SET status = ?
-			WHERE status IN ? AND id IN (SELECT order_id FROM order_authzs WHERE authz_id = ?)`,
-			StatusInvalid, []string{StatusPending, StatusReady}, id).Error
+			WHERE id IN (SELECT o.id FROM order_authzs oa CROSS JOIN orders o
+				WHERE o.id = oa.order_id AND oa.authz_id = ? AND o.status IN ?)`,
+			StatusInvalid, id, []string{StatusPending, StatusReady}).Error
 	})
 	if err != nil {
 		return fmt.Errorf("deactivate authorization: %w", err)
 	}
 	return nil
 }
+
+// pendingOrdersOf selects the pending orders that use one authorization
+// (parameters: authorization ID, pending status). The outer UPDATE then
+// matches by primary key only: with "status = ?" next to "id IN (...)",
+// SQLite's planner walked every pending order of the server instead.
+// CROSS JOIN makes SQLite start from the authorization's links (Postgres
+// plans it like any join).
+const pendingOrdersOf = `SELECT o.id FROM order_authzs oa CROSS JOIN orders o
+	WHERE o.id = oa.order_id AND oa.authz_id = ? AND o.status = ?`

@@ -33,8 +33,10 @@ type RenewFilter struct {
 
 func (s *gormStore) MarkReplaced(ctx context.Context, certID, orderID string) error {
 	db := s.q(ctx)
+	// EXISTS by primary key, not "IN (every invalid order)": the latter
+	// grows with the server's history.
 	res := db.Exec(`UPDATE certificates SET replaced_by = ? WHERE id = ? AND (replaced_by = '' OR replaced_by IS NULL
-		OR replaced_by IN (SELECT id FROM orders WHERE status = ?))`, orderID, certID, StatusInvalid)
+		OR EXISTS (SELECT 1 FROM orders WHERE orders.id = certificates.replaced_by AND orders.status = ?))`, orderID, certID, StatusInvalid)
 	if err := casDone(db, res, "certificates", certID); err != nil {
 		return fmt.Errorf("mark certificate %s replaced: %w", certID, err)
 	}
