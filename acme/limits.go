@@ -34,13 +34,7 @@ func (s *Server) checkFailures(c echo.Context, accountID string) error {
 		return nil
 	}
 	ctx := c.Request().Context()
-	for _, rk := range []struct {
-		rule ratelimit.Rule
-		key  string
-	}{
-		{s.cfg.RateLimits.FailedValidationsPerAccount, "acct:" + accountID},
-		{s.cfg.RateLimits.FailedValidationsPerIP, ratelimit.IPKey(c.RealIP())},
-	} {
+	for _, rk := range s.failureRules(accountID, c.RealIP()) {
 		if !rk.rule.Enabled() {
 			continue
 		}
@@ -60,13 +54,7 @@ func (s *Server) recordFailure(ctx context.Context, accountID, ip string) {
 	if s.cfg.Limiter == nil {
 		return
 	}
-	for _, rk := range []struct {
-		rule ratelimit.Rule
-		key  string
-	}{
-		{s.cfg.RateLimits.FailedValidationsPerAccount, "acct:" + accountID},
-		{s.cfg.RateLimits.FailedValidationsPerIP, ratelimit.IPKey(ip)},
-	} {
+	for _, rk := range s.failureRules(accountID, ip) {
 		if rk.rule.Enabled() {
 			if err := s.cfg.Limiter.Record(ctx, rk.rule, rk.key); err != nil {
 				s.log.Warn("count failed validation", "err", fmt.Sprint(err))
@@ -83,4 +71,18 @@ func (s *Server) allowOrder(c echo.Context, accountID string) error {
 		return err
 	}
 	return s.allow(ctx, s.cfg.RateLimits.NewOrderPerIP, ratelimit.IPKey(c.RealIP()), "new orders from this address")
+}
+
+type ruleKey struct {
+	rule ratelimit.Rule
+	key  string
+}
+
+// failureRules are the failed-validation limits and the keys they count
+// under, for checking before a validation and counting after one fails.
+func (s *Server) failureRules(accountID, ip string) []ruleKey {
+	return []ruleKey{
+		{s.cfg.RateLimits.FailedValidationsPerAccount, "acct:" + accountID},
+		{s.cfg.RateLimits.FailedValidationsPerIP, ratelimit.IPKey(ip)},
+	}
 }

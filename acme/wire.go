@@ -14,11 +14,10 @@ import (
 // Wire types: the JSON objects of RFC 8555 §7.1, as sent to clients.
 
 type accountJSON struct {
-	Status                 string          `json:"status"`
-	Contact                []string        `json:"contact,omitempty"`
-	TermsOfServiceAgreed   bool            `json:"termsOfServiceAgreed,omitempty"`
-	Orders                 string          `json:"orders"`
-	ExternalAccountBinding json.RawMessage `json:"externalAccountBinding,omitempty"`
+	Status               string   `json:"status"`
+	Contact              []string `json:"contact,omitempty"`
+	TermsOfServiceAgreed bool     `json:"termsOfServiceAgreed,omitempty"`
+	Orders               string   `json:"orders"`
 }
 
 type orderJSON struct {

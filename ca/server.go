@@ -17,6 +17,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/certmint/certmint/internal/atomicfile"
 )
 
 // Files of the server's own TLS identity.
@@ -204,10 +206,10 @@ func (s *ServerIdentity) issue() (*tls.Certificate, error) {
 	}
 	// Key first: a crash in between leaves a key/cert mismatch, which the
 	// next start detects and repairs by re-issuing.
-	if err := replaceFile(filepath.Join(s.dir, ServerKeyFile), keyPEM, 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(s.dir, ServerKeyFile), keyPEM, 0o600); err != nil {
 		return nil, err
 	}
-	if err := replaceFile(filepath.Join(s.dir, ServerCertFile), s.ca.ChainPEM(der), 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(s.dir, ServerCertFile), s.ca.ChainPEM(der), 0o644); err != nil {
 		return nil, err
 	}
 	return &tls.Certificate{
@@ -215,26 +217,6 @@ func (s *ServerIdentity) issue() (*tls.Certificate, error) {
 		PrivateKey:  key,
 		Leaf:        leaf,
 	}, nil
-}
-
-// replaceFile atomically replaces path with data via a temp file and rename.
-func replaceFile(path string, data []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	f.Close()
-	os.Remove(tmp)
-	if err := writeFileSync(tmp, data, mode); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return syncDir(filepath.Dir(path))
 }
 
 // splitHostnames normalises hostnames into sorted, de-duplicated DNS names

@@ -66,15 +66,3 @@ func (c *accountCache) ChangeAccountKey(ctx context.Context, id, oldThumbprint, 
 }
 
 var _ Store = (*accountCache)(nil)
-
-// gormOf returns the gorm store under s, for tests and tools that need
-// the database handle.
-func gormOf(s Store) *gormStore {
-	switch v := s.(type) {
-	case *gormStore:
-		return v
-	case *accountCache:
-		return v.gormStore
-	}
-	return nil
-}

@@ -133,3 +133,15 @@ func issue(t *testing.T, s Store, acct *Account, notAfter time.Time) *Certificat
 }
 
 func isConflict(err error) bool { return errors.Is(err, ErrConflict) }
+
+// gormOf returns the gorm store under s, for tests that need the
+// database handle.
+func gormOf(s Store) *gormStore {
+	switch v := s.(type) {
+	case *gormStore:
+		return v
+	case *accountCache:
+		return v.gormStore
+	}
+	return nil
+}

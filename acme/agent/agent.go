@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/certmint/certmint/internal/atomicfile"
 	"github.com/go-acme/lego/v4/lego"
 )
 
@@ -72,7 +73,7 @@ func (a *Agent) storeRoot() error {
 	if old, err := os.ReadFile(path); err == nil && string(old) == string(data) {
 		return nil
 	}
-	return WriteFileAtomic(path, data, 0o644)
+	return atomicfile.Write(path, data, 0o644)
 }
 
 // Root is the trusted CA root.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/certmint/certmint/internal/atomicfile"
 	"software.sslmate.com/src/go-pkcs12"
 )
 
@@ -48,8 +49,8 @@ func WriteJavaStores(dir string, cert *tls.Certificate, root *x509.Certificate, 
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", TruststoreFile, err)
 	}
-	if err := WriteFileAtomic(filepath.Join(dir, KeystoreFile), ks, 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, KeystoreFile), ks, 0o600); err != nil {
 		return err
 	}
-	return WriteFileAtomic(filepath.Join(dir, TruststoreFile), ts, 0o644)
+	return atomicfile.Write(filepath.Join(dir, TruststoreFile), ts, 0o644)
 }

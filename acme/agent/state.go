@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/certmint/certmint/internal/atomicfile"
 	"github.com/go-acme/lego/v4/registration"
 )
 
@@ -27,44 +28,6 @@ const (
 	fileFullchain  = "fullchain.pem"
 	fileRoot       = "root.pem"
 )
-
-// WriteFileAtomic writes data to path through a temporary file in the same
-// directory, fsyncs it and renames it over path, so a reader sees the old
-// or the new content, never a mix, and a crash leaves no half file.
-func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	fail := func(err error) error {
-		f.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Chmod(perm); err != nil {
-		return fail(err)
-	}
-	if _, err := f.Write(data); err != nil {
-		return fail(err)
-	}
-	if err := f.Sync(); err != nil {
-		return fail(err)
-	}
-	if err := f.Close(); err != nil {
-		return fail(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if d, err := os.Open(dir); err == nil { // make the rename durable
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
-}
 
 // accountFile is account.json: the registration and the directory it
 // belongs to, so pointing the agent at another server re-registers.
@@ -105,7 +68,7 @@ func loadAccount(dir, directory, email string) (*user, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := WriteFileAtomic(keyPath, pemKey, 0o600); err != nil {
+		if err := atomicfile.Write(keyPath, pemKey, 0o600); err != nil {
 			return nil, err
 		}
 		u.key = k
@@ -126,7 +89,7 @@ func saveAccount(dir, directory string, reg *registration.Resource) error {
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(filepath.Join(dir, fileAccount), data, 0o600)
+	return atomicfile.Write(filepath.Join(dir, fileAccount), data, 0o600)
 }
 
 func marshalPrivateKey(k crypto.Signer) ([]byte, error) {
@@ -255,7 +218,7 @@ func saveCert(dir string, key crypto.Signer, chain []*x509.Certificate) error {
 		{fileFullchain, encodeCerts(chain...), 0o644},
 	}
 	for _, f := range files {
-		if err := WriteFileAtomic(filepath.Join(dir, f.name), f.data, f.perm); err != nil {
+		if err := atomicfile.Write(filepath.Join(dir, f.name), f.data, f.perm); err != nil {
 			return err
 		}
 	}
