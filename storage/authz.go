@@ -81,11 +81,15 @@ func (s *gormStore) GetChallenge(ctx context.Context, id string) (*Challenge, *A
 // StartChallenge is one conditional UPDATE that also requires the
 // authorization to be pending (RFC 8555 §7.5.1).
 func (s *gormStore) StartChallenge(ctx context.Context, challengeID string) error {
-	db := s.q(ctx)
-	res := db.Exec(`UPDATE challenges SET status = ? WHERE id = ? AND status = ?
-		AND EXISTS (SELECT 1 FROM authorizations a WHERE a.id = challenges.authz_id AND a.status = ?)`,
-		StatusProcessing, challengeID, StatusPending, StatusPending)
-	if err := casDone(db, res, "challenges", challengeID); err != nil {
+	// A transaction of one statement, so that on SQLite it shares a commit
+	// with its neighbours (groupcommit.go).
+	err := s.tx(ctx, func(tx *gorm.DB) error {
+		res := tx.Exec(`UPDATE challenges SET status = ? WHERE id = ? AND status = ?
+			AND EXISTS (SELECT 1 FROM authorizations a WHERE a.id = challenges.authz_id AND a.status = ?)`,
+			StatusProcessing, challengeID, StatusPending, StatusPending)
+		return casDone(tx, res, "challenges", challengeID)
+	})
+	if err != nil {
 		return fmt.Errorf("start challenge: %w", err)
 	}
 	return nil

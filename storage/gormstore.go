@@ -22,6 +22,10 @@ type gormStore struct {
 	db     *gorm.DB
 	engine string
 	now    func() time.Time
+	group  *groupCommitter // SQLite only: shared commits, see groupcommit.go
+	// checkpointer is SQLite's WAL checkpointer (nil for :memory: and
+	// Postgres), see sqlite_checkpoint.go.
+	checkpointer *walCheckpointer
 }
 
 var _ Store = (*gormStore)(nil)
@@ -49,6 +53,12 @@ func (s *gormStore) Ping(ctx context.Context) error {
 }
 
 func (s *gormStore) Close() error {
+	if s.group != nil {
+		s.group.close()
+	}
+	if s.checkpointer != nil {
+		s.checkpointer.close()
+	}
 	sqlDB, err := s.db.DB()
 	if err != nil {
 		return err
@@ -64,6 +74,9 @@ func (s *gormStore) q(ctx context.Context) *gorm.DB { return s.db.WithContext(ct
 
 // tx runs fn in a transaction and maps its error.
 func (s *gormStore) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	if s.group != nil {
+		return mapErr(s.group.run(ctx, fn))
+	}
 	return mapErr(s.db.WithContext(ctx).Transaction(fn))
 }
 

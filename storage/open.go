@@ -81,6 +81,13 @@ func Open(ctx context.Context, dsn string, opts Options) (Store, error) {
 		return nil, scrubPassword(fmt.Errorf("migrate %s database: %w", engine, err), dsn)
 	}
 	if engine == engineSQLite {
+		s.group = newGroupCommitter(db)
+		if path := strings.TrimPrefix(dsn, "sqlite:"); path != ":memory:" {
+			if s.checkpointer, err = startCheckpointer(sqliteDSN(path), opts.Logger); err != nil {
+				_ = s.Close()
+				return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+			}
+		}
 		return newAccountCache(s), nil
 	}
 	return s, nil
@@ -94,8 +101,8 @@ func gormConfig(opts Options) *gorm.Config {
 		// No gorm PrepareStmt: its statement cache makes a transaction wait
 		// for a statement another request is preparing outside it, which
 		// deadlocks once every connection is held (SQLite has one). pgx
-		// caches prepared statements per connection by itself, and the
-		// SQLite driver re-prepares regardless.
+		// caches prepared statements per connection by itself, and so
+		// does certmint's SQLite driver (sqlite_stmtcache.go).
 		NowFunc: func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
 		Logger:  newGormLogger(opts.Logger, slowQuery),
 	}
@@ -181,13 +188,7 @@ func openSQLite(ctx context.Context, path string, opts Options) (*gorm.DB, error
 			return nil, fmt.Errorf("open sqlite %s: path is a directory", path)
 		}
 	}
-	q := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "synchronous(NORMAL)", "busy_timeout(5000)", "foreign_keys(1)", "cache_size(-32768)", "mmap_size(268435456)", "temp_store(MEMORY)"} {
-		q.Add("_pragma", p)
-	}
-	q.Set("_txlock", "immediate")
-	q.Set("_time_format", "sqlite")
-	db, err := openGorm(sqlite.Open(path+"?"+q.Encode()), opts)
+	db, err := openGorm(&sqlite.Dialector{DriverName: sqliteDriverName, DSN: sqliteDSN(path)}, opts)
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
@@ -208,6 +209,18 @@ func openSQLite(ctx context.Context, path string, opts Options) (*gorm.DB, error
 		}
 	}
 	return db, nil
+}
+
+// sqliteDSN adds certmint's pragmas to a SQLite path. wal_autocheckpoint(0)
+// leaves checkpoints to walCheckpointer (sqlite_checkpoint.go).
+func sqliteDSN(path string) string {
+	q := url.Values{}
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(NORMAL)", "busy_timeout(5000)", "foreign_keys(1)", "cache_size(-32768)", "mmap_size(268435456)", "temp_store(MEMORY)", "wal_autocheckpoint(0)"} {
+		q.Add("_pragma", p)
+	}
+	q.Set("_txlock", "immediate")
+	q.Set("_time_format", "sqlite")
+	return path + "?" + q.Encode()
 }
 
 // redactDSN returns dsn with its password replaced, for error messages.
