@@ -87,8 +87,9 @@ func (s *Server) challengeJSON(c echo.Context, ch *storage.Challenge) challengeJ
 
 // challenge serves a challenge: POST-as-GET returns it, a POST with a JSON
 // object asks the server to validate (RFC 8555 §7.5.1). Validation runs in
-// the background; the response says processing with Retry-After. Asking
-// again for a challenge that is already under way just returns it.
+// the background; the response waits for it up to validationWait and
+// otherwise says processing with Retry-After. Asking again for a
+// challenge that is already under way just returns it.
 func (s *Server) challenge(c echo.Context, r *request) error {
 	ctx := c.Request().Context()
 	ch, a, err := s.store.GetChallenge(ctx, c.Param("id"))
@@ -111,10 +112,11 @@ func (s *Server) challenge(c echo.Context, r *request) error {
 			if err := s.checkFailures(c, r.account.ID); err != nil {
 				return err
 			}
-			if err := s.startValidation(ctx, ch, a, r.account, s.accountURL(c, r.account.ID), c.RealIP()); err != nil {
+			done, err := s.startValidation(ctx, ch, a, r.account, s.accountURL(c, r.account.ID), c.RealIP())
+			if err != nil {
 				return err
 			}
-			ch.Status = storage.StatusProcessing
+			ch = awaitValidation(ctx, ch, done)
 		}
 	}
 	if ch.Status == storage.StatusProcessing {

@@ -52,35 +52,67 @@ func (p *validationPool) close() {
 // validationTimeout bounds one validation, including the database write.
 const validationTimeout = 30 * time.Second
 
+// validationWait is how long the challenge POST waits for its validation
+// before answering "processing". Validations of services on the same
+// network usually finish in a few milliseconds; answering with the final
+// state then spares the client its polls and their Retry-After sleeps
+// (lego, for one, sleeps at least a second before its first poll). A
+// slower validation just goes on in the background. RFC 8555 §7.5.1 lets
+// the response carry any state.
+const validationWait = 2 * time.Second
+
 // startValidation moves the challenge to processing and queues its
 // validation. The queue slot is taken first, so a full queue changes
-// nothing and the client may simply retry.
-func (s *Server) startValidation(ctx context.Context, ch *storage.Challenge, a *storage.Authorization, acct *storage.Account, acctURL, clientIP string) error {
+// nothing and the client may simply retry. The returned channel yields
+// the challenge as recorded once the validation is stored (nil if storing
+// failed); it is buffered, so nobody has to read it.
+func (s *Server) startValidation(ctx context.Context, ch *storage.Challenge, a *storage.Authorization, acct *storage.Account, acctURL, clientIP string) (<-chan *storage.Challenge, error) {
 	started := make(chan bool, 1)
+	done := make(chan *storage.Challenge, 1)
 	job := func() {
 		if !<-started {
 			return
 		}
-		s.runValidation(ch, a, acct, acctURL, clientIP)
+		done <- s.runValidation(ch, a, acct, acctURL, clientIP)
 	}
 	if !s.pool.trySubmit(job) {
-		return RateLimited(5*time.Second, "too many validations are under way; retry shortly")
+		return nil, RateLimited(5*time.Second, "too many validations are under way; retry shortly")
 	}
 	if err := s.store.StartChallenge(ctx, ch.ID); err != nil {
 		started <- false
 		if errors.Is(err, storage.ErrConflict) {
-			return Malformed("the challenge or its authorization is no longer pending")
+			return nil, Malformed("the challenge or its authorization is no longer pending")
 		}
-		return storeError("challenge", err)
+		return nil, storeError("challenge", err)
 	}
 	started <- true
-	return nil
+	return done, nil
+}
+
+// awaitValidation returns the challenge's final state if its validation
+// is stored within validationWait, else ch marked processing.
+func awaitValidation(ctx context.Context, ch *storage.Challenge, done <-chan *storage.Challenge) *storage.Challenge {
+	t := time.NewTimer(validationWait)
+	defer t.Stop()
+	select {
+	case fin := <-done:
+		if fin != nil {
+			return fin
+		}
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	out := *ch
+	out.Status = storage.StatusProcessing
+	return &out
 }
 
 // runValidation performs the check and records the result (RFC 8555 §7.5.1).
 // The record is one transaction: challenge, authorization and the orders
-// that become ready (or invalid) change together.
-func (s *Server) runValidation(ch *storage.Challenge, a *storage.Authorization, acct *storage.Account, acctURL, clientIP string) {
+// that become ready (or invalid) change together. It returns the challenge
+// as recorded, or nil when the result could not be stored (the challenge
+// then stays processing until ResumeValidations retries it).
+func (s *Server) runValidation(ch *storage.Challenge, a *storage.Authorization, acct *storage.Account, acctURL, clientIP string) *storage.Challenge {
 	ctx, cancel := context.WithTimeout(context.Background(), validationTimeout)
 	defer cancel()
 	req := validate.Request{
@@ -101,13 +133,21 @@ func (s *Server) runValidation(ch *storage.Challenge, a *storage.Authorization, 
 		s.log.Info("validation failed", "challenge", ch.ID, "type", ch.Type, "identifier", a.Value, "problem", p.Type, "detail", p.Detail)
 		s.recordFailure(ctx, acct.ID, clientIP)
 	}
+	at := s.now().UTC()
 	for attempt := 0; ; attempt++ {
-		err := s.store.CompleteChallenge(ctx, ch.ID, valid, problemJSON, s.now().UTC())
-		if err == nil || errors.Is(err, storage.ErrConflict) || attempt >= 5 || ctx.Err() != nil {
-			if err != nil {
-				s.log.Error("record validation result", "challenge", ch.ID, "err", err)
+		err := s.store.CompleteChallenge(ctx, ch.ID, valid, problemJSON, at)
+		if err == nil {
+			out := *ch
+			out.Status, out.Error = storage.StatusInvalid, problemJSON
+			if valid {
+				v := at.Truncate(time.Microsecond)
+				out.Status, out.Validated, out.Error = storage.StatusValid, &v, ""
 			}
-			return
+			return &out
+		}
+		if errors.Is(err, storage.ErrConflict) || attempt >= 5 || ctx.Err() != nil {
+			s.log.Error("record validation result", "challenge", ch.ID, "err", err)
+			return nil
 		}
 		time.Sleep(time.Duration(attempt+1) * 200 * time.Millisecond)
 	}

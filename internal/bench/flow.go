@@ -168,10 +168,26 @@ func (w *worker) flow(ctx context.Context) error {
 	lap(StepAuthz)
 
 	// Respond to the challenges, §7.5.1.
+	// A server may validate before it answers (certmint does, for quick
+	// validations): when every challenge came back valid the order is
+	// ready, and the wait and polls below are skipped.
+	allValid := true
 	for _, u := range chalURLs {
-		if _, err := c.post(ctx, u, []byte("{}")); err != nil {
+		r, err := c.post(ctx, u, []byte("{}"))
+		if err != nil {
 			return fail("challenge", err)
 		}
+		var ch challenge
+		if err := json.Unmarshal(r.body, &ch); err != nil {
+			return fail("challenge", fmt.Errorf("challenge unreadable: %w", err))
+		}
+		if ch.Status == "invalid" {
+			if ch.Error != nil {
+				return fail("validation", ch.Error)
+			}
+			return fail("validation", errors.New("challenge is invalid"))
+		}
+		allValid = allValid && ch.Status == "valid"
 	}
 	lap(StepChallenge)
 
@@ -186,20 +202,22 @@ func (w *worker) flow(ctx context.Context) error {
 
 	// Validation: wait until the server fetched every token, then poll
 	// the order until it is ready (§7.1.6).
-	timer := time.NewTimer(maxPollSleep)
-	for _, p := range w.chals {
-		select {
-		case <-p.fetched:
-		case <-timer.C:
-		case <-ctx.Done():
-			timer.Stop()
-			return fail("validation", ctx.Err())
+	if !allValid {
+		timer := time.NewTimer(maxPollSleep)
+		for _, p := range w.chals {
+			select {
+			case <-p.fetched:
+			case <-timer.C:
+			case <-ctx.Done():
+				timer.Stop()
+				return fail("validation", ctx.Err())
+			}
 		}
-	}
-	timer.Stop()
-	o, err = w.poll(ctx, orderURL, "ready")
-	if err != nil {
-		return w.validationError(ctx, o, err)
+		timer.Stop()
+		o, err = w.poll(ctx, orderURL, "ready")
+		if err != nil {
+			return w.validationError(ctx, o, err)
+		}
 	}
 	lap(StepValidation)
 
