@@ -9,9 +9,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 workers=${1:-8}; duration=${2:-20s}; shift 2 || true
 bin=${BIN:-bin}
-make -s build
+[ -n "${NOBUILD:-}" ] || make -s build
 tmp=$(mktemp -d)
-trap 'kill $spid 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$tmp"' EXIT
+trap 'kill $spid 2>/dev/null || true; wait 2>/dev/null || true; [ -n "${SHOWLOG:-}" ] && tail -5 "$tmp/server.log"; rm -rf "$tmp"' EXIT
 port=${PORT:-14443}; aport=$((port+1)); cport=$((port+2)); hport=${HTTP01_PORT:-15002}; dport=${DNS_PORT:-15353}
 dbflag=(); [ -n "${DB:-}" ] && dbflag=(--db "$DB")
 data=${DATA:-$tmp/data}

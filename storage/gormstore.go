@@ -23,9 +23,6 @@ type gormStore struct {
 	engine string
 	now    func() time.Time
 	group  *groupCommitter // SQLite only: shared commits, see groupcommit.go
-	// checkpointer is SQLite's WAL checkpointer (nil for :memory: and
-	// Postgres), see sqlite_checkpoint.go.
-	checkpointer *walCheckpointer
 }
 
 var _ Store = (*gormStore)(nil)
@@ -55,9 +52,6 @@ func (s *gormStore) Ping(ctx context.Context) error {
 func (s *gormStore) Close() error {
 	if s.group != nil {
 		s.group.close()
-	}
-	if s.checkpointer != nil {
-		s.checkpointer.close()
 	}
 	sqlDB, err := s.db.DB()
 	if err != nil {

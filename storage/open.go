@@ -82,12 +82,6 @@ func Open(ctx context.Context, dsn string, opts Options) (Store, error) {
 	}
 	if engine == engineSQLite {
 		s.group = newGroupCommitter(db)
-		if path := strings.TrimPrefix(dsn, "sqlite:"); path != ":memory:" {
-			if s.checkpointer, err = startCheckpointer(sqliteDSN(path), opts.Logger); err != nil {
-				_ = s.Close()
-				return nil, fmt.Errorf("open sqlite %s: %w", path, err)
-			}
-		}
 		return newAccountCache(s), nil
 	}
 	return s, nil
@@ -211,11 +205,10 @@ func openSQLite(ctx context.Context, path string, opts Options) (*gorm.DB, error
 	return db, nil
 }
 
-// sqliteDSN adds certmint's pragmas to a SQLite path. wal_autocheckpoint(0)
-// leaves checkpoints to walCheckpointer (sqlite_checkpoint.go).
+// sqliteDSN adds certmint's pragmas to a SQLite path.
 func sqliteDSN(path string) string {
 	q := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "synchronous(NORMAL)", "busy_timeout(5000)", "foreign_keys(1)", "cache_size(-32768)", "mmap_size(268435456)", "temp_store(MEMORY)", "wal_autocheckpoint(0)"} {
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(NORMAL)", "busy_timeout(5000)", "foreign_keys(1)", "cache_size(-32768)", "mmap_size(268435456)", "temp_store(MEMORY)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
