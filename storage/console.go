@@ -60,10 +60,10 @@ type LoginThrottle struct {
 // IDs are time-ordered (NewID), so the log pages by ID.
 type AuditEvent struct {
 	ID         string    `gorm:"primaryKey;size:64"`
-	At         time.Time `gorm:"not null;index"`
-	Actor      string    `gorm:"size:128;not null;index"`
-	Action     string    `gorm:"size:64;not null;index"`
-	Target     string    `gorm:"size:255;index"`
+	At         time.Time `gorm:"not null"`
+	Actor      string    `gorm:"size:128;not null"`
+	Action     string    `gorm:"size:64;not null"`
+	Target     string    `gorm:"size:255"`
 	Detail     string    `gorm:"type:text"`
 	RemoteAddr string    `gorm:"size:64"`
 }

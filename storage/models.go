@@ -37,8 +37,8 @@ type Identifier struct {
 // Order is an ACME order (RFC 8555 §7.1.3). Identifiers is the JSON array
 // exactly as the client sent it, so it can be echoed back unchanged.
 type Order struct {
-	ID            string    `gorm:"primaryKey;size:64"`
-	AccountID     string    `gorm:"size:64;not null;index:idx_orders_account,priority:1"`
+	ID            string    `gorm:"primaryKey;size:64;index:idx_orders_account_id,priority:2"`
+	AccountID     string    `gorm:"size:64;not null;index:idx_orders_account_id,priority:1"`
 	Status        string    `gorm:"size:16;not null;index"`
 	Expires       time.Time `gorm:"not null;index"`
 	Identifiers   string    `gorm:"type:text;not null"` // JSON []Identifier as sent
@@ -49,7 +49,7 @@ type Order struct {
 	Error         string    `gorm:"type:text"` // JSON problem document, when invalid
 	CertificateID string    `gorm:"size:64"`
 	Replaces      string    `gorm:"size:255;index"` // ARI certificate ID this order replaces
-	CreatedAt     time.Time `gorm:"not null;index:idx_orders_account,priority:2;index"`
+	CreatedAt     time.Time `gorm:"not null"`
 
 	// AuthzIDs lists the order's authorizations in identifier order. It is
 	// kept in the order_authzs link table, not in this row.
