@@ -26,7 +26,7 @@ func (s *gormStore) CreateAccount(ctx context.Context, a *Account) error {
 
 func (s *gormStore) GetAccount(ctx context.Context, id string) (*Account, error) {
 	var a Account
-	if err := s.q(ctx).Where("id = ?", id).Take(&a).Error; err != nil {
+	if err := s.r(ctx).Where("id = ?", id).Take(&a).Error; err != nil {
 		return nil, fmt.Errorf("get account %s: %w", id, mapErr(err))
 	}
 	normAccount(&a)
@@ -35,7 +35,7 @@ func (s *gormStore) GetAccount(ctx context.Context, id string) (*Account, error)
 
 func (s *gormStore) GetAccountByThumbprint(ctx context.Context, thumbprint string) (*Account, error) {
 	var a Account
-	if err := s.q(ctx).Where("key_thumbprint = ?", thumbprint).Take(&a).Error; err != nil {
+	if err := s.r(ctx).Where("key_thumbprint = ?", thumbprint).Take(&a).Error; err != nil {
 		return nil, fmt.Errorf("get account by key: %w", mapErr(err))
 	}
 	normAccount(&a)
@@ -77,7 +77,7 @@ func (s *gormStore) ChangeAccountKey(ctx context.Context, id, oldThumbprint, new
 }
 
 func (s *gormStore) ListAccounts(ctx context.Context, q string, page Page) ([]Account, error) {
-	db := s.q(ctx).Model(&Account{})
+	db := s.r(ctx).Model(&Account{})
 	if page.After != "" {
 		db = db.Where("id < ?", page.After)
 	}
@@ -97,7 +97,7 @@ func (s *gormStore) ListAccounts(ctx context.Context, q string, page Page) ([]Ac
 
 func (s *gormStore) CountAccounts(ctx context.Context) (int64, error) {
 	var n int64
-	if err := s.q(ctx).Model(&Account{}).Count(&n).Error; err != nil {
+	if err := s.r(ctx).Model(&Account{}).Count(&n).Error; err != nil {
 		return 0, fmt.Errorf("count accounts: %w", mapErr(err))
 	}
 	return n, nil

@@ -16,8 +16,6 @@ func normAuthz(a *Authorization) {
 	}
 }
 
-func byPosition(db *gorm.DB) *gorm.DB { return db.Order("position") }
-
 // CreateAuthorization inserts a pre-authorization (RFC 8555 §7.4.1) and
 // its challenges in one transaction.
 func (s *gormStore) CreateAuthorization(ctx context.Context, a *Authorization) error {
@@ -29,53 +27,39 @@ func (s *gormStore) CreateAuthorization(ctx context.Context, a *Authorization) e
 	return nil
 }
 
-// GetAuthorization is two queries: the row, then its challenges.
+// GetAuthorization is one query with its challenges (hotread.go).
 func (s *gormStore) GetAuthorization(ctx context.Context, id string) (*Authorization, error) {
-	var a Authorization
-	if err := s.q(ctx).Preload("Challenges", byPosition).Where("id = ?", id).Take(&a).Error; err != nil {
-		return nil, fmt.Errorf("get authorization %s: %w", id, mapErr(err))
+	a, err := s.hot.authzRows(ctx, s.hot.authz, id)
+	if err != nil {
+		return nil, fmt.Errorf("get authorization %s: %w", id, err)
 	}
-	normAuthz(&a)
-	return &a, nil
+	return a, nil
 }
 
-// FindReusableAuthorization serves authorization reuse through the
-// idx_authz_reuse index; it picks the one that stays valid longest.
+// FindReusableAuthorization serves authorization reuse (and
+// pre-authorization) through the idx_authz_lookup index; it picks the one
+// that stays valid longest. Hand-written (hotread.go): every new order
+// asks it once per identifier.
 func (s *gormStore) FindReusableAuthorization(ctx context.Context, accountID, typ, value string, wildcard bool, validUntil time.Time) (*Authorization, error) {
-	var a Authorization
-	err := s.q(ctx).Preload("Challenges", byPosition).
-		Where("account_id = ? AND type = ? AND value = ? AND wildcard = ? AND status = ? AND expires > ?",
-			accountID, typ, value, wildcard, StatusValid, ts(validUntil)).
-		Order("expires DESC").Take(&a).Error
+	a, err := s.hot.findReusable(ctx, accountID, typ, value, wildcard, validUntil)
 	if err != nil {
-		return nil, fmt.Errorf("find reusable authorization: %w", mapErr(err))
+		return nil, fmt.Errorf("find reusable authorization: %w", err)
 	}
-	normAuthz(&a)
-	return &a, nil
+	return a, nil
 }
 
-// GetChallenge is two queries: the authorization found through the
-// challenge, then all of its challenges, among them the one asked for.
+// GetChallenge is one query (hotread.go): the challenge's authorization
+// with all of its challenges, among them the one asked for.
 func (s *gormStore) GetChallenge(ctx context.Context, id string) (*Challenge, *Authorization, error) {
-	db := s.q(ctx)
-	var a Authorization
-	err := db.Model(&Authorization{}).
-		Joins("JOIN challenges ON challenges.authz_id = authorizations.id").
-		Where("challenges.id = ?", id).Select("authorizations.*").Take(&a).Error
+	a, err := s.hot.authzRows(ctx, s.hot.challenge, id)
 	if err != nil {
-		return nil, nil, fmt.Errorf("get challenge %s: %w", id, mapErr(err))
+		return nil, nil, fmt.Errorf("get challenge %s: %w", id, err)
 	}
-	if err := db.Where("authz_id = ?", a.ID).Order("position").Find(&a.Challenges).Error; err != nil {
-		return nil, nil, fmt.Errorf("get challenge %s: %w", id, mapErr(err))
+	c, err := challengeOf(a, id)
+	if err != nil {
+		return nil, nil, fmt.Errorf("get challenge: %w", err)
 	}
-	normAuthz(&a)
-	for i := range a.Challenges {
-		if a.Challenges[i].ID == id {
-			c := a.Challenges[i]
-			return &c, &a, nil
-		}
-	}
-	return nil, nil, fmt.Errorf("get challenge %s: %w", id, ErrNotFound)
+	return c, a, nil
 }
 
 // StartChallenge is one conditional UPDATE that also requires the

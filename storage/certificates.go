@@ -20,18 +20,19 @@ func normCert(c *Certificate) {
 	c.RevokedAt = utcp(c.RevokedAt)
 }
 
+// GetCertificate is a hand-written read (hotread.go): every download
+// makes it.
 func (s *gormStore) GetCertificate(ctx context.Context, id string) (*Certificate, error) {
-	var c Certificate
-	if err := s.q(ctx).Where("id = ?", id).Take(&c).Error; err != nil {
-		return nil, fmt.Errorf("get certificate %s: %w", id, mapErr(err))
+	c, err := s.hot.getCertificate(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("get certificate %s: %w", id, err)
 	}
-	normCert(&c)
-	return &c, nil
+	return c, nil
 }
 
 func (s *gormStore) GetCertificateBySerial(ctx context.Context, serialHex string) (*Certificate, error) {
 	var c Certificate
-	if err := s.q(ctx).Where("serial = ?", strings.ToLower(serialHex)).Take(&c).Error; err != nil {
+	if err := s.r(ctx).Where("serial = ?", strings.ToLower(serialHex)).Take(&c).Error; err != nil {
 		return nil, fmt.Errorf("get certificate by serial %s: %w", serialHex, mapErr(err))
 	}
 	normCert(&c)
@@ -91,7 +92,7 @@ func certWhere(db *gorm.DB, f CertFilter) (*gorm.DB, error) {
 }
 
 func (s *gormStore) ListCertificates(ctx context.Context, f CertFilter, page Page) ([]Certificate, error) {
-	db, err := certWhere(s.q(ctx).Model(&Certificate{}), f)
+	db, err := certWhere(s.r(ctx).Model(&Certificate{}), f)
 	if err != nil {
 		return nil, fmt.Errorf("list certificates: %w", err)
 	}
@@ -109,7 +110,7 @@ func (s *gormStore) ListCertificates(ctx context.Context, f CertFilter, page Pag
 }
 
 func (s *gormStore) CountCertificates(ctx context.Context, f CertFilter) (int64, error) {
-	db, err := certWhere(s.q(ctx).Model(&Certificate{}), f)
+	db, err := certWhere(s.r(ctx).Model(&Certificate{}), f)
 	if err != nil {
 		return 0, fmt.Errorf("count certificates: %w", err)
 	}
@@ -129,7 +130,7 @@ var revokedColumns = []string{"id", "serial", "account_id", "order_id", "names",
 // in serial order, without DER and ChainPEM.
 func (s *gormStore) ListRevoked(ctx context.Context, notAfterSince time.Time) ([]Certificate, error) {
 	var out []Certificate
-	err := s.q(ctx).Model(&Certificate{}).Select(revokedColumns).
+	err := s.r(ctx).Model(&Certificate{}).Select(revokedColumns).
 		Where("revoked = ? AND not_after >= ?", true, ts(notAfterSince)).Order("serial").Find(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("list revoked certificates: %w", mapErr(err))
@@ -152,7 +153,7 @@ func (s *gormStore) IssuedPerDay(ctx context.Context, since time.Time) (map[stri
 		Day string
 		N   int64
 	}
-	err := s.q(ctx).Model(&Certificate{}).Select(day+" AS day, COUNT(*) AS n").
+	err := s.r(ctx).Model(&Certificate{}).Select(day+" AS day, COUNT(*) AS n").
 		Where("created_at >= ?", ts(since)).Group(day).Scan(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("count issued certificates per day: %w", mapErr(err))

@@ -131,7 +131,7 @@ func normUser(u *AdminUser) { u.CreatedAt, u.LastLoginAt = utc(u.CreatedAt), utc
 
 func (s *gormStore) GetAdminUser(ctx context.Context, username string) (*AdminUser, error) {
 	var u AdminUser
-	if err := s.q(ctx).Where("username = ?", username).Take(&u).Error; err != nil {
+	if err := s.r(ctx).Where("username = ?", username).Take(&u).Error; err != nil {
 		return nil, fmt.Errorf("get admin user %s: %w", username, mapErr(err))
 	}
 	normUser(&u)
@@ -140,7 +140,7 @@ func (s *gormStore) GetAdminUser(ctx context.Context, username string) (*AdminUs
 
 func (s *gormStore) ListAdminUsers(ctx context.Context) ([]AdminUser, error) {
 	var out []AdminUser
-	if err := s.q(ctx).Order("username").Limit(maxPageLimit).Find(&out).Error; err != nil {
+	if err := s.r(ctx).Order("username").Limit(maxPageLimit).Find(&out).Error; err != nil {
 		return nil, fmt.Errorf("list admin users: %w", mapErr(err))
 	}
 	for i := range out {
@@ -151,7 +151,7 @@ func (s *gormStore) ListAdminUsers(ctx context.Context) ([]AdminUser, error) {
 
 func (s *gormStore) CountAdminUsers(ctx context.Context) (int64, error) {
 	var n int64
-	if err := s.q(ctx).Model(&AdminUser{}).Count(&n).Error; err != nil {
+	if err := s.r(ctx).Model(&AdminUser{}).Count(&n).Error; err != nil {
 		return 0, fmt.Errorf("count admin users: %w", mapErr(err))
 	}
 	return n, nil
@@ -275,7 +275,7 @@ func (s *gormStore) AddAuditEvent(ctx context.Context, e AuditEvent) error {
 }
 
 func (s *gormStore) ListAuditEvents(ctx context.Context, q string, page Page) ([]AuditEvent, error) {
-	db := s.q(ctx).Model(&AuditEvent{})
+	db := s.r(ctx).Model(&AuditEvent{})
 	if page.After != "" {
 		db = db.Where("id < ?", page.After)
 	}
@@ -305,7 +305,7 @@ func (s *gormStore) ExpiringPerDay(ctx context.Context, from, to time.Time) (map
 		Day string
 		N   int64
 	}
-	err := s.q(ctx).Model(&Certificate{}).Select(day+" AS day, COUNT(*) AS n").
+	err := s.r(ctx).Model(&Certificate{}).Select(day+" AS day, COUNT(*) AS n").
 		Where("not_after >= ? AND not_after < ? AND revoked = ?", ts(from), ts(to), false).Group(day).Scan(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("count expiring certificates per day: %w", mapErr(err))

@@ -77,14 +77,14 @@ func (s *gormStore) CreateEABKey(ctx context.Context, k *EABKey) error {
 
 func (s *gormStore) GetEABKey(ctx context.Context, id string) (*EABKey, error) {
 	var k EABKey
-	if err := s.q(ctx).Where("id = ?", id).Take(&k).Error; err != nil {
+	if err := s.r(ctx).Where("id = ?", id).Take(&k).Error; err != nil {
 		return nil, fmt.Errorf("get EAB key: %w", mapErr(err))
 	}
 	return &k, nil
 }
 
 func (s *gormStore) ListEABKeys(ctx context.Context, page Page) ([]EABKey, error) {
-	db := s.q(ctx).Order("id DESC").Limit(limitOf(page))
+	db := s.r(ctx).Order("id DESC").Limit(limitOf(page))
 	if page.After != "" {
 		db = db.Where("id < ?", page.After)
 	}
@@ -127,7 +127,7 @@ func (s *gormStore) UnbindEABKey(ctx context.Context, id, accountID string) erro
 
 func (s *gormStore) ListAccountsByEABKey(ctx context.Context, id string, limit int) ([]Account, error) {
 	var out []Account
-	err := s.q(ctx).Where("eab_key_id = ?", id).Order("id DESC").Limit(limitOf(Page{Limit: limit})).Find(&out).Error
+	err := s.r(ctx).Where("eab_key_id = ?", id).Order("id DESC").Limit(limitOf(Page{Limit: limit})).Find(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("list accounts of EAB key: %w", mapErr(err))
 	}

@@ -19,7 +19,12 @@ const (
 // gormStore implements Store on gorm for both engines. Only the few
 // statements whose SQL differs between SQLite and Postgres look at engine.
 type gormStore struct {
-	db     *gorm.DB
+	db *gorm.DB
+	// rd serves plain reads. On a SQLite file it is a pool of read-only
+	// connections beside db's single one (see openSQLiteReaders); on
+	// Postgres and :memory: it is db itself.
+	rd     *gorm.DB
+	hot    *hotReads // hand-written hot-path reads on rd
 	engine string
 	now    func() time.Time
 	group  *groupCommitter // SQLite only: shared commits, see groupcommit.go
@@ -53,6 +58,9 @@ func (s *gormStore) Close() error {
 	if s.group != nil {
 		s.group.close()
 	}
+	if s.rd != nil && s.rd != s.db {
+		closeGorm(s.rd)
+	}
 	sqlDB, err := s.db.DB()
 	if err != nil {
 		return err
@@ -65,6 +73,20 @@ func (s *gormStore) Close() error {
 func (s *gormStore) Shared() bool { return s.engine == enginePostgres }
 
 func (s *gormStore) q(ctx context.Context) *gorm.DB { return s.db.WithContext(ctx) }
+
+// setReader makes rd serve the store's plain reads, the hand-written ones
+// included.
+func (s *gormStore) setReader(rd *gorm.DB) error {
+	sqlDB, err := rd.DB()
+	if err != nil {
+		return err
+	}
+	s.rd, s.hot = rd, newHotReads(sqlDB, s.engine)
+	return nil
+}
+
+// r returns a handle for reads outside transactions, bound to ctx.
+func (s *gormStore) r(ctx context.Context) *gorm.DB { return s.rd.WithContext(ctx) }
 
 // tx runs fn in a transaction and maps its error.
 func (s *gormStore) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {

@@ -32,7 +32,7 @@ func init() {
 
 func (s *gormStore) CountPendingAuthorizations(ctx context.Context, accountID string) (int64, error) {
 	var n int64
-	err := s.q(ctx).Model(&Authorization{}).Where("account_id = ? AND status = ?", accountID, StatusPending).Count(&n).Error
+	err := s.r(ctx).Model(&Authorization{}).Where("account_id = ? AND status = ?", accountID, StatusPending).Count(&n).Error
 	if err != nil {
 		return 0, fmt.Errorf("count pending authorizations: %w", mapErr(err))
 	}

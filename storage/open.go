@@ -23,7 +23,8 @@ import (
 // Options tunes Open. The zero value is fine: every field has a default.
 type Options struct {
 	// MaxOpenConns bounds the Postgres connection pool (default 20). SQLite
-	// always uses a single connection, see openSQLite.
+	// always uses one writing connection and sqliteReaders reading ones,
+	// see openSQLite and openSQLiteReaders.
 	MaxOpenConns int
 	// StatementTimeout is Postgres' statement_timeout for every connection
 	// (default 10s), so a stuck query frees its connection instead of
@@ -76,11 +77,27 @@ func Open(ctx context.Context, dsn string, opts Options) (Store, error) {
 		return nil, scrubPassword(err, dsn)
 	}
 	s := &gormStore{db: db, engine: engine, now: func() time.Time { return time.Now().UTC() }}
+	if err := s.setReader(db); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
 	if err := migrate(ctx, s, opts.Logger); err != nil {
 		_ = s.Close()
 		return nil, scrubPassword(fmt.Errorf("migrate %s database: %w", engine, err), dsn)
 	}
 	if engine == engineSQLite {
+		if path := strings.TrimPrefix(dsn, "sqlite:"); path != ":memory:" {
+			rd, err := openSQLiteReaders(path, opts)
+			if err == nil {
+				if err = s.setReader(rd); err != nil {
+					closeGorm(rd)
+				}
+			}
+			if err != nil {
+				_ = s.Close()
+				return nil, err
+			}
+		}
 		s.group = newGroupCommitter(db)
 		return newAccountCache(s), nil
 	}
@@ -151,7 +168,8 @@ func openPostgres(ctx context.Context, dsn string, opts Options) (*gorm.DB, erro
 	return db, nil
 }
 
-// openSQLite opens the file with one connection for the whole pool.
+// openSQLite opens the file with one connection, the store's only writer
+// (plain reads go to the pool of openSQLiteReaders).
 //
 // Why one connection: SQLite allows one writer at a time. With several
 // pooled connections, concurrent writers race for the file lock and a
@@ -205,10 +223,46 @@ func openSQLite(ctx context.Context, path string, opts Options) (*gorm.DB, error
 	return db, nil
 }
 
-// sqliteDSN adds certmint's pragmas to a SQLite path.
-func sqliteDSN(path string) string {
+func closeGorm(db *gorm.DB) {
+	if sqlDB, err := db.DB(); err == nil {
+		_ = sqlDB.Close()
+	}
+}
+
+// sqliteReaders is the size of the SQLite read pool.
+const sqliteReaders = 4
+
+// openSQLiteReaders opens the pool of read-only connections that serve the
+// store's plain reads.
+//
+// Why: in WAL mode readers never wait for the writer, nor it for them, but
+// with one connection for everything every read queued behind every write
+// and commit, and a long console query (the dashboard's counts over all
+// certificates) stalled issuance. Reads from here see every transaction
+// committed before they start, and the store answers a write only after
+// its commit, so a request still reads its own writes. query_only makes
+// a write sent here by mistake fail instead of racing the writer.
+func openSQLiteReaders(path string, opts Options) (*gorm.DB, error) {
+	db, err := openGorm(&sqlite.Dialector{DriverName: sqliteDriverName, DSN: sqliteDSN(path, "cache_size(-8192)", "query_only(1)")}, opts)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s for reading: %w", path, err)
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s for reading: %w", path, err)
+	}
+	sqlDB.SetMaxOpenConns(sqliteReaders)
+	sqlDB.SetMaxIdleConns(sqliteReaders)
+	sqlDB.SetConnMaxIdleTime(0)
+	sqlDB.SetConnMaxLifetime(0)
+	return db, nil
+}
+
+// sqliteDSN adds certmint's pragmas to a SQLite path; extra ones come last
+// and so override the defaults.
+func sqliteDSN(path string, extra ...string) string {
 	q := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "synchronous(NORMAL)", "busy_timeout(5000)", "foreign_keys(1)", "cache_size(-32768)", "mmap_size(268435456)", "temp_store(MEMORY)"} {
+	for _, p := range append([]string{"journal_mode(WAL)", "synchronous(NORMAL)", "busy_timeout(5000)", "foreign_keys(1)", "cache_size(-32768)", "mmap_size(268435456)", "temp_store(MEMORY)"}, extra...) {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")

@@ -88,23 +88,18 @@ func insertAuthzs(tx *gorm.DB, authzs []Authorization, now time.Time) error {
 	return nil
 }
 
-// GetOrder reads the order and its authorization IDs: two queries.
+// GetOrder reads the order and its authorization IDs in one query
+// (hotread.go).
 func (s *gormStore) GetOrder(ctx context.Context, id string) (*Order, error) {
-	db := s.q(ctx)
-	var o Order
-	if err := db.Where("id = ?", id).Take(&o).Error; err != nil {
-		return nil, fmt.Errorf("get order %s: %w", id, mapErr(err))
+	o, err := s.hot.getOrder(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("get order %s: %w", id, err)
 	}
-	if err := db.Model(&OrderAuthz{}).Where("order_id = ?", id).Order("position").
-		Pluck("authz_id", &o.AuthzIDs).Error; err != nil {
-		return nil, fmt.Errorf("get order %s authorizations: %w", id, mapErr(err))
-	}
-	normOrder(&o)
-	return &o, nil
+	return o, nil
 }
 
 func (s *gormStore) ListOrderIDs(ctx context.Context, accountID, after string, limit int) ([]string, error) {
-	db := s.q(ctx).Model(&Order{}).Where("account_id = ?", accountID)
+	db := s.r(ctx).Model(&Order{}).Where("account_id = ?", accountID)
 	if after != "" {
 		db = db.Where("id > ?", after)
 	}
@@ -118,7 +113,7 @@ func (s *gormStore) ListOrderIDs(ctx context.Context, accountID, after string, l
 // ListOrders returns orders without AuthzIDs (the console list does not
 // show them; GetOrder does).
 func (s *gormStore) ListOrders(ctx context.Context, f OrderFilter, page Page) ([]Order, error) {
-	db := s.q(ctx).Model(&Order{})
+	db := s.r(ctx).Model(&Order{})
 	if f.Status != "" {
 		db = db.Where("status = ?", f.Status)
 	}

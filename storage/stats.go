@@ -16,7 +16,7 @@ type CertificateStats struct {
 func (s *gormStore) CertificateStats(ctx context.Context, now time.Time) (CertificateStats, error) {
 	n, d7, d30 := ts(now), ts(now.Add(7*24*time.Hour)), ts(now.Add(30*24*time.Hour))
 	var st CertificateStats
-	err := s.q(ctx).Raw(`SELECT COUNT(*) AS total,
+	err := s.r(ctx).Raw(`SELECT COUNT(*) AS total,
 		COALESCE(SUM(CASE WHEN revoked = ? AND not_after > ? THEN 1 ELSE 0 END), 0) AS valid,
 		COALESCE(SUM(CASE WHEN revoked = ? AND not_after > ? AND not_after <= ? THEN 1 ELSE 0 END), 0) AS expiring7,
 		COALESCE(SUM(CASE WHEN revoked = ? AND not_after > ? AND not_after <= ? THEN 1 ELSE 0 END), 0) AS expiring30,
