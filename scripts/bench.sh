@@ -5,6 +5,9 @@
 # issued certificate (user+system from /proc, divided by flows) and its
 # peak RSS. Usage: scripts/bench.sh [WORKERS] [DURATION] [extra bench flags]
 # DATA=dir reuses a data directory (e.g. one seeded by scripts/seed).
+# SERVER_BIN=path serves with another certmint build (an A/B run with the
+# same bench); NOBUILD=1 skips `make build`; SHOWLOG=1 prints the server
+# log's tail at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 workers=${1:-8}; duration=${2:-20s}; shift 2 || true
@@ -15,12 +18,13 @@ trap 'kill $spid 2>/dev/null || true; wait 2>/dev/null || true; [ -n "${SHOWLOG:
 port=${PORT:-14443}; aport=$((port+1)); cport=$((port+2)); hport=${HTTP01_PORT:-15002}; dport=${DNS_PORT:-15353}
 dbflag=(); [ -n "${DB:-}" ] && dbflag=(--db "$DB")
 data=${DATA:-$tmp/data}
-"$bin/certmint" serve --data "$data" --listen 127.0.0.1:$port --admin-listen 127.0.0.1:$aport \
+srv=${SERVER_BIN:-$bin/certmint}
+"$srv" serve --data "$data" --listen 127.0.0.1:$port --admin-listen 127.0.0.1:$aport \
   --crl-listen 127.0.0.1:$cport --http01-port $hport --dns-resolver 127.0.0.1:$dport \
   --rate-limits=false --log-level warn "${dbflag[@]}" ${SERVE_FLAGS:-} 2>"$tmp/server.log" &
 spid=$!
 for _ in $(seq 100); do curl -skf https://127.0.0.1:$port/acme/directory >/dev/null && break; sleep 0.1; done
-"$bin/certmint" ca root --data "$data" >"$tmp/root.pem" 2>/dev/null
+"$srv" ca root --data "$data" >"$tmp/root.pem" 2>/dev/null
 ticks=$(getconf CLK_TCK)
 cpu() { awk '{print $14+$15}' /proc/$spid/stat; }
 before=$(cpu)

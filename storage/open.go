@@ -200,7 +200,7 @@ func openSQLite(ctx context.Context, path string, opts Options) (*gorm.DB, error
 			return nil, fmt.Errorf("open sqlite %s: path is a directory", path)
 		}
 	}
-	db, err := openGorm(&sqlite.Dialector{DriverName: sqliteDriverName, DSN: sqliteDSN(path)}, opts)
+	db, err := openGorm(&sqlite.Dialector{DriverName: sqliteDriverName, DSN: sqliteDSN(path, false)}, opts)
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
@@ -243,7 +243,7 @@ const sqliteReaders = 4
 // its commit, so a request still reads its own writes. query_only makes
 // a write sent here by mistake fail instead of racing the writer.
 func openSQLiteReaders(path string, opts Options) (*gorm.DB, error) {
-	db, err := openGorm(&sqlite.Dialector{DriverName: sqliteDriverName, DSN: sqliteDSN(path, "cache_size(-8192)", "query_only(1)")}, opts)
+	db, err := openGorm(&sqlite.Dialector{DriverName: sqliteDriverName, DSN: sqliteDSN(path, true)}, opts)
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s for reading: %w", path, err)
 	}
@@ -258,14 +258,22 @@ func openSQLiteReaders(path string, opts Options) (*gorm.DB, error) {
 	return db, nil
 }
 
-// sqliteDSN adds certmint's pragmas to a SQLite path; extra ones come last
-// and so override the defaults.
-func sqliteDSN(path string, extra ...string) string {
+// sqliteDSN adds certmint's pragmas to a SQLite path. The writer begins
+// its transactions IMMEDIATE (see openSQLite); a reader's are deferred,
+// as a query_only connection cannot take the write lock, and it keeps a
+// smaller page cache of its own.
+func sqliteDSN(path string, reader bool) string {
 	q := url.Values{}
-	for _, p := range append([]string{"journal_mode(WAL)", "synchronous(NORMAL)", "busy_timeout(5000)", "foreign_keys(1)", "cache_size(-32768)", "mmap_size(268435456)", "temp_store(MEMORY)"}, extra...) {
+	pragmas := []string{"journal_mode(WAL)", "synchronous(NORMAL)", "busy_timeout(5000)", "foreign_keys(1)", "cache_size(-32768)", "mmap_size(268435456)", "temp_store(MEMORY)"}
+	txlock := "immediate"
+	if reader {
+		pragmas = append(pragmas, "cache_size(-8192)", "query_only(1)")
+		txlock = "deferred"
+	}
+	for _, p := range pragmas {
 		q.Add("_pragma", p)
 	}
-	q.Set("_txlock", "immediate")
+	q.Set("_txlock", txlock)
 	q.Set("_time_format", "sqlite")
 	return path + "?" + q.Encode()
 }
