@@ -68,10 +68,10 @@ func (s *gormStore) StartChallenge(ctx context.Context, challengeID string) erro
 	// A transaction of one statement, so that on SQLite it shares a commit
 	// with its neighbours (groupcommit.go).
 	err := s.tx(ctx, func(tx *gorm.DB) error {
-		res := tx.Exec(`UPDATE challenges SET status = ? WHERE id = ? AND status = ?
+		res, err := rawExec(tx, `UPDATE challenges SET status = ? WHERE id = ? AND status = ?
 			AND EXISTS (SELECT 1 FROM authorizations a WHERE a.id = challenges.authz_id AND a.status = ?)`,
 			StatusProcessing, challengeID, StatusPending, StatusPending)
-		return casDone(tx, res, "challenges", challengeID)
+		return casRaw(tx, res, err, "challenges", challengeID)
 	})
 	if err != nil {
 		return fmt.Errorf("start challenge: %w", err)
@@ -109,15 +109,19 @@ func (s *gormStore) CompleteChallenge(ctx context.Context, challengeID string, v
 			return casDone(tx, res, "challenges", challengeID)
 		}
 		authzID := authzIDs[0]
-		res = tx.Model(&Authorization{}).Where("id = ? AND status = ?", authzID, StatusPending).
-			Update("status", azStatus)
-		if res.Error != nil || res.RowsAffected == 0 {
-			return res.Error
+		ar, err := rawExec(tx, `UPDATE authorizations SET status = ? WHERE id = ? AND status = ?`,
+			azStatus, authzID, StatusPending)
+		if err != nil {
+			return err
+		}
+		if n, err := ar.RowsAffected(); err != nil || n == 0 {
+			return err
 		}
 		if !valid {
-			return tx.Exec(`UPDATE orders SET status = ?, error = ?
+			_, err := rawExec(tx, `UPDATE orders SET status = ?, error = ?
 				WHERE id IN (`+pendingOrdersOf+`)`,
-				StatusInvalid, problemJSON, authzID, StatusPending).Error
+				StatusInvalid, problemJSON, authzID, StatusPending)
+			return err
 		}
 		if s.engine == enginePostgres {
 			var locked []string
@@ -130,11 +134,12 @@ func (s *gormStore) CompleteChallenge(ctx context.Context, challengeID string, v
 				return nil
 			}
 		}
-		return tx.Exec(`UPDATE orders SET status = ?
+		_, err = rawExec(tx, `UPDATE orders SET status = ?
 			WHERE id IN (`+pendingOrdersOf+`)
 			AND NOT EXISTS (SELECT 1 FROM order_authzs oa JOIN authorizations a ON a.id = oa.authz_id
 				WHERE oa.order_id = orders.id AND a.status <> ?)`,
-			StatusReady, authzID, StatusPending, StatusValid).Error
+			StatusReady, authzID, StatusPending, StatusValid)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("complete challenge %s: %w", challengeID, err)

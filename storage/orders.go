@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 )
 
 func normOrder(o *Order) {
@@ -39,13 +38,10 @@ func (s *gormStore) CreateOrder(ctx context.Context, o *Order, newAuthzs []Autho
 		if err := insertAuthzs(tx, newAuthzs, now); err != nil {
 			return err
 		}
-		if err := tx.Create(o).Error; err != nil {
+		if err := insertOrder(tx, o); err != nil {
 			return err
 		}
-		if len(links) > 0 {
-			return tx.Create(&links).Error
-		}
-		return nil
+		return insertOrderLinks(tx, links)
 	})
 	if err != nil {
 		return fmt.Errorf("create order: %w", err)
@@ -79,13 +75,7 @@ func insertAuthzs(tx *gorm.DB, authzs []Authorization, now time.Time) error {
 			chals = append(chals, *c)
 		}
 	}
-	if err := tx.Omit(clause.Associations).Create(&authzs).Error; err != nil {
-		return err
-	}
-	if len(chals) > 0 {
-		return tx.Create(&chals).Error
-	}
-	return nil
+	return insertAuthzRows(tx, authzs, chals)
 }
 
 // GetOrder reads the order and its authorization IDs in one query
@@ -164,16 +154,16 @@ func (s *gormStore) CompleteFinalize(ctx context.Context, orderID string, cert *
 	}
 	normCertForWrite(cert)
 	err := s.tx(ctx, func(tx *gorm.DB) error {
-		res := tx.Model(&Order{}).Where("id = ? AND status IN ?", orderID, []string{StatusReady, StatusProcessing}).
-			Updates(map[string]any{"status": StatusValid, "certificate_id": cert.ID, "processing_at": nil})
-		if err := casDone(tx, res, "orders", orderID); err != nil {
+		res, err := rawExec(tx, `UPDATE orders SET status = ?, certificate_id = ?, processing_at = NULL
+			WHERE id = ? AND status IN (?, ?)`, StatusValid, cert.ID, orderID, StatusReady, StatusProcessing)
+		if err := casRaw(tx, res, err, "orders", orderID); err != nil {
 			return err
 		}
-		if err := tx.Create(cert).Error; err != nil {
+		if err := insertCertificate(tx, cert); err != nil {
 			return err
 		}
 		for i := range audit {
-			if err := tx.Create(prepareAudit(&audit[i], s.now())).Error; err != nil {
+			if err := insertAudit(tx, prepareAudit(&audit[i], s.now())); err != nil {
 				return err
 			}
 		}
