@@ -104,7 +104,11 @@ func casDone(db *gorm.DB, res *gorm.DB, table, id string) error {
 	if res.Error != nil {
 		return mapErr(res.Error)
 	}
-	if res.RowsAffected > 0 {
+	return casOutcome(db, res.RowsAffected, table, id)
+}
+
+func casOutcome(db *gorm.DB, changed int64, table, id string) error {
+	if changed > 0 {
 		return nil
 	}
 	var n int64

@@ -2,7 +2,6 @@ package storage
 
 import (
 	"database/sql"
-	"fmt"
 	"strings"
 	"sync"
 
@@ -43,19 +42,11 @@ func casRaw(tx *gorm.DB, res sql.Result, err error, table, id string) error {
 	if err != nil {
 		return mapErr(err)
 	}
-	if n, err := res.RowsAffected(); err != nil {
-		return mapErr(err)
-	} else if n > 0 {
-		return nil
-	}
-	var n int64
-	if err := tx.Table(table).Where("id = ?", id).Count(&n).Error; err != nil {
+	n, err := res.RowsAffected()
+	if err != nil {
 		return mapErr(err)
 	}
-	if n == 0 {
-		return fmt.Errorf("%s %s: %w", table, id, ErrNotFound)
-	}
-	return fmt.Errorf("%s %s changed state: %w", table, id, ErrConflict)
+	return casOutcome(tx, n, table, id)
 }
 
 // insertRows writes rows of len(cols) values each as one multi-row INSERT.
