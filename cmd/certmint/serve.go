@@ -56,10 +56,10 @@ type serveOptions struct {
 }
 
 // serverGCPercent is GOGC for serve and bench unless the environment
-// sets one.
-// Its live heap is small (about 15 MB under load), so the default of 100
-// made the collector run very often: 400 spent about a tenth less CPU per
-// issuance and kept peak RSS under 90 MB (BENCHMARKS.md).
+// sets one. The server's live heap is small (about 15 MB under load), so
+// the default of 100 made the collector run very often: 400 spent about a
+// tenth less CPU per issuance and kept peak RSS under 90 MB
+// (BENCHMARKS.md).
 const serverGCPercent = 400
 
 func tuneGC() {
