@@ -112,11 +112,13 @@ func (s *Server) challenge(c echo.Context, r *request) error {
 			if err := s.checkFailures(c, r.account.ID); err != nil {
 				return err
 			}
-			done, err := s.startValidation(ctx, ch, a, r.account, s.accountURL(c, r.account.ID), c.RealIP())
+			done, err := s.startValidation(ch, a, r.account, s.accountURL(c, r.account.ID), c.RealIP())
 			if err != nil {
 				return err
 			}
-			ch = awaitValidation(ctx, ch, done)
+			if ch, err = s.awaitValidation(ctx, ch, done); err != nil {
+				return err
+			}
 		}
 	}
 	if ch.Status == storage.StatusProcessing {

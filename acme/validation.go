@@ -61,50 +61,56 @@ const validationTimeout = 30 * time.Second
 // the response carry any state.
 const validationWait = 2 * time.Second
 
-// startValidation moves the challenge to processing and queues its
-// validation. The queue slot is taken first, so a full queue changes
-// nothing and the client may simply retry. The returned channel yields
-// the challenge as recorded once the validation is stored (nil if storing
-// failed); it is buffered, so nobody has to read it.
-func (s *Server) startValidation(ctx context.Context, ch *storage.Challenge, a *storage.Authorization, acct *storage.Account, acctURL, clientIP string) (<-chan *storage.Challenge, error) {
-	started := make(chan bool, 1)
+// startValidation queues the challenge's validation and returns a channel
+// that yields the challenge as recorded once the result is stored (nil if
+// storing failed); it is buffered, so nobody has to read it. A full queue
+// changes nothing and the client may simply retry.
+//
+// The challenge is not marked processing first: a quick validation is
+// stored in one transaction straight from pending (one commit per
+// validation instead of two), and only a validation that outlasts
+// validationWait is marked processing, by awaitValidation, before the
+// client hears of it. A crash in between leaves the challenge pending,
+// which is right: the client's request was never answered.
+func (s *Server) startValidation(ch *storage.Challenge, a *storage.Authorization, acct *storage.Account, acctURL, clientIP string) (<-chan *storage.Challenge, error) {
 	done := make(chan *storage.Challenge, 1)
-	job := func() {
-		if !<-started {
-			return
-		}
-		done <- s.runValidation(ch, a, acct, acctURL, clientIP)
-	}
-	if !s.pool.trySubmit(job) {
+	if !s.pool.trySubmit(func() { done <- s.runValidation(ch, a, acct, acctURL, clientIP) }) {
 		return nil, RateLimited(5*time.Second, "too many validations are under way; retry shortly")
 	}
-	if err := s.store.StartChallenge(ctx, ch.ID); err != nil {
-		started <- false
-		if errors.Is(err, storage.ErrConflict) {
-			return nil, Malformed("the challenge or its authorization is no longer pending")
-		}
-		return nil, storeError("challenge", err)
-	}
-	started <- true
 	return done, nil
 }
 
-// awaitValidation returns the challenge's final state if its validation
-// is stored within validationWait, else ch marked processing.
-func awaitValidation(ctx context.Context, ch *storage.Challenge, done <-chan *storage.Challenge) *storage.Challenge {
+// awaitValidation waits up to validationWait for the stored result and
+// returns the challenge as it then is. When the validation takes longer,
+// the challenge is marked processing (RFC 8555 §7.1.6) and returned so,
+// and the validation goes on in the background. If the result was stored
+// meanwhile, or another request validated the challenge at the same time,
+// the stored state is read back instead.
+func (s *Server) awaitValidation(ctx context.Context, ch *storage.Challenge, done <-chan *storage.Challenge) (*storage.Challenge, error) {
 	t := time.NewTimer(validationWait)
 	defer t.Stop()
 	select {
 	case fin := <-done:
 		if fin != nil {
-			return fin
+			return fin, nil
 		}
 	case <-t.C:
 	case <-ctx.Done():
 	}
+	err := s.store.StartChallenge(ctx, ch.ID)
+	if errors.Is(err, storage.ErrConflict) {
+		cur, _, gerr := s.store.GetChallenge(ctx, ch.ID)
+		if gerr != nil {
+			return nil, storeError("challenge", gerr)
+		}
+		return cur, nil
+	}
+	if err != nil {
+		return nil, storeError("challenge", err)
+	}
 	out := *ch
 	out.Status = storage.StatusProcessing
-	return &out
+	return &out, nil
 }
 
 // runValidation performs the check and records the result (RFC 8555 §7.5.1).

@@ -100,8 +100,8 @@ func (s *gormStore) CompleteChallenge(ctx context.Context, challengeID string, v
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		var authzIDs []string
 		res := tx.Raw(`UPDATE challenges SET status = ?, validated = ?, error = ?
-			WHERE id = ? AND status = ? RETURNING authz_id`,
-			chStatus, validated, problemJSON, challengeID, StatusProcessing).Scan(&authzIDs)
+			WHERE id = ? AND status IN (?, ?) RETURNING authz_id`,
+			chStatus, validated, problemJSON, challengeID, StatusPending, StatusProcessing).Scan(&authzIDs)
 		if res.Error != nil {
 			return res.Error
 		}

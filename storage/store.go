@@ -124,7 +124,9 @@ type OrderStore interface {
 	// its authorization. On success every pending order whose
 	// authorizations are now all valid becomes ready; on failure every
 	// pending order using the authorization becomes invalid with
-	// problemJSON. ErrConflict if the challenge was not processing.
+	// problemJSON. The challenge may be pending (a validation answered
+	// before it was marked processing) or processing; ErrConflict if it
+	// already has a result.
 	CompleteChallenge(ctx context.Context, challengeID string, valid bool, problemJSON string, at time.Time) error
 	// DeactivateAuthorization moves a pending or valid authorization to
 	// deactivated (RFC 8555 §7.5.2); pending or ready orders that use it
