@@ -56,7 +56,8 @@ const validationTimeout = 30 * time.Second
 // before answering "processing". Validations of services on the same
 // network usually finish in a few milliseconds; answering with the final
 // state then spares the client its polls and their Retry-After sleeps
-// (lego, for one, sleeps at least a second before its first poll). A
+// (lego, for one, sleeps the Retry-After when its first poll finds the
+// challenge still processing). A
 // slower validation just goes on in the background. RFC 8555 §7.5.1 lets
 // the response carry any state.
 const validationWait = 2 * time.Second
@@ -116,8 +117,9 @@ func (s *Server) awaitValidation(ctx context.Context, ch *storage.Challenge, don
 // runValidation performs the check and records the result (RFC 8555 §7.5.1).
 // The record is one transaction: challenge, authorization and the orders
 // that become ready (or invalid) change together. It returns the challenge
-// as recorded, or nil when the result could not be stored (the challenge
-// then stays processing until ResumeValidations retries it).
+// as recorded, or nil when the result could not be stored; the challenge
+// is then marked processing by awaitValidation, and ResumeValidations
+// validates it again at the next start.
 func (s *Server) runValidation(ch *storage.Challenge, a *storage.Authorization, acct *storage.Account, acctURL, clientIP string) *storage.Challenge {
 	ctx, cancel := context.WithTimeout(context.Background(), validationTimeout)
 	defer cancel()

@@ -29,7 +29,7 @@ func (s *gormStore) CreateAuthorization(ctx context.Context, a *Authorization) e
 
 // GetAuthorization is one query with its challenges (hotread.go).
 func (s *gormStore) GetAuthorization(ctx context.Context, id string) (*Authorization, error) {
-	a, err := s.hot.authzRows(ctx, s.hot.authz, id)
+	a, err := s.hot.authzRows(ctx, authzByID, id)
 	if err != nil {
 		return nil, fmt.Errorf("get authorization %s: %w", id, err)
 	}
@@ -51,7 +51,7 @@ func (s *gormStore) FindReusableAuthorization(ctx context.Context, accountID, ty
 // GetChallenge is one query (hotread.go): the challenge's authorization
 // with all of its challenges, among them the one asked for.
 func (s *gormStore) GetChallenge(ctx context.Context, id string) (*Challenge, *Authorization, error) {
-	a, err := s.hot.authzRows(ctx, s.hot.challenge, id)
+	a, err := s.hot.authzRows(ctx, authzByChallenge, id)
 	if err != nil {
 		return nil, nil, fmt.Errorf("get challenge %s: %w", id, err)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -19,54 +20,62 @@ import (
 // reflection, and loads an authorization's challenges with a second query;
 // here each look-up is one cached statement and a direct Scan. Everything
 // else in the store stays on gorm. Every column is listed explicitly, and
-// the store suite checks these against what gorm wrote on both engines.
+// the store suite reads back what the store wrote, on both engines.
 type hotReads struct {
-	db                                   *sql.DB
-	authz, challenge, order, cert, reuse string
+	db     *sql.DB
+	engine string
 }
+
+func newHotReads(db *sql.DB, engine string) *hotReads { return &hotReads{db: db, engine: engine} }
 
 const (
 	authzCols = `a.id, a.account_id, a.type, a.value, a.wildcard, a.status, a.expires, a.pre_auth, a.created_at`
 	// Challenge columns may be NULL only through the LEFT JOIN (an
 	// authorization without challenges, which certmint never writes).
 	chalCols = `c.id, c.authz_id, c.type, c.token, c.status, c.validated, COALESCE(c.error, ''), c.position`
+
+	authzByID = `SELECT ` + authzCols + `, ` + chalCols + `
+		FROM authorizations a LEFT JOIN challenges c ON c.authz_id = a.id
+		WHERE a.id = ? ORDER BY c.position`
+	authzByChallenge = `SELECT ` + authzCols + `, ` + chalCols + `
+		FROM challenges x JOIN authorizations a ON a.id = x.authz_id
+		JOIN challenges c ON c.authz_id = a.id
+		WHERE x.id = ? ORDER BY c.position`
+	orderByID = `SELECT o.id, o.account_id, o.status, o.expires, o.identifiers, o.names,
+		o.not_before, o.not_after, COALESCE(o.profile, ''), COALESCE(o.error, ''),
+		COALESCE(o.certificate_id, ''), COALESCE(o.replaces, ''), o.created_at, oa.authz_id
+		FROM orders o LEFT JOIN order_authzs oa ON oa.order_id = o.id
+		WHERE o.id = ? ORDER BY oa.position`
+	certByID = `SELECT id, serial, account_id, order_id, names, COALESCE(common_name, ''),
+		COALESCE(profile, ''), COALESCE(key_hash, ''), not_before, not_after, der, chain_pem,
+		revoked, revoked_at, COALESCE(revocation_reason, 0), COALESCE(ari_id, ''), renew_now,
+		COALESCE(replaced_by, ''), created_at
+		FROM certificates WHERE id = ?`
+	// Served by idx_authz_lookup (migration 0008).
+	reusableAuthz = `SELECT id FROM authorizations
+		WHERE account_id = ? AND type = ? AND value = ? AND wildcard = ? AND status = ? AND expires > ?
+		ORDER BY expires DESC LIMIT 1`
 )
 
-func newHotReads(db *sql.DB, engine string) *hotReads {
-	h := &hotReads{
-		db: db,
-		authz: `SELECT ` + authzCols + `, ` + chalCols + `
-			FROM authorizations a LEFT JOIN challenges c ON c.authz_id = a.id
-			WHERE a.id = ? ORDER BY c.position`,
-		challenge: `SELECT ` + authzCols + `, ` + chalCols + `
-			FROM challenges x JOIN authorizations a ON a.id = x.authz_id
-			JOIN challenges c ON c.authz_id = a.id
-			WHERE x.id = ? ORDER BY c.position`,
-		order: `SELECT o.id, o.account_id, o.status, o.expires, o.identifiers, o.names,
-			o.not_before, o.not_after, COALESCE(o.profile, ''), COALESCE(o.error, ''),
-			COALESCE(o.certificate_id, ''), COALESCE(o.replaces, ''), o.created_at, oa.authz_id
-			FROM orders o LEFT JOIN order_authzs oa ON oa.order_id = o.id
-			WHERE o.id = ? ORDER BY oa.position`,
-		cert: `SELECT id, serial, account_id, order_id, names, COALESCE(common_name, ''),
-			COALESCE(profile, ''), COALESCE(key_hash, ''), not_before, not_after, der, chain_pem,
-			revoked, revoked_at, COALESCE(revocation_reason, 0), COALESCE(ari_id, ''), renew_now,
-			COALESCE(replaced_by, ''), created_at
-			FROM certificates WHERE id = ?`,
-		// Served by idx_authz_lookup (migration 0008).
-		reuse: `SELECT id FROM authorizations
-			WHERE account_id = ? AND type = ? AND value = ? AND wildcard = ? AND status = ? AND expires > ?
-			ORDER BY expires DESC LIMIT 1`,
+// pgQueries caches the $n spelling of each hand-written statement.
+var pgQueries sync.Map // string -> string
+
+// bindFor spells query, written with "?" placeholders, for engine:
+// unchanged for SQLite, with $1, $2, ... for Postgres.
+func bindFor(engine, query string) string {
+	if engine != enginePostgres {
+		return query
 	}
-	if engine == enginePostgres {
-		for _, q := range []*string{&h.authz, &h.challenge, &h.order, &h.cert, &h.reuse} {
-			*q = dollarBinds(*q)
-		}
+	if q, ok := pgQueries.Load(query); ok {
+		return q.(string)
 	}
-	return h
+	q := dollarBinds(query)
+	pgQueries.Store(query, q)
+	return q
 }
 
 // dollarBinds turns "?" placeholders into Postgres' $1, $2, ... (none of
-// the queries above has a "?" inside a string literal).
+// the hand-written statements has a "?" inside a string literal).
 func dollarBinds(q string) string {
 	var b strings.Builder
 	n := 0
@@ -109,7 +118,7 @@ func (n *nullChallenge) challenge() (Challenge, bool) {
 
 // authzRows reads an authorization with its challenges, one row each.
 func (h *hotReads) authzRows(ctx context.Context, query, id string) (*Authorization, error) {
-	rows, err := h.db.QueryContext(ctx, query, id)
+	rows, err := h.db.QueryContext(ctx, bindFor(h.engine, query), id)
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -141,7 +150,7 @@ func (h *hotReads) authzRows(ctx context.Context, query, id string) (*Authorizat
 }
 
 func (h *hotReads) getOrder(ctx context.Context, id string) (*Order, error) {
-	rows, err := h.db.QueryContext(ctx, h.order, id)
+	rows, err := h.db.QueryContext(ctx, bindFor(h.engine, orderByID), id)
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -175,7 +184,7 @@ func (h *hotReads) getOrder(ctx context.Context, id string) (*Order, error) {
 func (h *hotReads) getCertificate(ctx context.Context, id string) (*Certificate, error) {
 	var c Certificate
 	var revokedAt sql.NullTime
-	err := h.db.QueryRowContext(ctx, h.cert, id).Scan(&c.ID, &c.Serial, &c.AccountID, &c.OrderID, &c.Names,
+	err := h.db.QueryRowContext(ctx, bindFor(h.engine, certByID), id).Scan(&c.ID, &c.Serial, &c.AccountID, &c.OrderID, &c.Names,
 		&c.CommonName, &c.Profile, &c.KeyHash, &c.NotBefore, &c.NotAfter, &c.DER, &c.ChainPEM,
 		&c.Revoked, &revokedAt, &c.RevocationReason, &c.ARIID, &c.RenewNow, &c.ReplacedBy, &c.CreatedAt)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -196,14 +205,14 @@ func (h *hotReads) getCertificate(ctx context.Context, id string) (*Certificate,
 // identifier that stays valid longest beyond validUntil.
 func (h *hotReads) findReusable(ctx context.Context, accountID, typ, value string, wildcard bool, validUntil time.Time) (*Authorization, error) {
 	var id string
-	err := h.db.QueryRowContext(ctx, h.reuse, accountID, typ, value, wildcard, StatusValid, ts(validUntil)).Scan(&id)
+	err := h.db.QueryRowContext(ctx, bindFor(h.engine, reusableAuthz), accountID, typ, value, wildcard, StatusValid, ts(validUntil)).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
 	if err != nil {
 		return nil, mapErr(err)
 	}
-	return h.authzRows(ctx, h.authz, id)
+	return h.authzRows(ctx, authzByID, id)
 }
 
 // challengeOf picks the challenge id out of its authorization.

@@ -3,7 +3,6 @@ package storage
 import (
 	"database/sql"
 	"strings"
-	"sync"
 
 	"gorm.io/gorm"
 )
@@ -17,24 +16,12 @@ import (
 // in gorm itself: building the statement from the model by reflection on
 // every call and collecting the values the same way. Only these few
 // statements bypass gorm; every column is listed, and the store suite
-// checks what they write through gorm's reads on both engines.
-
-// pgQueries caches the $n spelling of each raw statement for Postgres.
-var pgQueries sync.Map // string -> string
+// reads back what they write, on both engines.
 
 // rawExec runs query, written with "?" placeholders, on tx's connection
 // (the transaction itself) without gorm's statement processing.
 func rawExec(tx *gorm.DB, query string, args ...any) (sql.Result, error) {
-	if tx.Dialector.Name() == enginePostgres {
-		if q, ok := pgQueries.Load(query); ok {
-			query = q.(string)
-		} else {
-			q := dollarBinds(query)
-			pgQueries.Store(query, q)
-			query = q
-		}
-	}
-	return tx.Statement.ConnPool.ExecContext(tx.Statement.Context, query, args...)
+	return tx.Statement.ConnPool.ExecContext(tx.Statement.Context, bindFor(tx.Dialector.Name(), query), args...)
 }
 
 // casRaw is casDone for a raw compare-and-set UPDATE.
