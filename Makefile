@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 FUZZTIME ?= 60s
 
-.PHONY: build run test test-deps fuzz bench profile clean
+.PHONY: build run test test-deps fuzz bench bench-floor profile clean
 
 build:
 	@mkdir -p $(BIN)
@@ -35,6 +35,11 @@ fuzz:
 # (SQLite; DB=postgres://... for Postgres). See BENCHMARKS.md.
 bench:
 	scripts/bench.sh $(or $(WORKERS),8) $(or $(DURATION),20s)
+
+# The same bench against scripts/floor, an in-memory server doing only
+# the work every flow needs: the floor of CPU per flow on this machine.
+bench-floor:
+	scripts/bench-floor.sh $(or $(WORKERS),8) $(or $(DURATION),20s)
 
 # A CPU profile of the server under load, from the console's pprof.
 profile:
