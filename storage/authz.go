@@ -37,7 +37,7 @@ func (s *gormStore) GetAuthorization(ctx context.Context, id string) (*Authoriza
 }
 
 // FindReusableAuthorization serves authorization reuse (and
-// pre-authorization) through the idx_authz_lookup index; it picks the one
+// pre-authorization) through the partial idx_authz_reusable index; it picks the one
 // that stays valid longest. Hand-written (hotread.go): every new order
 // asks it once per identifier.
 func (s *gormStore) FindReusableAuthorization(ctx context.Context, accountID, typ, value string, wildcard bool, validUntil time.Time) (*Authorization, error) {

@@ -51,9 +51,9 @@ const (
 		revoked, revoked_at, COALESCE(revocation_reason, 0), COALESCE(ari_id, ''), renew_now,
 		COALESCE(replaced_by, ''), created_at
 		FROM certificates WHERE id = ?`
-	// Served by idx_authz_lookup (migration 0008).
+	// Served by the partial idx_authz_reusable (migration 0010).
 	reusableAuthz = `SELECT id FROM authorizations
-		WHERE account_id = ? AND type = ? AND value = ? AND wildcard = ? AND status = ? AND expires > ?
+		WHERE account_id = ? AND type = ? AND value = ? AND wildcard = ? AND ` + authzValid + ` AND expires > ?
 		ORDER BY expires DESC LIMIT 1`
 )
 
@@ -205,7 +205,7 @@ func (h *hotReads) getCertificate(ctx context.Context, id string) (*Certificate,
 // identifier that stays valid longest beyond validUntil.
 func (h *hotReads) findReusable(ctx context.Context, accountID, typ, value string, wildcard bool, validUntil time.Time) (*Authorization, error) {
 	var id string
-	err := h.db.QueryRowContext(ctx, bindFor(h.engine, reusableAuthz), accountID, typ, value, wildcard, StatusValid, ts(validUntil)).Scan(&id)
+	err := h.db.QueryRowContext(ctx, bindFor(h.engine, reusableAuthz), accountID, typ, value, wildcard, ts(validUntil)).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}

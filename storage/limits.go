@@ -32,7 +32,7 @@ func init() {
 
 func (s *gormStore) CountPendingAuthorizations(ctx context.Context, accountID string) (int64, error) {
 	var n int64
-	err := s.r(ctx).Model(&Authorization{}).Where("account_id = ? AND status = ?", accountID, StatusPending).Count(&n).Error
+	err := s.r(ctx).Model(&Authorization{}).Where("account_id = ? AND "+authzPending, accountID).Count(&n).Error
 	if err != nil {
 		return 0, fmt.Errorf("count pending authorizations: %w", mapErr(err))
 	}
@@ -41,7 +41,8 @@ func (s *gormStore) CountPendingAuthorizations(ctx context.Context, accountID st
 
 func (s *gormStore) ListProcessingChallenges(ctx context.Context, limit int) ([]Challenge, error) {
 	var out []Challenge
-	err := s.q(ctx).Where("status = ?", StatusProcessing).Order("id").Limit(limitOf(Page{Limit: limit})).Find(&out).Error
+	// A literal, not a bound value: idx_challenges_processing is partial.
+	err := s.q(ctx).Where("status = 'processing'").Order("id").Limit(limitOf(Page{Limit: limit})).Find(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("list processing challenges: %w", mapErr(err))
 	}

@@ -39,8 +39,8 @@ type Identifier struct {
 type Order struct {
 	ID            string    `gorm:"primaryKey;size:64;index:idx_orders_account_id,priority:2"`
 	AccountID     string    `gorm:"size:64;not null;index:idx_orders_account_id,priority:1"`
-	Status        string    `gorm:"size:16;not null;index"`
-	Expires       time.Time `gorm:"not null;index"`
+	Status        string    `gorm:"size:16;not null"` // partial index idx_orders_unfinished (0010)
+	Expires       time.Time `gorm:"not null"`
 	Identifiers   string    `gorm:"type:text;not null"` // JSON []Identifier as sent
 	Names         string    `gorm:"type:text;not null"` // lowercase names, comma separated, for search
 	NotBefore     *time.Time
@@ -48,7 +48,7 @@ type Order struct {
 	Profile       string    `gorm:"size:64"`
 	Error         string    `gorm:"type:text"` // JSON problem document, when invalid
 	CertificateID string    `gorm:"size:64"`
-	Replaces      string    `gorm:"size:255;index"` // ARI certificate ID this order replaces
+	Replaces      string    `gorm:"size:255"` // ARI certificate ID this order replaces
 	CreatedAt     time.Time `gorm:"not null"`
 
 	// AuthzIDs lists the order's authorizations in identifier order. It is
@@ -68,12 +68,12 @@ type OrderAuthz struct {
 // lowercase identifier without any "*." prefix; Wildcard says it had one.
 type Authorization struct {
 	ID         string      `gorm:"primaryKey;size:64"`
-	AccountID  string      `gorm:"size:64;not null;index:idx_authz_reuse,priority:1"`
-	Type       string      `gorm:"size:8;not null;index:idx_authz_reuse,priority:2"`
-	Value      string      `gorm:"size:255;not null;index:idx_authz_reuse,priority:3"`
+	AccountID  string      `gorm:"size:64;not null"` // partial indexes idx_authz_pending and idx_authz_reusable (0010)
+	Type       string      `gorm:"size:8;not null"`
+	Value      string      `gorm:"size:255;not null"`
 	Wildcard   bool        `gorm:"not null"`
-	Status     string      `gorm:"size:16;not null;index"`
-	Expires    time.Time   `gorm:"not null;index"`
+	Status     string      `gorm:"size:16;not null"`
+	Expires    time.Time   `gorm:"not null"`
 	PreAuth    bool        `gorm:"not null"` // created by newAuthz (RFC 8555 §7.4.1)
 	CreatedAt  time.Time   `gorm:"not null"`
 	Challenges []Challenge `gorm:"foreignKey:AuthzID"`

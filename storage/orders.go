@@ -104,8 +104,12 @@ func (s *gormStore) ListOrderIDs(ctx context.Context, accountID, after string, l
 // show them; GetOrder does).
 func (s *gormStore) ListOrders(ctx context.Context, f OrderFilter, page Page) ([]Order, error) {
 	db := s.r(ctx).Model(&Order{})
-	if f.Status != "" {
+	switch f.Status {
+	case "":
+	case StatusValid: // most orders: walking the primary key finds a page soon
 		db = db.Where("status = ?", f.Status)
+	default:
+		db = db.Where(orderUnfinished+" AND status = ?", f.Status)
 	}
 	if f.AccountID != "" {
 		db = db.Where("account_id = ?", f.AccountID)
@@ -197,11 +201,11 @@ func (s *gormStore) ExpireStale(ctx context.Context, now time.Time) (int64, erro
 		run  func() *gorm.DB
 	}{
 		{"orders", func() *gorm.DB {
-			return db.Model(&Order{}).Where("status IN ? AND expires < ?", []string{StatusPending, StatusReady}, now).
+			return db.Model(&Order{}).Where(orderUnfinished+" AND status IN ? AND expires < ?", []string{StatusPending, StatusReady}, now).
 				Update("status", StatusInvalid)
 		}},
 		{"authorizations", func() *gorm.DB {
-			return db.Model(&Authorization{}).Where("status = ? AND expires < ?", StatusPending, now).
+			return db.Model(&Authorization{}).Where(authzPending+" AND expires < ?", now).
 				Update("status", StatusExpired)
 		}},
 		{"nonces", func() *gorm.DB {
@@ -220,7 +224,7 @@ func (s *gormStore) ExpireStale(ctx context.Context, now time.Time) (int64, erro
 
 func (s *gormStore) RecoverProcessing(ctx context.Context, olderThan time.Time) (int64, error) {
 	res := s.q(ctx).Model(&Order{}).
-		Where("status = ? AND (processing_at IS NULL OR processing_at < ?)", StatusProcessing, ts(olderThan)).
+		Where(orderUnfinished+" AND status = ? AND (processing_at IS NULL OR processing_at < ?)", StatusProcessing, ts(olderThan)).
 		Updates(map[string]any{"status": StatusReady, "processing_at": nil})
 	if res.Error != nil {
 		return 0, fmt.Errorf("recover processing orders: %w", mapErr(res.Error))
