@@ -10,8 +10,6 @@ FROM golang:1.26-bookworm AS build
 WORKDIR /src
 # Modules first, so code edits do not refetch them.
 COPY go.mod go.sum ./
-# go.mod replaces glebarez/go-sqlite with this directory (see its doc).
-COPY third_party/ third_party/
 RUN go mod download
 COPY . .
 ARG VERSION=docker

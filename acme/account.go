@@ -11,7 +11,6 @@ import (
 
 	"github.com/certmint/certmint/acme/jws"
 	"github.com/certmint/certmint/acme/ratelimit"
-	"github.com/certmint/certmint/storage"
 )
 
 type newAccountRequest struct {
@@ -35,12 +34,12 @@ func (s *Server) newAccount(c echo.Context, r *request) error {
 	switch {
 	case err == nil:
 		// RFC 8555 §7.3.6: a deactivated account's key is refused.
-		if existing.Status != storage.StatusValid {
+		if existing.Status != StatusValid {
 			return Unauthorized("the account of this key is %s", existing.Status)
 		}
 		c.Response().Header().Set("Location", s.accountURL(c, existing.ID))
 		return writeJSON(c, http.StatusOK, s.accountJSON(c, existing))
-	case !errors.Is(err, storage.ErrNotFound):
+	case !errors.Is(err, ErrNotFound):
 		return storeError("account", err)
 	}
 	if req.OnlyReturnExisting {
@@ -64,11 +63,11 @@ func (s *Server) newAccount(c echo.Context, r *request) error {
 	if err != nil {
 		return ServerInternal(err)
 	}
-	acct := &storage.Account{
-		ID:            storage.NewID(),
+	acct := &Account{
+		ID:            NewID(),
 		KeyThumbprint: thumb,
 		KeyJWK:        string(keyJSON),
-		Status:        storage.StatusValid,
+		Status:        StatusValid,
 		Contact:       contact,
 		TOSAgreed:     req.TermsOfServiceAgreed,
 		CreatedAt:     s.now().UTC(),
@@ -83,7 +82,7 @@ func (s *Server) newAccount(c echo.Context, r *request) error {
 		if eabKey != nil {
 			_ = s.store.UnbindEABKey(ctx, eabKey.ID, acct.ID)
 		}
-		if errors.Is(err, storage.ErrConflict) {
+		if errors.Is(err, ErrConflict) {
 			// Another request registered the same key meanwhile.
 			if existing, err := s.store.GetAccountByThumbprint(ctx, thumb); err == nil {
 				c.Response().Header().Set("Location", s.accountURL(c, existing.ID))
@@ -98,39 +97,36 @@ func (s *Server) newAccount(c echo.Context, r *request) error {
 }
 
 // checkContacts accepts mailto: URIs with one plain address each (RFC 8555
-// §7.3, as Let's Encrypt does) and returns them as stored JSON.
-func checkContacts(contacts []string) (string, error) {
+// §7.3, as Let's Encrypt does) and returns them (nil for none).
+func checkContacts(contacts []string) ([]string, error) {
 	if len(contacts) == 0 {
-		return "", nil
+		return nil, nil
 	}
 	if len(contacts) > 10 {
-		return "", InvalidContact("at most 10 contacts are accepted")
+		return nil, InvalidContact("at most 10 contacts are accepted")
 	}
 	for _, ct := range contacts {
 		addr, ok := strings.CutPrefix(ct, "mailto:")
 		if !ok {
-			return "", UnsupportedContact("contact %q is not a mailto: URI; only mailto: is supported", ct)
+			return nil, UnsupportedContact("contact %q is not a mailto: URI; only mailto: is supported", ct)
 		}
 		if strings.ContainsAny(addr, "?,") {
-			return "", InvalidContact("contact %q must be a single address without hfields", ct)
+			return nil, InvalidContact("contact %q must be a single address without hfields", ct)
 		}
 		parsed, err := mail.ParseAddress(addr)
 		if err != nil || parsed.Address != addr || parsed.Name != "" {
-			return "", InvalidContact("contact %q is not a valid email address", ct)
+			return nil, InvalidContact("contact %q is not a valid email address", ct)
 		}
 	}
-	b, _ := json.Marshal(contacts)
-	return string(b), nil
+	return contacts, nil
 }
 
-func (s *Server) accountJSON(c echo.Context, a *storage.Account) accountJSON {
+func (s *Server) accountJSON(c echo.Context, a *Account) accountJSON {
 	out := accountJSON{
 		Status:               a.Status,
 		TermsOfServiceAgreed: a.TOSAgreed,
 		Orders:               s.accountURL(c, a.ID) + "/orders",
-	}
-	if a.Contact != "" {
-		_ = json.Unmarshal([]byte(a.Contact), &out.Contact)
+		Contact:              a.Contact,
 	}
 	return out
 }
@@ -158,15 +154,15 @@ func (s *Server) account(c echo.Context, r *request) error {
 	acct := r.account
 	switch upd.Status {
 	case "":
-	case storage.StatusDeactivated:
+	case StatusDeactivated:
 		if err := s.store.DeactivateAccount(ctx, acct.ID); err != nil {
 			return storeError("account", err)
 		}
 		s.log.Info("account deactivated", "account", acct.ID)
-		acct.Status = storage.StatusDeactivated
+		acct.Status = StatusDeactivated
 		return writeJSON(c, http.StatusOK, s.accountJSON(c, acct))
 	default:
-		return Malformed("status may only be set to %q", storage.StatusDeactivated)
+		return Malformed("status may only be set to %q", StatusDeactivated)
 	}
 	if upd.Contact != nil {
 		contact, err := checkContacts(*upd.Contact)
@@ -230,7 +226,7 @@ func (s *Server) keyChange(c echo.Context, r *request) error {
 		return ServerInternal(err)
 	}
 	if err := s.store.ChangeAccountKey(ctx, r.account.ID, r.account.KeyThumbprint, newThumb, string(newJWK)); err != nil {
-		if errors.Is(err, storage.ErrConflict) {
+		if errors.Is(err, ErrConflict) {
 			p := problem(http.StatusConflict, "malformed", "the new key already belongs to an account, or the key changed meanwhile")
 			if other, err := s.store.GetAccountByThumbprint(ctx, newThumb); err == nil {
 				p.Location = s.accountURL(c, other.ID)

@@ -1,13 +1,10 @@
 package acme
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
-
-	"github.com/certmint/certmint/storage"
 )
 
 // authz serves POST-as-GET on an authorization and its deactivation
@@ -28,27 +25,27 @@ func (s *Server) authz(c echo.Context, r *request) error {
 		if err := r.decode(&upd); err != nil {
 			return err
 		}
-		if upd.Status != storage.StatusDeactivated {
-			return Malformed("status may only be set to %q", storage.StatusDeactivated)
+		if upd.Status != StatusDeactivated {
+			return Malformed("status may only be set to %q", StatusDeactivated)
 		}
 		if err := s.store.DeactivateAuthorization(ctx, a.ID); err != nil {
-			if errors.Is(err, storage.ErrConflict) {
+			if errors.Is(err, ErrConflict) {
 				return Malformed("the authorization is %s and cannot be deactivated", a.Status)
 			}
 			return storeError("authorization", err)
 		}
-		a.Status = storage.StatusDeactivated
+		a.Status = StatusDeactivated
 	}
 	return writeJSON(c, http.StatusOK, s.authzJSON(c, a))
 }
 
-func (s *Server) authzJSON(c echo.Context, a *storage.Authorization) authzJSON {
+func (s *Server) authzJSON(c echo.Context, a *Authorization) authzJSON {
 	status := a.Status
-	if status == storage.StatusPending && s.now().After(a.Expires) {
-		status = storage.StatusExpired
+	if status == StatusPending && s.now().After(a.Expires) {
+		status = StatusExpired
 	}
 	out := authzJSON{
-		Identifier: storage.Identifier{Type: a.Type, Value: a.Value},
+		Identifier: Identifier{Type: a.Type, Value: a.Value},
 		Status:     status,
 		Expires:    timestamp(a.Expires),
 		Wildcard:   a.Wildcard,
@@ -58,18 +55,18 @@ func (s *Server) authzJSON(c echo.Context, a *storage.Authorization) authzJSON {
 		ch := &a.Challenges[i]
 		// Once valid, only the challenge that succeeded is listed
 		// (RFC 8555 §7.1.4 lets the server prune the others).
-		if status == storage.StatusValid && ch.Status != storage.StatusValid {
+		if status == StatusValid && ch.Status != StatusValid {
 			continue
 		}
 		out.Challenges = append(out.Challenges, s.challengeJSON(c, ch))
 	}
-	if status == storage.StatusPending {
+	if status == StatusPending {
 		retryAfter(c, 1)
 	}
 	return out
 }
 
-func (s *Server) challengeJSON(c echo.Context, ch *storage.Challenge) challengeJSON {
+func (s *Server) challengeJSON(c echo.Context, ch *Challenge) challengeJSON {
 	out := challengeJSON{
 		Type:   ch.Type,
 		URL:    s.challengeURL(c, ch.ID),
@@ -79,9 +76,7 @@ func (s *Server) challengeJSON(c echo.Context, ch *storage.Challenge) challengeJ
 	if ch.Validated != nil {
 		out.Validated = timestamp(*ch.Validated)
 	}
-	if ch.Error != "" {
-		out.Error = json.RawMessage(ch.Error)
-	}
+	out.Error = ch.Error
 	return out
 }
 
@@ -105,8 +100,8 @@ func (s *Server) challenge(c echo.Context, r *request) error {
 		if err := r.decode(&empty); err != nil {
 			return err
 		}
-		if ch.Status == storage.StatusPending {
-			if a.Status != storage.StatusPending || s.now().After(a.Expires) {
+		if ch.Status == StatusPending {
+			if a.Status != StatusPending || s.now().After(a.Expires) {
 				return Malformed("the authorization is %s; its challenges can no longer be answered", a.Status)
 			}
 			if err := s.checkFailures(c, r.account.ID); err != nil {
@@ -121,7 +116,7 @@ func (s *Server) challenge(c echo.Context, r *request) error {
 			}
 		}
 	}
-	if ch.Status == storage.StatusProcessing {
+	if ch.Status == StatusProcessing {
 		retryAfter(c, 1)
 	}
 	return writeJSON(c, http.StatusOK, s.challengeJSON(c, ch))
@@ -132,7 +127,7 @@ func (s *Server) challenge(c echo.Context, r *request) error {
 // ready at once. Wildcards cannot be pre-authorized (the RFC's note).
 func (s *Server) newAuthz(c echo.Context, r *request) error {
 	var req struct {
-		Identifier storage.Identifier `json:"identifier"`
+		Identifier Identifier `json:"identifier"`
 	}
 	if err := r.decode(&req); err != nil {
 		return err

@@ -6,12 +6,12 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/certmint/certmint/storage"
+	"github.com/certmint/certmint/acme/revocation"
+	"github.com/certmint/certmint/internal/audit"
 )
 
 // certificate serves the download (RFC 8555 §7.4.2): leaf then
@@ -32,13 +32,6 @@ type revokeRequest struct {
 	Reason      *int   `json:"reason"`
 }
 
-// revocationReasons are the RFC 5280 §5.3.1 reason codes a subscriber may
-// give: unspecified, keyCompromise, affiliationChanged, superseded,
-// cessationOfOperation and privilegeWithdrawn. cACompromise and
-// aACompromise are the CA's to declare; certificateHold cannot be undone
-// here; removeFromCRL only applies to delta CRLs.
-var revocationReasons = map[int]bool{0: true, 1: true, 3: true, 4: true, 5: true, 9: true}
-
 // revokeCert implements RFC 8555 §7.6: signed by the account that holds
 // the certificate (kid) or by the certificate's own key (jwk).
 func (s *Server) revokeCert(c echo.Context, r *request) error {
@@ -58,12 +51,12 @@ func (s *Server) revokeCert(c echo.Context, r *request) error {
 	if req.Reason != nil {
 		reason = *req.Reason
 	}
-	if !revocationReasons[reason] {
-		return BadRevocationReason("reason %d is not accepted; use 0, 1, 3, 4, 5 or 9 (RFC 5280 §5.3.1)", reason)
+	if !revocation.Accepted(reason) {
+		return BadRevocationReason("reason %d is not accepted; use one of %s (RFC 5280 §5.3.1)", reason, revocation.AcceptedList())
 	}
 	ctx := c.Request().Context()
 	cert, err := s.store.GetCertificateBySerial(ctx, hex.EncodeToString(leaf.SerialNumber.Bytes()))
-	if errors.Is(err, storage.ErrNotFound) || (err == nil && !bytes.Equal(cert.DER, der)) {
+	if errors.Is(err, ErrNotFound) || (err == nil && !bytes.Equal(cert.DER, der)) {
 		return NotFound("certificate")
 	}
 	if err != nil {
@@ -71,7 +64,10 @@ func (s *Server) revokeCert(c echo.Context, r *request) error {
 	}
 	if r.account != nil {
 		if cert.AccountID != r.account.ID {
-			return Unauthorized("the certificate belongs to another account")
+			// RFC 8555 §7.6: an account authorized for every name may revoke.
+			if err := s.checkAuthorizedFor(ctx, r.account.ID, cert.Names); err != nil {
+				return err
+			}
 		}
 	} else {
 		pub, err := x509.MarshalPKIXPublicKey(r.msg.Header.JWK.Key)
@@ -82,20 +78,17 @@ func (s *Server) revokeCert(c echo.Context, r *request) error {
 	if cert.Revoked {
 		return AlreadyRevoked("the certificate was revoked already")
 	}
-	if err := s.store.RevokeCertificate(ctx, cert.ID, reason, s.now().UTC()); err != nil {
-		if errors.Is(err, storage.ErrConflict) {
-			return AlreadyRevoked("the certificate was revoked already")
-		}
-		return storeError("certificate", err)
-	}
-	s.log.Info("certificate revoked", "serial", cert.Serial, "reason", reason, "account", cert.AccountID)
 	actor := "certificate-key"
 	if r.account != nil {
-		actor = "account:" + r.account.ID
+		actor = audit.ACMEAccount(r.account.ID)
 	}
-	s.audit(c, actor, "certificate.revoke", cert.ID, fmt.Sprintf("serial %s, reason %d, over ACME", cert.Serial, reason))
-	if s.cfg.OnRevoke != nil {
-		s.cfg.OnRevoke()
+	err = s.revoker.Revoke(ctx, revocation.Certificate{ID: cert.ID, Serial: cert.Serial, Names: cert.Names},
+		revocation.Request{Reason: reason, Actor: actor, RemoteAddr: c.RealIP(), Via: "ACME"})
+	if errors.Is(err, revocation.ErrAlreadyRevoked) {
+		return AlreadyRevoked("the certificate was revoked already")
+	}
+	if err != nil {
+		return storeError("certificate", err)
 	}
 	return c.NoContent(http.StatusOK)
 }
@@ -103,7 +96,7 @@ func (s *Server) revokeCert(c echo.Context, r *request) error {
 // chainPEM is the download: leaf then intermediate. Certificates store only
 // their DER; the chain is built from the CA when it is served. (Rows from
 // before that kept the chain, and are served as kept.)
-func (s *Server) chainPEM(cert *storage.Certificate) []byte {
+func (s *Server) chainPEM(cert *Certificate) []byte {
 	if cert.ChainPEM != "" {
 		return []byte(cert.ChainPEM)
 	}

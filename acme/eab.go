@@ -6,17 +6,18 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/certmint/certmint/acme/eab"
+
 	"github.com/labstack/echo/v4"
 
 	"github.com/certmint/certmint/acme/jws"
-	"github.com/certmint/certmint/storage"
 )
 
 // checkEAB verifies newAccount's externalAccountBinding (RFC 8555 §7.3.4):
 // an HS256 JWS over the account's JWK, keyed by a MAC key the operator
 // issued, with kid naming that key and url equal to the newAccount URL.
 // It returns the key, or nil when there is no binding and none is needed.
-func (s *Server) checkEAB(c echo.Context, r *request, binding json.RawMessage) (*storage.EABKey, error) {
+func (s *Server) checkEAB(c echo.Context, r *request, binding json.RawMessage) (*eab.Key, error) {
 	if len(binding) == 0 || string(binding) == "null" {
 		if s.cfg.EABRequired {
 			return nil, ExternalAccountRequired("this server requires an external account binding; ask the operator for a key (certmint admin eab create)")
@@ -38,7 +39,7 @@ func (s *Server) checkEAB(c echo.Context, r *request, binding json.RawMessage) (
 		return nil, Malformed("externalAccountBinding payload must be the account's JWK")
 	}
 	key, err := s.store.GetEABKey(c.Request().Context(), inner.Header.KID)
-	if errors.Is(err, storage.ErrNotFound) {
+	if errors.Is(err, ErrNotFound) {
 		return nil, Unauthorized("external account binding key %q is not known", inner.Header.KID)
 	}
 	if err != nil {
@@ -58,9 +59,9 @@ func (s *Server) checkEAB(c echo.Context, r *request, binding json.RawMessage) (
 
 // bindEAB marks the key used by the new account; a single-use key that
 // another request bound meanwhile is refused.
-func (s *Server) bindEAB(ctx context.Context, key *storage.EABKey, accountID string) error {
+func (s *Server) bindEAB(ctx context.Context, key *eab.Key, accountID string) error {
 	err := s.store.BindEABKey(ctx, key.ID, accountID, s.now())
-	if errors.Is(err, storage.ErrConflict) {
+	if errors.Is(err, ErrConflict) {
 		return Unauthorized("external account binding key %q was already used or revoked", key.ID)
 	}
 	if err != nil {

@@ -21,7 +21,7 @@ import (
 
 	"github.com/certmint/certmint/acme/jws"
 	"github.com/certmint/certmint/ca"
-	"github.com/certmint/certmint/storage"
+	"github.com/certmint/certmint/internal/audit"
 )
 
 type finalizeRequest struct {
@@ -41,8 +41,8 @@ func (s *Server) finalize(c echo.Context, r *request) error {
 	if err != nil {
 		return err
 	}
-	if o.Status != storage.StatusReady || s.now().After(o.Expires) {
-		if o.Status == storage.StatusValid || o.Status == storage.StatusProcessing {
+	if o.Status != StatusReady || s.now().After(o.Expires) {
+		if o.Status == StatusValid {
 			return OrderNotReady("the order is %s; it was finalized already", o.Status)
 		}
 		return OrderNotReady("the order is %s, not ready; complete its authorizations first", o.Status)
@@ -63,7 +63,7 @@ func (s *Server) finalize(c echo.Context, r *request) error {
 	if err != nil {
 		return err
 	}
-	o.Status, o.CertificateID = storage.StatusValid, cert.ID
+	o.Status, o.CertificateID = StatusValid, cert.ID
 	s.log.Info("certificate issued", "order", o.ID, "account", o.AccountID, "serial", cert.Serial, "names", cert.Names)
 	c.Response().Header().Set("Location", s.orderURL(c, o.ID))
 	return writeJSON(c, http.StatusOK, s.orderJSON(c, o))
@@ -72,7 +72,7 @@ func (s *Server) finalize(c echo.Context, r *request) error {
 // issue signs the certificate and stores it in the same transaction that
 // makes the order valid, so a certificate is never returned before it is
 // committed. A serial collision (2^-127 per pair) picks a new serial.
-func (s *Server) issue(c echo.Context, o *storage.Order, csr *x509.CertificateRequest) (*storage.Certificate, error) {
+func (s *Server) issue(c echo.Context, o *Order, csr *x509.CertificateRequest) (*Certificate, error) {
 	prof := s.cfg.Profiles[o.Profile]
 	tmpl := ca.Template{
 		PublicKey:   csr.PublicKey,
@@ -103,8 +103,8 @@ func (s *Server) issue(c echo.Context, o *storage.Order, csr *x509.CertificateRe
 		if err != nil {
 			return nil, ServerInternal(err)
 		}
-		cert := &storage.Certificate{
-			ID:         storage.NewID(),
+		cert := &Certificate{
+			ID:         NewID(),
 			Serial:     hex.EncodeToString(serial.Bytes()),
 			AccountID:  o.AccountID,
 			OrderID:    o.ID,
@@ -119,14 +119,14 @@ func (s *Server) issue(c echo.Context, o *storage.Order, csr *x509.CertificateRe
 			CreatedAt:  s.now().UTC(),
 		}
 		ctx := c.Request().Context()
-		err = s.store.CompleteFinalize(ctx, o.ID, cert, storage.AuditEvent{
-			Actor: "account:" + o.AccountID, Action: storage.AuditCertIssue, Target: cert.ID,
-			Detail: "serial " + cert.Serial + " for " + cert.Names, RemoteAddr: c.RealIP(),
+		err = s.store.CompleteFinalize(ctx, o.ID, cert, audit.Event{
+			Actor: audit.ACMEAccount(o.AccountID), Action: audit.CertIssue, Target: audit.Certificate(cert.ID),
+			Detail: "serial " + cert.Serial + " for " + strings.Join(cert.Names, ","), RemoteAddr: c.RealIP(),
 		})
-		if errors.Is(err, storage.ErrConflict) {
+		if errors.Is(err, ErrConflict) {
 			// Either another finalize of this order won, or (2^-127) the
 			// serial exists: only the second is worth another try.
-			if cur, gerr := s.store.GetOrder(ctx, o.ID); gerr == nil && cur.Status != storage.StatusReady {
+			if cur, gerr := s.store.GetOrder(ctx, o.ID); gerr == nil && cur.Status != StatusReady {
 				return nil, OrderNotReady("the order was finalized by another request")
 			}
 			continue
@@ -142,7 +142,7 @@ func (s *Server) issue(c echo.Context, o *storage.Order, csr *x509.CertificateRe
 // checkCSR applies RFC 8555 §7.4's checks: a valid signature, exactly the
 // order's identifiers (a CN, if any, among them), an acceptable key that is
 // not the account key.
-func (s *Server) checkCSR(der []byte, o *storage.Order, acct *storage.Account) (*x509.CertificateRequest, *Problem) {
+func (s *Server) checkCSR(der []byte, o *Order, acct *Account) (*x509.CertificateRequest, *Problem) {
 	csr, err := x509.ParseCertificateRequest(der)
 	if err != nil {
 		return nil, BadCSR("the CSR cannot be parsed: %v", err)
@@ -156,7 +156,7 @@ func (s *Server) checkCSR(der []byte, o *storage.Order, acct *storage.Account) (
 	if thumb, err := jws.Thumbprint(csr.PublicKey); err == nil && thumb == acct.KeyThumbprint {
 		return nil, BadCSR("the CSR key is the account key; use a separate key for the certificate")
 	}
-	want := strings.Split(o.Names, ",")
+	want := o.Names
 	var got []string
 	for _, n := range csr.DNSNames {
 		// An IP address belongs in an IP SAN (RFC 8738 §3), never a DNS one.

@@ -3,8 +3,6 @@ package acme
 import (
 	"net/netip"
 	"strings"
-
-	"github.com/certmint/certmint/storage"
 )
 
 // normalizedIdentifier is an order identifier as the server works with it:
@@ -26,9 +24,9 @@ func (n normalizedIdentifier) name() string {
 // ParseIdentifier checks an identifier's syntax (RFC 8555 §7.1.4 dns,
 // RFC 8738 ip) and normalizes it. The returned problem names the
 // identifier, so it can be a subproblem.
-func ParseIdentifier(id storage.Identifier) (normalizedIdentifier, *Problem) {
+func ParseIdentifier(id Identifier) (normalizedIdentifier, *Problem) {
 	bad := func(p *Problem) (normalizedIdentifier, *Problem) {
-		p.Identifier = &storage.Identifier{Type: id.Type, Value: id.Value}
+		p.Identifier = &Identifier{Type: id.Type, Value: id.Value}
 		return normalizedIdentifier{}, p
 	}
 	switch id.Type {

@@ -12,8 +12,6 @@ import (
 	"fmt"
 	"sync/atomic"
 	"time"
-
-	"github.com/certmint/certmint/storage"
 )
 
 // nonceKeySetting names the cluster-wide nonce MAC key in the settings table.
@@ -35,7 +33,7 @@ const nonceKeySetting = "acme.nonce-key"
 //     so a restart cannot make a used nonce valid again.
 type Nonces struct {
 	key      []byte
-	store    storage.NonceStore
+	store    NonceStore
 	lifetime time.Duration
 	now      func() time.Time
 	local    *nonceRing // nil when shared
@@ -43,12 +41,12 @@ type Nonces struct {
 
 // NewNonces loads (or, on the first start of a cluster, creates) the MAC
 // key from the settings store. shared selects database-enforced single use.
-func NewNonces(ctx context.Context, settings storage.SettingStore, store storage.NonceStore, lifetime time.Duration, now func() time.Time, shared bool) (*Nonces, error) {
+func NewNonces(ctx context.Context, store NonceStore, lifetime time.Duration, now func() time.Time, shared bool) (*Nonces, error) {
 	fresh := make([]byte, 32)
 	if _, err := rand.Read(fresh); err != nil {
 		return nil, err
 	}
-	stored, err := settings.InitSetting(ctx, nonceKeySetting, hex.EncodeToString(fresh))
+	stored, err := store.InitSetting(ctx, nonceKeySetting, hex.EncodeToString(fresh))
 	if err != nil {
 		return nil, fmt.Errorf("load nonce key: %w", err)
 	}
@@ -114,7 +112,7 @@ func (n *Nonces) Redeem(ctx context.Context, nonce string) error {
 		return n.local.redeem(issued, binary.BigEndian.Uint64(b[8:16]))
 	}
 	if err := n.store.UseNonce(ctx, nonce, expires); err != nil {
-		if errors.Is(err, storage.ErrConflict) {
+		if errors.Is(err, ErrConflict) {
 			return BadNonce("the nonce was already used")
 		}
 		return storeError("nonce", err)

@@ -3,23 +3,21 @@ package acme
 import (
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/certmint/certmint/storage"
+	"github.com/certmint/certmint/acme/validate"
 )
 
 type newOrderRequest struct {
-	Identifiers []storage.Identifier `json:"identifiers"`
-	NotBefore   string               `json:"notBefore"`
-	NotAfter    string               `json:"notAfter"`
-	Profile     string               `json:"profile"`
-	Replaces    string               `json:"replaces"`
+	Identifiers []Identifier `json:"identifiers"`
+	NotBefore   string       `json:"notBefore"`
+	NotAfter    string       `json:"notAfter"`
+	Profile     string       `json:"profile"`
+	Replaces    string       `json:"replaces"`
 }
 
 // newOrder implements RFC 8555 §7.4: one authorization per identifier,
@@ -56,20 +54,19 @@ func (s *Server) newOrder(c echo.Context, r *request) error {
 	if perr != nil {
 		return perr
 	}
-	var replaced *storage.Certificate
+	var replaced *Certificate
 	if req.Replaces != "" {
 		if replaced, err = s.checkReplaces(c, req.Replaces, r.account.ID, idents); err != nil {
 			return err
 		}
 	}
-	rawIdents, _ := json.Marshal(req.Identifiers)
-	order := &storage.Order{
-		ID:          storage.NewID(),
+	order := &Order{
+		ID:          NewID(),
 		AccountID:   r.account.ID,
-		Status:      storage.StatusPending,
+		Status:      StatusPending,
 		Expires:     now.Add(s.cfg.OrderLifetime),
-		Identifiers: string(rawIdents),
-		Names:       joinNames(idents),
+		Identifiers: req.Identifiers,
+		Names:       names(idents),
 		NotBefore:   notBefore,
 		NotAfter:    notAfter,
 		Profile:     profile,
@@ -77,7 +74,7 @@ func (s *Server) newOrder(c echo.Context, r *request) error {
 		CreatedAt:   now,
 	}
 	ctx := c.Request().Context()
-	var fresh []storage.Authorization
+	var fresh []Authorization
 	allValid := true
 	for _, id := range idents {
 		// A valid pre-authorization (RFC 8555 §7.4.1) is always used;
@@ -88,7 +85,7 @@ func (s *Server) newOrder(c echo.Context, r *request) error {
 			order.AuthzIDs = append(order.AuthzIDs, reuse.ID)
 			continue
 		}
-		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		if err != nil && !errors.Is(err, ErrNotFound) {
 			return storeError("authorization", err)
 		}
 		na := s.newAuthorization(r.account.ID, id, now)
@@ -107,7 +104,7 @@ func (s *Server) newOrder(c echo.Context, r *request) error {
 	}
 	if allValid {
 		// Every authorization was reused and is valid (RFC 8555 §7.1.6).
-		order.Status = storage.StatusReady
+		order.Status = StatusReady
 	}
 	if replaced != nil {
 		if err := s.markReplaced(c, replaced, order.ID); err != nil {
@@ -126,7 +123,7 @@ func (s *Server) newOrder(c echo.Context, r *request) error {
 
 // checkIdentifiers parses every identifier; refusals are collected as
 // subproblems, one per identifier (RFC 8555 §6.7.1).
-func (s *Server) checkIdentifiers(ids []storage.Identifier) ([]normalizedIdentifier, error) {
+func (s *Server) checkIdentifiers(ids []Identifier) ([]normalizedIdentifier, error) {
 	if len(ids) == 0 {
 		return nil, Malformed("the order has no identifiers")
 	}
@@ -171,12 +168,13 @@ func allUnsupported(ps []*Problem) bool {
 	return true
 }
 
-func joinNames(ids []normalizedIdentifier) string {
-	names := make([]string, len(ids))
+// names are the identifiers as they appear in the certificate's SANs.
+func names(ids []normalizedIdentifier) []string {
+	out := make([]string, len(ids))
 	for i, id := range ids {
-		names[i] = id.name()
+		out[i] = id.name()
 	}
-	return strings.Join(names, ",")
+	return out
 }
 
 // orderValidity checks optional notBefore/notAfter (RFC 8555 §7.4) against
@@ -223,27 +221,19 @@ func orderValidity(nb, na string, now time.Time, max time.Duration) (*time.Time,
 }
 
 // newAuthorization builds a pending authorization with the challenges its
-// identifier allows: a wildcard gets dns-01 only (RFC 8555 §7.1.3), an IP
-// gets http-01 and tls-alpn-01 (RFC 8738 §7).
-func (s *Server) newAuthorization(accountID string, id normalizedIdentifier, now time.Time) storage.Authorization {
-	a := storage.Authorization{
-		ID: storage.NewID(), AccountID: accountID, Type: id.Type, Value: id.Value,
-		Wildcard: id.Wildcard, Status: storage.StatusPending,
+// identifier allows, as the challenge-type table (validate.Offered) says:
+// a wildcard gets the DNS challenges only (RFC 8555 §7.1.3), an IP
+// http-01 and tls-alpn-01 (RFC 8738 §7).
+func (s *Server) newAuthorization(accountID string, id normalizedIdentifier, now time.Time) Authorization {
+	a := Authorization{
+		ID: NewID(), AccountID: accountID, Type: id.Type, Value: id.Value,
+		Wildcard: id.Wildcard, Status: StatusPending,
 		Expires: now.Add(s.cfg.AuthzLifetime), CreatedAt: now,
 	}
-	var types []string
-	switch {
-	case id.Type == "ip":
-		types = []string{"http-01", "tls-alpn-01"}
-	case id.Wildcard:
-		types = []string{"dns-01", "dns-account-01"}
-	default:
-		types = []string{"http-01", "dns-01", "tls-alpn-01", "dns-account-01"}
-	}
-	for i, t := range types {
-		a.Challenges = append(a.Challenges, storage.Challenge{
-			ID: storage.NewID(), AuthzID: a.ID, Type: t, Token: newToken(),
-			Status: storage.StatusPending, Position: i,
+	for i, t := range validate.Offered(id.Type, id.Wildcard) {
+		a.Challenges = append(a.Challenges, Challenge{
+			ID: NewID(), AuthzID: a.ID, Type: t, Token: newToken(),
+			Status: StatusPending, Position: i,
 		})
 	}
 	return a
@@ -268,7 +258,7 @@ func (s *Server) getOrder(c echo.Context, r *request) error {
 
 // ownOrder loads the order named in the path and checks that the signing
 // account owns it.
-func (s *Server) ownOrder(c echo.Context, r *request) (*storage.Order, error) {
+func (s *Server) ownOrder(c echo.Context, r *request) (*Order, error) {
 	o, err := s.store.GetOrder(c.Request().Context(), c.Param("id"))
 	if err != nil {
 		return nil, storeError("order", err)
@@ -281,15 +271,15 @@ func (s *Server) ownOrder(c echo.Context, r *request) (*storage.Order, error) {
 
 // orderJSON renders an order; pending and processing orders carry
 // Retry-After so that clients poll politely.
-func (s *Server) orderJSON(c echo.Context, o *storage.Order) orderJSON {
+func (s *Server) orderJSON(c echo.Context, o *Order) orderJSON {
 	status := o.Status
-	if (status == storage.StatusPending || status == storage.StatusReady) && s.now().After(o.Expires) {
-		status = storage.StatusInvalid
+	if (status == StatusPending || status == StatusReady) && s.now().After(o.Expires) {
+		status = StatusInvalid
 	}
 	out := orderJSON{
 		Status:         status,
 		Expires:        timestamp(o.Expires),
-		Identifiers:    json.RawMessage(o.Identifiers),
+		Identifiers:    o.Identifiers,
 		Authorizations: make([]string, len(o.AuthzIDs)),
 		Finalize:       s.orderURL(c, o.ID) + "/finalize",
 		Replaces:       o.Replaces,
@@ -301,16 +291,14 @@ func (s *Server) orderJSON(c echo.Context, o *storage.Order) orderJSON {
 	if o.NotAfter != nil {
 		out.NotAfter = timestamp(*o.NotAfter)
 	}
-	if o.Error != "" {
-		out.Error = json.RawMessage(o.Error)
-	}
+	out.Error = o.Error
 	for i, id := range o.AuthzIDs {
 		out.Authorizations[i] = s.authzURL(c, id)
 	}
 	if o.CertificateID != "" {
 		out.Certificate = s.certURL(c, o.CertificateID)
 	}
-	if status == storage.StatusPending || status == storage.StatusProcessing {
+	if status == StatusPending || status == StatusProcessing {
 		retryAfter(c, 1)
 	}
 	return out

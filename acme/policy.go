@@ -5,21 +5,20 @@ import (
 	"net/netip"
 
 	"github.com/certmint/certmint/acme/policy"
-	"github.com/certmint/certmint/storage"
 )
 
 // checkPolicy applies the server's identifier policy and, for an account
 // bound with an EAB key that has an allow list, the key's own. Every
 // refused identifier becomes one subproblem of a rejectedIdentifier
 // problem (RFC 8555 §6.7.1).
-func (s *Server) checkPolicy(ctx context.Context, acct *storage.Account, idents []normalizedIdentifier) error {
+func (s *Server) checkPolicy(ctx context.Context, acct *Account, idents []normalizedIdentifier) error {
 	var keyRules policy.Rules
 	if acct.EABKeyID != "" {
 		key, err := s.store.GetEABKey(ctx, acct.EABKeyID)
 		if err != nil {
 			return storeError("external account key", err)
 		}
-		if keyRules, err = policy.RulesFromJSON(key.Allow); err != nil {
+		if keyRules, err = policy.ParseEntries(key.Allow); err != nil {
 			return ServerInternal(err)
 		}
 	}
@@ -41,7 +40,7 @@ func (s *Server) checkPolicy(ctx context.Context, acct *storage.Account, idents 
 		}
 		if why != "" {
 			p := RejectedIdentifier("%s", why)
-			p.Identifier = &storage.Identifier{Type: id.Type, Value: id.name()}
+			p.Identifier = &Identifier{Type: id.Type, Value: id.name()}
 			subs = append(subs, p)
 		}
 	}

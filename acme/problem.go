@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"time"
-
-	"github.com/certmint/certmint/storage"
 )
 
 // ProblemNS is the namespace of ACME error types (RFC 8555 §6.7).
@@ -16,11 +14,11 @@ const ProblemNS = "urn:ietf:params:acme:error:"
 // (RFC 8555 §6.7). Handlers return it as an error; one echo error handler
 // renders it. Err carries the internal cause: it is logged, never sent.
 type Problem struct {
-	Type        string              `json:"type"`
-	Detail      string              `json:"detail,omitempty"`
-	Status      int                 `json:"status,omitempty"`
-	Identifier  *storage.Identifier `json:"identifier,omitempty"`
-	Subproblems []*Problem          `json:"subproblems,omitempty"`
+	Type        string      `json:"type"`
+	Detail      string      `json:"detail,omitempty"`
+	Status      int         `json:"status,omitempty"`
+	Identifier  *Identifier `json:"identifier,omitempty"`
+	Subproblems []*Problem  `json:"subproblems,omitempty"`
 	// Algorithms lists the accepted algorithms on badSignatureAlgorithm
 	// (RFC 8555 §6.2).
 	Algorithms []string `json:"algorithms,omitempty"`
@@ -141,9 +139,9 @@ func NotFound(what string) *Problem {
 // storeError turns a storage error into the problem the client sees.
 func storeError(what string, err error) *Problem {
 	switch {
-	case errors.Is(err, storage.ErrNotFound):
+	case errors.Is(err, ErrNotFound):
 		return NotFound(what)
-	case errors.Is(err, storage.ErrUnavailable):
+	case errors.Is(err, ErrUnavailable):
 		return Unavailable(err)
 	}
 	var p *Problem

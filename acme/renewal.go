@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-
-	"github.com/certmint/certmint/storage"
 )
 
 // ACME Renewal Information, RFC 9773.
@@ -46,7 +44,7 @@ func (s *Server) renewalInfo(c echo.Context) error {
 // renewalWindow runs from 2/3 to 5/6 of the lifetime normally; when the operator asked for renewal now or
 // the certificate was revoked, a window in the past, which RFC 9773 §4.2
 // tells clients to act on at once.
-func renewalWindow(cert *storage.Certificate, now time.Time) (time.Time, time.Time) {
+func renewalWindow(cert *Certificate, now time.Time) (time.Time, time.Time) {
 	if cert.RenewNow || cert.Revoked {
 		return now.Add(-2 * time.Minute), now.Add(-time.Minute)
 	}
@@ -56,7 +54,7 @@ func renewalWindow(cert *storage.Certificate, now time.Time) (time.Time, time.Ti
 
 // certByARIID resolves an RFC 9773 §4.1 certificate identifier:
 // base64url(AKI keyIdentifier) "." base64url(serial).
-func (s *Server) certByARIID(c echo.Context, id string) (*storage.Certificate, *Problem) {
+func (s *Server) certByARIID(c echo.Context, id string) (*Certificate, *Problem) {
 	akiPart, serialPart, ok := strings.Cut(id, ".")
 	aki, err1 := base64.RawURLEncoding.DecodeString(akiPart)
 	serial, err2 := base64.RawURLEncoding.DecodeString(serialPart)
@@ -77,7 +75,7 @@ func (s *Server) certByARIID(c echo.Context, id string) (*storage.Certificate, *
 // checkReplaces validates newOrder's `replaces` (RFC 9773 §5): the
 // certificate must be this account's and share a name with the order,
 // and no other live order may replace it already.
-func (s *Server) checkReplaces(c echo.Context, certID string, accountID string, idents []normalizedIdentifier) (*storage.Certificate, error) {
+func (s *Server) checkReplaces(c echo.Context, certID string, accountID string, idents []normalizedIdentifier) (*Certificate, error) {
 	cert, perr := s.certByARIID(c, certID)
 	if perr != nil {
 		if perr.Status == http.StatusNotFound {
@@ -88,10 +86,9 @@ func (s *Server) checkReplaces(c echo.Context, certID string, accountID string, 
 	if cert.AccountID != accountID {
 		return nil, Unauthorized("replaces names a certificate of another account")
 	}
-	names := strings.Split(cert.Names, ",")
 	shared := false
 	for _, id := range idents {
-		if contains(names, id.name()) {
+		if contains(cert.Names, id.name()) {
 			shared = true
 			break
 		}
@@ -104,9 +101,9 @@ func (s *Server) checkReplaces(c echo.Context, certID string, accountID string, 
 
 // markReplaced records the replacement; a certificate replaced by another
 // live order gets alreadyReplaced (409).
-func (s *Server) markReplaced(c echo.Context, cert *storage.Certificate, orderID string) error {
+func (s *Server) markReplaced(c echo.Context, cert *Certificate, orderID string) error {
 	err := s.store.MarkReplaced(c.Request().Context(), cert.ID, orderID)
-	if errors.Is(err, storage.ErrConflict) {
+	if errors.Is(err, ErrConflict) {
 		return AlreadyReplaced("the certificate is already being replaced by another order")
 	}
 	if err != nil {

@@ -12,15 +12,14 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/certmint/certmint/acme/jws"
-	"github.com/certmint/certmint/storage"
 )
 
 // request is an authenticated ACME POST: the verified JWS and, for kid
 // requests, the account that signed it.
 type request struct {
 	msg     *jws.Message
-	account *storage.Account // nil for jwk-signed requests
-	url     string           // the request URL, as checked against the header
+	account *Account // nil for jwk-signed requests
+	url     string   // the request URL, as checked against the header
 }
 
 // postAsGet reports whether the request is POST-as-GET (RFC 8555 §6.3).
@@ -124,20 +123,20 @@ func (s *Server) authenticated(h handlerFunc, opt authOpts) echo.HandlerFunc {
 
 // accountFromKID resolves the kid (the account URL, RFC 8555 §6.2) to a
 // valid account.
-func (s *Server) accountFromKID(c echo.Context, kid string) (*storage.Account, error) {
+func (s *Server) accountFromKID(c echo.Context, kid string) (*Account, error) {
 	prefix := s.baseURL(c) + "/acme/account/"
 	id, ok := strings.CutPrefix(kid, prefix)
 	if !ok || id == "" || strings.Contains(id, "/") {
 		return nil, AccountDoesNotExist("kid %q is not an account URL of this server", kid)
 	}
 	acct, err := s.store.GetAccount(c.Request().Context(), id)
-	if errors.Is(err, storage.ErrNotFound) {
+	if errors.Is(err, ErrNotFound) {
 		return nil, AccountDoesNotExist("no account at %q", kid)
 	}
 	if err != nil {
 		return nil, storeError("account", err)
 	}
-	if acct.Status != storage.StatusValid {
+	if acct.Status != StatusValid {
 		return nil, Unauthorized("the account is %s", acct.Status)
 	}
 	return acct, nil

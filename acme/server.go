@@ -17,9 +17,9 @@ import (
 
 	"github.com/certmint/certmint/acme/policy"
 	"github.com/certmint/certmint/acme/ratelimit"
+	"github.com/certmint/certmint/acme/revocation"
 	"github.com/certmint/certmint/acme/validate"
 	"github.com/certmint/certmint/ca"
-	"github.com/certmint/certmint/storage"
 )
 
 // Config is the ACME server's policy. Zero values take the defaults noted.
@@ -113,13 +113,21 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// Validator checks a challenge (RFC 8555 §8): nil when it is satisfied, a
+// *validate.Error when the applicant failed it. *validate.Validator is the
+// real one; the interface lets handler tests validate without a network.
+type Validator interface {
+	Validate(ctx context.Context, r validate.Request) error
+}
+
 // Server is the ACME HTTP API. Create it with New, serve Handler.
 type Server struct {
 	cfg       Config
-	store     storage.Store
+	store     Store
 	ca        *ca.CA
-	validator *validate.Validator
+	validator Validator
 	nonces    *Nonces
+	revoker   *revocation.Revoker
 	pool      *validationPool
 	echo      *echo.Echo
 	log       *slog.Logger
@@ -128,18 +136,19 @@ type Server struct {
 
 // New builds the server and its routes. The validation pool starts
 // working at once; Close stops it.
-func New(ctx context.Context, cfg Config, store storage.Store, authority *ca.CA, v *validate.Validator) (*Server, error) {
+func New(ctx context.Context, cfg Config, store Store, authority *ca.CA, v Validator) (*Server, error) {
 	cfg.setDefaults()
 	if _, ok := cfg.Profiles[cfg.DefaultProfile]; !ok {
 		return nil, fmt.Errorf("default profile %q is not among the configured profiles", cfg.DefaultProfile)
 	}
-	nonces, err := NewNonces(ctx, store, store, cfg.NonceLifetime, cfg.Now, store.Shared())
+	nonces, err := NewNonces(ctx, store, cfg.NonceLifetime, cfg.Now, store.Shared())
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{
 		cfg: cfg, store: store, ca: authority, validator: v, nonces: nonces,
 		log: cfg.Logger, now: cfg.Now,
+		revoker: &revocation.Revoker{Store: store, OnRevoke: cfg.OnRevoke, Log: cfg.Logger, Now: cfg.Now},
 	}
 	s.pool = newValidationPool(cfg.ValidationWorkers, cfg.ValidationQueue)
 	s.echo = s.routes()
@@ -273,16 +282,4 @@ func link(url, rel string) string { return "<" + url + `>;rel="` + rel + `"` }
 // it so that the `url` header check (RFC 8555 §6.4) compares like with like.
 func (s *Server) baseURL(c echo.Context) string {
 	return "https://" + c.Request().Host
-}
-
-// audit records an ACME event in the audit log shown by the console. A
-// failure to record is logged; it does not undo what was done.
-func (s *Server) audit(c echo.Context, actor, action, target, detail string) {
-	err := s.store.AddAuditEvent(c.Request().Context(), storage.AuditEvent{
-		At: s.now().UTC(), Actor: actor, Action: action, Target: target, Detail: detail,
-		RemoteAddr: c.RealIP(),
-	})
-	if err != nil {
-		s.log.Error("write audit event", "action", action, "target", target, "err", err)
-	}
 }

@@ -2,14 +2,12 @@ package acme
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/certmint/certmint/acme/validate"
-	"github.com/certmint/certmint/storage"
 )
 
 // validationPool runs validations on a fixed number of workers with a
@@ -73,8 +71,8 @@ const validationWait = 2 * time.Second
 // validationWait is marked processing, by awaitValidation, before the
 // client hears of it. A crash in between leaves the challenge pending,
 // which is right: the client's request was never answered.
-func (s *Server) startValidation(ch *storage.Challenge, a *storage.Authorization, acct *storage.Account, acctURL, clientIP string) (<-chan *storage.Challenge, error) {
-	done := make(chan *storage.Challenge, 1)
+func (s *Server) startValidation(ch *Challenge, a *Authorization, acct *Account, acctURL, clientIP string) (<-chan *Challenge, error) {
+	done := make(chan *Challenge, 1)
 	if !s.pool.trySubmit(func() { done <- s.runValidation(ch, a, acct, acctURL, clientIP) }) {
 		return nil, RateLimited(5*time.Second, "too many validations are under way; retry shortly")
 	}
@@ -87,7 +85,7 @@ func (s *Server) startValidation(ch *storage.Challenge, a *storage.Authorization
 // and the validation goes on in the background. If the result was stored
 // meanwhile, or another request validated the challenge at the same time,
 // the stored state is read back instead.
-func (s *Server) awaitValidation(ctx context.Context, ch *storage.Challenge, done <-chan *storage.Challenge) (*storage.Challenge, error) {
+func (s *Server) awaitValidation(ctx context.Context, ch *Challenge, done <-chan *Challenge) (*Challenge, error) {
 	t := time.NewTimer(validationWait)
 	defer t.Stop()
 	select {
@@ -99,7 +97,7 @@ func (s *Server) awaitValidation(ctx context.Context, ch *storage.Challenge, don
 	case <-ctx.Done():
 	}
 	err := s.store.StartChallenge(ctx, ch.ID)
-	if errors.Is(err, storage.ErrConflict) {
+	if errors.Is(err, ErrConflict) {
 		cur, _, gerr := s.store.GetChallenge(ctx, ch.ID)
 		if gerr != nil {
 			return nil, storeError("challenge", gerr)
@@ -110,7 +108,7 @@ func (s *Server) awaitValidation(ctx context.Context, ch *storage.Challenge, don
 		return nil, storeError("challenge", err)
 	}
 	out := *ch
-	out.Status = storage.StatusProcessing
+	out.Status = StatusProcessing
 	return &out, nil
 }
 
@@ -120,7 +118,7 @@ func (s *Server) awaitValidation(ctx context.Context, ch *storage.Challenge, don
 // as recorded, or nil when the result could not be stored; the challenge
 // is then marked processing by awaitValidation, and ResumeValidations
 // validates it again at the next start.
-func (s *Server) runValidation(ch *storage.Challenge, a *storage.Authorization, acct *storage.Account, acctURL, clientIP string) *storage.Challenge {
+func (s *Server) runValidation(ch *Challenge, a *Authorization, acct *Account, acctURL, clientIP string) *Challenge {
 	ctx, cancel := context.WithTimeout(context.Background(), validationTimeout)
 	defer cancel()
 	req := validate.Request{
@@ -131,29 +129,27 @@ func (s *Server) runValidation(ch *storage.Challenge, a *storage.Authorization, 
 		KeyAuth:    ch.Token + "." + acct.KeyThumbprint,
 		AccountURL: acctURL,
 	}
-	err := s.validator.Validate(ctx, req)
-	valid, problemJSON := err == nil, ""
-	if err != nil {
+	var failure *Problem
+	if err := s.validator.Validate(ctx, req); err != nil {
 		p := validationFailure(err)
-		p.Identifier = &storage.Identifier{Type: a.Type, Value: a.Value}
-		b, _ := json.Marshal(p)
-		problemJSON = string(b)
+		p.Identifier = &Identifier{Type: a.Type, Value: a.Value}
+		failure = p
 		s.log.Info("validation failed", "challenge", ch.ID, "type", ch.Type, "identifier", a.Value, "problem", p.Type, "detail", p.Detail)
 		s.recordFailure(ctx, acct.ID, clientIP)
 	}
 	at := s.now().UTC()
 	for attempt := 0; ; attempt++ {
-		err := s.store.CompleteChallenge(ctx, ch.ID, valid, problemJSON, at)
+		err := s.store.CompleteChallenge(ctx, ch.ID, failure, at)
 		if err == nil {
 			out := *ch
-			out.Status, out.Error = storage.StatusInvalid, problemJSON
-			if valid {
+			out.Status, out.Error = StatusInvalid, failure
+			if failure == nil {
 				v := at.Truncate(time.Microsecond)
-				out.Status, out.Validated, out.Error = storage.StatusValid, &v, ""
+				out.Status, out.Validated = StatusValid, &v
 			}
 			return &out
 		}
-		if errors.Is(err, storage.ErrConflict) || attempt >= 5 || ctx.Err() != nil {
+		if errors.Is(err, ErrConflict) || attempt >= 5 || ctx.Err() != nil {
 			s.log.Error("record validation result", "challenge", ch.ID, "err", err)
 			return nil
 		}

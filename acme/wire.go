@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-
-	"github.com/certmint/certmint/storage"
 )
 
 // Wire types: the JSON objects of RFC 8555 §7.1, as sent to clients.
@@ -21,34 +19,34 @@ type accountJSON struct {
 }
 
 type orderJSON struct {
-	Status         string          `json:"status"`
-	Expires        string          `json:"expires"`
-	Identifiers    json.RawMessage `json:"identifiers"`
-	NotBefore      string          `json:"notBefore,omitempty"`
-	NotAfter       string          `json:"notAfter,omitempty"`
-	Error          json.RawMessage `json:"error,omitempty"`
-	Authorizations []string        `json:"authorizations"`
-	Finalize       string          `json:"finalize"`
-	Certificate    string          `json:"certificate,omitempty"`
-	Profile        string          `json:"profile,omitempty"`
-	Replaces       string          `json:"replaces,omitempty"`
+	Status         string       `json:"status"`
+	Expires        string       `json:"expires"`
+	Identifiers    []Identifier `json:"identifiers"`
+	NotBefore      string       `json:"notBefore,omitempty"`
+	NotAfter       string       `json:"notAfter,omitempty"`
+	Error          *Problem     `json:"error,omitempty"`
+	Authorizations []string     `json:"authorizations"`
+	Finalize       string       `json:"finalize"`
+	Certificate    string       `json:"certificate,omitempty"`
+	Profile        string       `json:"profile,omitempty"`
+	Replaces       string       `json:"replaces,omitempty"`
 }
 
 type authzJSON struct {
-	Identifier storage.Identifier `json:"identifier"`
-	Status     string             `json:"status"`
-	Expires    string             `json:"expires,omitempty"`
-	Challenges []challengeJSON    `json:"challenges"`
-	Wildcard   bool               `json:"wildcard,omitempty"`
+	Identifier Identifier      `json:"identifier"`
+	Status     string          `json:"status"`
+	Expires    string          `json:"expires,omitempty"`
+	Challenges []challengeJSON `json:"challenges"`
+	Wildcard   bool            `json:"wildcard,omitempty"`
 }
 
 type challengeJSON struct {
-	Type      string          `json:"type"`
-	URL       string          `json:"url"`
-	Status    string          `json:"status"`
-	Token     string          `json:"token"`
-	Validated string          `json:"validated,omitempty"`
-	Error     json.RawMessage `json:"error,omitempty"`
+	Type      string   `json:"type"`
+	URL       string   `json:"url"`
+	Status    string   `json:"status"`
+	Token     string   `json:"token"`
+	Validated string   `json:"validated,omitempty"`
+	Error     *Problem `json:"error,omitempty"`
 }
 
 // timestamp formats t as RFC 3339 in UTC, as RFC 8555 §7.1 asks.

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/certmint/certmint/internal/bench"
 	"github.com/certmint/certmint/storage"
+	"github.com/certmint/certmint/tools/bench"
 )
 
 // TestBench runs the real `certmint bench` against a test server, as a

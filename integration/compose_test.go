@@ -316,9 +316,8 @@ func checkHAProxy(t *testing.T, cf composeFile) {
 
 // TestDockerfileModuleStage replays the Dockerfile's module-download step
 // without a Docker engine: only what the COPY lines before `go mod
-// download` bring in is present, as in the image build. go.mod's replace
-// of glebarez/go-sqlite by a directory of this tree once broke exactly
-// this step.
+// download` bring in is present, as in the image build. A go.mod replace
+// pointing into this tree once broke exactly this step.
 func TestDockerfileModuleStage(t *testing.T) {
 	f, err := os.Open("../Dockerfile")
 	if err != nil {

@@ -21,7 +21,8 @@ import (
 // with SIGKILL at random moments, restarting it on the same data. After
 // each crash the database must pass PRAGMA integrity_check, hold every
 // certificate a client received (a certificate is stored before it is
-// returned), have unique serials, and no order may be stuck in processing.
+// returned), have unique serials, and no order may be stuck in processing
+// or be valid without its certificate.
 func TestCrashConsistency(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test: skipped with -short")
@@ -199,21 +200,22 @@ func checkCrashState(t *testing.T, s *Server, received []string, when string) {
 	if len(dups) > 0 {
 		t.Errorf("%s: duplicate serials: %s", when, strings.Join(dups, ", "))
 	}
-	// An order in processing without a certificate is a finalize cut by
-	// the crash. Start-up recovery resets those older than a minute (or
-	// unstamped); younger ones are left for a live replica to finish.
-	var stuck, fresh int
+	// Finalize moves an order from ready to valid in the transaction that
+	// stores its certificate, so no crash can leave an order in between
+	// (in "processing", or valid without its certificate).
+	var processing, orphaned int
 	err = db.QueryRow(`SELECT
-		COALESCE(SUM(CASE WHEN processing_at IS NULL OR processing_at < ? THEN 1 ELSE 0 END), 0),
-		COUNT(*)
-		FROM orders WHERE status = 'processing'`, time.Now().Add(-time.Minute).UTC()).Scan(&stuck, &fresh)
+		COALESCE(SUM(CASE WHEN status = 'processing' THEN 1 ELSE 0 END), 0),
+		COALESCE(SUM(CASE WHEN status = 'valid' AND NOT EXISTS
+			(SELECT 1 FROM certificates c WHERE c.id = orders.certificate_id) THEN 1 ELSE 0 END), 0)
+		FROM orders`).Scan(&processing, &orphaned)
 	if err != nil {
 		t.Fatalf("%s: %v", when, err)
 	}
-	if stuck > 0 {
-		t.Errorf("%s: %d orders stuck in processing that start-up recovery should have reset", when, stuck)
+	if processing > 0 {
+		t.Errorf("%s: %d orders stuck in processing; finalize must never leave one there", when, processing)
 	}
-	if fresh > 0 {
-		t.Logf("%s: %d orders left in processing by the crash; only a restart more than a minute later resets them", when, fresh)
+	if orphaned > 0 {
+		t.Errorf("%s: %d valid orders without their certificate", when, orphaned)
 	}
 }

@@ -24,7 +24,7 @@ import (
 
 	legolog "github.com/go-acme/lego/v4/log"
 
-	"github.com/certmint/certmint/internal/pgtest"
+	"github.com/certmint/certmint/tools/pgtest"
 )
 
 // binary is the certmint executable built once by TestMain.

@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	_ "github.com/glebarez/go-sqlite" // database/sql driver "sqlite", to read the server's DB
 	"golang.org/x/crypto/acme"
+	_ "modernc.org/sqlite" // database/sql driver "sqlite", to read the server's DB
 
 	"github.com/certmint/certmint/acme/jws"
 )

@@ -25,8 +25,8 @@ import (
 	"golang.org/x/crypto/acme"
 
 	"github.com/certmint/certmint/acme/jws"
-	"github.com/certmint/certmint/internal/bench"
-	"github.com/certmint/certmint/internal/pgtest"
+	"github.com/certmint/certmint/tools/bench"
+	"github.com/certmint/certmint/tools/pgtest"
 )
 
 // replicaSet is two certmint processes on one throwaway Postgres behind
@@ -468,7 +468,7 @@ func pgConnect(t *testing.T, dsn string) *pgx.Conn {
 
 // checkReplicaDB checks the database after a fault: every certificate a
 // client received is stored, serials are unique, and no order is stuck in
-// processing past the recovery age.
+// processing or valid without its certificate.
 func checkReplicaDB(t *testing.T, dsn string, received []string) {
 	t.Helper()
 	ctx := context.Background()
@@ -509,18 +509,24 @@ func checkReplicaDB(t *testing.T, dsn string, received []string) {
 			t.Errorf("serial %s stored %d times", s, n)
 		}
 	}
-	var stuck, fresh int
+	// Finalize moves an order from ready to valid in the transaction that
+	// stores its certificate: no fault may leave one in between.
+	var processing, orphaned int
 	err = conn.QueryRow(ctx, `SELECT
-		COUNT(*) FILTER (WHERE processing_at IS NULL OR processing_at < $1),
-		COUNT(*) FROM orders WHERE status = 'processing'`, time.Now().Add(-time.Minute).UTC()).Scan(&stuck, &fresh)
+		COUNT(*) FILTER (WHERE status = 'processing'),
+		COUNT(*) FILTER (WHERE status = 'valid' AND NOT EXISTS
+			(SELECT 1 FROM certificates c WHERE c.id = orders.certificate_id))
+		FROM orders`).Scan(&processing, &orphaned)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if stuck > 0 {
-		t.Errorf("%d orders stuck in processing for over a minute", stuck)
+	if processing > 0 {
+		t.Errorf("%d orders stuck in processing; finalize must never leave one there", processing)
 	}
-	t.Logf("database: %d certificates, all %d received present (%d missing), %d orders in processing (recovered after 1 min by the sweeper)",
-		len(stored), len(received), missing, fresh)
+	if orphaned > 0 {
+		t.Errorf("%d valid orders without their certificate", orphaned)
+	}
+	t.Logf("database: %d certificates, all %d received present (%d missing)", len(stored), len(received), missing)
 }
 
 // TestReplicaScaling measures one replica against two behind the proxy,

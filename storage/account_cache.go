@@ -3,6 +3,8 @@ package storage
 import (
 	"context"
 	"sync"
+
+	"github.com/certmint/certmint/acme"
 )
 
 // accountCache keeps accounts in memory for the embedded SQLite database,
@@ -17,7 +19,7 @@ import (
 type accountCache struct {
 	*gormStore
 	mu   sync.RWMutex
-	byID map[string]Account
+	byID map[string]acme.Account
 	gen  uint64 // bumped by every account write; guarded by mu
 
 	// afterRead, when set (tests only), runs between a miss's read and
@@ -26,13 +28,13 @@ type accountCache struct {
 }
 
 func newAccountCache(s *gormStore) *accountCache {
-	return &accountCache{gormStore: s, byID: make(map[string]Account)}
+	return &accountCache{gormStore: s, byID: make(map[string]acme.Account)}
 }
 
 // accountCacheMax bounds the memory: past it the cache starts over.
 const accountCacheMax = 100000
 
-func (c *accountCache) GetAccount(ctx context.Context, id string) (*Account, error) {
+func (c *accountCache) GetAccount(ctx context.Context, id string) (*acme.Account, error) {
 	c.mu.RLock()
 	a, ok := c.byID[id]
 	c.mu.RUnlock()
@@ -52,7 +54,7 @@ func (c *accountCache) GetAccount(ctx context.Context, id string) (*Account, err
 	c.mu.Lock()
 	if c.gen == gen {
 		if len(c.byID) >= accountCacheMax {
-			c.byID = make(map[string]Account)
+			c.byID = make(map[string]acme.Account)
 		}
 		c.byID[id] = *got
 	}
@@ -74,8 +76,8 @@ func (c *accountCache) forget(id string) {
 	c.mu.Unlock()
 }
 
-func (c *accountCache) UpdateAccountContact(ctx context.Context, id, contactJSON string) error {
-	return c.write(id, func() error { return c.gormStore.UpdateAccountContact(ctx, id, contactJSON) })
+func (c *accountCache) UpdateAccountContact(ctx context.Context, id string, contact []string) error {
+	return c.write(id, func() error { return c.gormStore.UpdateAccountContact(ctx, id, contact) })
 }
 
 func (c *accountCache) DeactivateAccount(ctx context.Context, id string) error {

@@ -3,6 +3,8 @@ package storage
 import (
 	"path/filepath"
 	"testing"
+
+	"github.com/certmint/certmint/acme"
 )
 
 // TestAccountCacheRacingDeactivation: a look-up that read the account just
@@ -26,14 +28,14 @@ func TestAccountCacheRacingDeactivation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Status != StatusValid {
+	if got.Status != acme.StatusValid {
 		t.Fatalf("the racing read saw %q; it began before the deactivation", got.Status)
 	}
 	got, err = ac.GetAccount(ctx(t), a.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Status != StatusDeactivated {
+	if got.Status != acme.StatusDeactivated {
 		t.Fatalf("after the deactivation returned, the account reads as %q, want deactivated", got.Status)
 	}
 }

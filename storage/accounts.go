@@ -4,48 +4,49 @@ import (
 	"context"
 	"fmt"
 	"strings"
+
+	"github.com/certmint/certmint/acme"
 )
 
-func normAccount(a *Account) {
-	a.CreatedAt = utc(a.CreatedAt)
-}
-
-func (s *gormStore) CreateAccount(ctx context.Context, a *Account) error {
+func (s *gormStore) CreateAccount(ctx context.Context, a *acme.Account) error {
 	if a.ID == "" {
-		a.ID = NewID()
+		a.ID = acme.NewID()
 	}
 	if a.CreatedAt.IsZero() {
 		a.CreatedAt = s.now()
 	}
 	a.CreatedAt = ts(a.CreatedAt)
-	if err := s.q(ctx).Create(a).Error; err != nil {
+	row := fromAccount(a)
+	if err := s.q(ctx).Create(&row).Error; err != nil {
 		return fmt.Errorf("create account: %w", mapErr(err))
 	}
 	return nil
 }
 
-func (s *gormStore) GetAccount(ctx context.Context, id string) (*Account, error) {
-	var a Account
+func (s *gormStore) GetAccount(ctx context.Context, id string) (*acme.Account, error) {
+	var a accountRow
 	if err := s.r(ctx).Where("id = ?", id).Take(&a).Error; err != nil {
 		return nil, fmt.Errorf("get account %s: %w", id, mapErr(err))
 	}
-	normAccount(&a)
-	return &a, nil
+	return a.toModel(), nil
 }
 
-func (s *gormStore) GetAccountByThumbprint(ctx context.Context, thumbprint string) (*Account, error) {
-	var a Account
+func (s *gormStore) GetAccountByThumbprint(ctx context.Context, thumbprint string) (*acme.Account, error) {
+	var a accountRow
 	if err := s.r(ctx).Where("key_thumbprint = ?", thumbprint).Take(&a).Error; err != nil {
 		return nil, fmt.Errorf("get account by key: %w", mapErr(err))
 	}
-	normAccount(&a)
-	return &a, nil
+	return a.toModel(), nil
 }
 
-func (s *gormStore) UpdateAccountContact(ctx context.Context, id, contactJSON string) error {
+func (s *gormStore) UpdateAccountContact(ctx context.Context, id string, contact []string) error {
 	db := s.q(ctx)
-	res := db.Model(&Account{}).Where("id = ? AND status = ?", id, StatusValid).
-		Update("contact", contactJSON)
+	enc := ""
+	if len(contact) > 0 {
+		enc = encodeJSON(contact)
+	}
+	res := db.Model(&accountRow{}).Where("id = ? AND status = ?", id, acme.StatusValid).
+		Update("contact", enc)
 	if err := casDone(db, res, "accounts", id); err != nil {
 		return fmt.Errorf("update account contact: %w", err)
 	}
@@ -54,8 +55,8 @@ func (s *gormStore) UpdateAccountContact(ctx context.Context, id, contactJSON st
 
 func (s *gormStore) DeactivateAccount(ctx context.Context, id string) error {
 	db := s.q(ctx)
-	res := db.Model(&Account{}).Where("id = ? AND status = ?", id, StatusValid).
-		Update("status", StatusDeactivated)
+	res := db.Model(&accountRow{}).Where("id = ? AND status = ?", id, acme.StatusValid).
+		Update("status", acme.StatusDeactivated)
 	if err := casDone(db, res, "accounts", id); err != nil {
 		return fmt.Errorf("deactivate account: %w", err)
 	}
@@ -67,8 +68,8 @@ func (s *gormStore) DeactivateAccount(ctx context.Context, id string) error {
 // key_thumbprint a new key that another account holds (both ErrConflict).
 func (s *gormStore) ChangeAccountKey(ctx context.Context, id, oldThumbprint, newThumbprint, newJWK string) error {
 	db := s.q(ctx)
-	res := db.Model(&Account{}).
-		Where("id = ? AND key_thumbprint = ? AND status = ?", id, oldThumbprint, StatusValid).
+	res := db.Model(&accountRow{}).
+		Where("id = ? AND key_thumbprint = ? AND status = ?", id, oldThumbprint, acme.StatusValid).
 		Updates(map[string]any{"key_thumbprint": newThumbprint, "key_jwk": newJWK})
 	if err := casDone(db, res, "accounts", id); err != nil {
 		return fmt.Errorf("change account key: %w", err)
@@ -76,8 +77,8 @@ func (s *gormStore) ChangeAccountKey(ctx context.Context, id, oldThumbprint, new
 	return nil
 }
 
-func (s *gormStore) ListAccounts(ctx context.Context, q string, page Page) ([]Account, error) {
-	db := s.r(ctx).Model(&Account{})
+func (s *gormStore) ListAccounts(ctx context.Context, q string, page Page) ([]acme.Account, error) {
+	db := s.r(ctx).Model(&accountRow{})
 	if page.After != "" {
 		db = db.Where("id < ?", page.After)
 	}
@@ -85,19 +86,24 @@ func (s *gormStore) ListAccounts(ctx context.Context, q string, page Page) ([]Ac
 		pat := "%" + likeEscape(strings.ToLower(q)) + "%"
 		db = db.Where(`(id = ? OR LOWER(contact) LIKE ? ESCAPE '\')`, q, pat)
 	}
-	var out []Account
-	if err := db.Order("id DESC").Limit(limitOf(page)).Find(&out).Error; err != nil {
+	var rows []accountRow
+	if err := db.Order("id DESC").Limit(limitOf(page)).Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("list accounts: %w", mapErr(err))
 	}
-	for i := range out {
-		normAccount(&out[i])
+	return accountModels(rows), nil
+}
+
+func accountModels(rows []accountRow) []acme.Account {
+	out := make([]acme.Account, len(rows))
+	for i := range rows {
+		out[i] = *rows[i].toModel()
 	}
-	return out, nil
+	return out
 }
 
 func (s *gormStore) CountAccounts(ctx context.Context) (int64, error) {
 	var n int64
-	if err := s.r(ctx).Model(&Account{}).Count(&n).Error; err != nil {
+	if err := s.r(ctx).Model(&accountRow{}).Count(&n).Error; err != nil {
 		return 0, fmt.Errorf("count accounts: %w", mapErr(err))
 	}
 	return n, nil

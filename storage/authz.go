@@ -6,20 +6,14 @@ import (
 	"time"
 
 	"gorm.io/gorm"
-)
 
-func normAuthz(a *Authorization) {
-	a.Expires = utc(a.Expires)
-	a.CreatedAt = utc(a.CreatedAt)
-	for i := range a.Challenges {
-		a.Challenges[i].Validated = utcp(a.Challenges[i].Validated)
-	}
-}
+	"github.com/certmint/certmint/acme"
+)
 
 // CreateAuthorization inserts a pre-authorization (RFC 8555 §7.4.1) and
 // its challenges in one transaction.
-func (s *gormStore) CreateAuthorization(ctx context.Context, a *Authorization) error {
-	authzs := []Authorization{*a}
+func (s *gormStore) CreateAuthorization(ctx context.Context, a *acme.Authorization) error {
+	authzs := []acme.Authorization{*a}
 	if err := s.tx(ctx, func(tx *gorm.DB) error { return insertAuthzs(tx, authzs, s.now()) }); err != nil {
 		return fmt.Errorf("create authorization: %w", err)
 	}
@@ -27,39 +21,74 @@ func (s *gormStore) CreateAuthorization(ctx context.Context, a *Authorization) e
 	return nil
 }
 
-// GetAuthorization is one query with its challenges (hotread.go).
-func (s *gormStore) GetAuthorization(ctx context.Context, id string) (*Authorization, error) {
-	a, err := s.hot.authzRows(ctx, authzByID, id)
+// GetAuthorization reads the authorization and its challenges.
+func (s *gormStore) GetAuthorization(ctx context.Context, id string) (*acme.Authorization, error) {
+	a, err := s.authzWithChallenges(s.r(ctx), id)
 	if err != nil {
 		return nil, fmt.Errorf("get authorization %s: %w", id, err)
 	}
 	return a, nil
 }
 
+func (s *gormStore) authzWithChallenges(db *gorm.DB, id string) (*acme.Authorization, error) {
+	var row authzRow
+	if err := db.Where("id = ?", id).Take(&row).Error; err != nil {
+		return nil, mapErr(err)
+	}
+	var chals []challengeRow
+	if err := db.Where("authz_id = ?", id).Order("position").Find(&chals).Error; err != nil {
+		return nil, mapErr(err)
+	}
+	return row.toModel(chals), nil
+}
+
 // FindReusableAuthorization serves authorization reuse (and
-// pre-authorization) through the partial idx_authz_reusable index; it picks the one
-// that stays valid longest. Hand-written (hotread.go): every new order
-// asks it once per identifier.
-func (s *gormStore) FindReusableAuthorization(ctx context.Context, accountID, typ, value string, wildcard bool, validUntil time.Time) (*Authorization, error) {
-	a, err := s.hot.findReusable(ctx, accountID, typ, value, wildcard, validUntil)
+// pre-authorization) through the partial idx_authz_reusable index; it
+// picks the one that stays valid longest.
+func (s *gormStore) FindReusableAuthorization(ctx context.Context, accountID, typ, value string, wildcard bool, validUntil time.Time) (*acme.Authorization, error) {
+	db := s.r(ctx)
+	var ids []string
+	// authzValid is a literal, not a bound value: the index is partial.
+	err := db.Model(&authzRow{}).Where("account_id = ? AND type = ? AND value = ? AND wildcard = ? AND "+authzValid+" AND expires > ?",
+		accountID, typ, value, wildcard, ts(validUntil)).Order("expires DESC").Limit(1).Pluck("id", &ids).Error
+	if err != nil {
+		return nil, fmt.Errorf("find reusable authorization: %w", mapErr(err))
+	}
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("find reusable authorization: %w", ErrNotFound)
+	}
+	a, err := s.authzWithChallenges(db, ids[0])
 	if err != nil {
 		return nil, fmt.Errorf("find reusable authorization: %w", err)
 	}
 	return a, nil
 }
 
-// GetChallenge is one query (hotread.go): the challenge's authorization
-// with all of its challenges, among them the one asked for.
-func (s *gormStore) GetChallenge(ctx context.Context, id string) (*Challenge, *Authorization, error) {
-	a, err := s.hot.authzRows(ctx, authzByChallenge, id)
-	if err != nil {
-		return nil, nil, fmt.Errorf("get challenge %s: %w", id, err)
+// GetChallenge returns the challenge and its authorization with all of
+// its challenges, among them the one asked for: two queries, the sibling
+// challenges found through the one asked for.
+func (s *gormStore) GetChallenge(ctx context.Context, id string) (*acme.Challenge, *acme.Authorization, error) {
+	db := s.r(ctx)
+	var chals []challengeRow
+	if err := db.Where("authz_id = (SELECT authz_id FROM challenges WHERE id = ?)", id).Order("position").
+		Find(&chals).Error; err != nil {
+		return nil, nil, fmt.Errorf("get challenge %s: %w", id, mapErr(err))
 	}
-	c, err := challengeOf(a, id)
-	if err != nil {
-		return nil, nil, fmt.Errorf("get challenge: %w", err)
+	if len(chals) == 0 {
+		return nil, nil, fmt.Errorf("get challenge %s: %w", id, ErrNotFound)
 	}
-	return c, a, nil
+	var row authzRow
+	if err := db.Where("id = ?", chals[0].AuthzID).Take(&row).Error; err != nil {
+		return nil, nil, fmt.Errorf("get challenge %s: %w", id, mapErr(err))
+	}
+	a := row.toModel(chals)
+	for i := range a.Challenges {
+		if a.Challenges[i].ID == id {
+			c := a.Challenges[i]
+			return &c, a, nil
+		}
+	}
+	return nil, nil, fmt.Errorf("get challenge %s: %w", id, ErrNotFound)
 }
 
 // StartChallenge is one conditional UPDATE that also requires the
@@ -68,10 +97,10 @@ func (s *gormStore) StartChallenge(ctx context.Context, challengeID string) erro
 	// A transaction of one statement, so that on SQLite it shares a commit
 	// with its neighbours (groupcommit.go).
 	err := s.tx(ctx, func(tx *gorm.DB) error {
-		res, err := rawExec(tx, `UPDATE challenges SET status = ? WHERE id = ? AND status = ?
+		res := tx.Model(&challengeRow{}).Where(`id = ? AND status = ?
 			AND EXISTS (SELECT 1 FROM authorizations a WHERE a.id = challenges.authz_id AND a.status = ?)`,
-			StatusProcessing, challengeID, StatusPending, StatusPending)
-		return casRaw(tx, res, err, "challenges", challengeID)
+			challengeID, acme.StatusPending, acme.StatusPending).Update("status", acme.StatusProcessing)
+		return casDone(tx, res, "challenges", challengeID)
 	})
 	if err != nil {
 		return fmt.Errorf("start challenge: %w", err)
@@ -88,20 +117,22 @@ func (s *gormStore) StartChallenge(ctx context.Context, challengeID string) erro
 // authorizations of one order completing at the same time would otherwise
 // each see the other still pending (READ COMMITTED) and leave the order
 // pending forever. SQLite serializes write transactions, so it needs no lock.
-func (s *gormStore) CompleteChallenge(ctx context.Context, challengeID string, valid bool, problemJSON string, at time.Time) error {
-	chStatus, azStatus := StatusValid, StatusValid
+func (s *gormStore) CompleteChallenge(ctx context.Context, challengeID string, failure *acme.Problem, at time.Time) error {
+	valid := failure == nil
+	chStatus, azStatus := acme.StatusValid, acme.StatusValid
 	var validated *time.Time
+	problemJSON := encodeProblem(failure)
 	if valid {
 		v := ts(at)
-		validated, problemJSON = &v, ""
+		validated = &v
 	} else {
-		chStatus, azStatus = StatusInvalid, StatusInvalid
+		chStatus, azStatus = acme.StatusInvalid, acme.StatusInvalid
 	}
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		var authzIDs []string
 		res := tx.Raw(`UPDATE challenges SET status = ?, validated = ?, error = ?
 			WHERE id = ? AND status IN (?, ?) RETURNING authz_id`,
-			chStatus, validated, problemJSON, challengeID, StatusPending, StatusProcessing).Scan(&authzIDs)
+			chStatus, validated, problemJSON, challengeID, acme.StatusPending, acme.StatusProcessing).Scan(&authzIDs)
 		if res.Error != nil {
 			return res.Error
 		}
@@ -109,37 +140,31 @@ func (s *gormStore) CompleteChallenge(ctx context.Context, challengeID string, v
 			return casDone(tx, res, "challenges", challengeID)
 		}
 		authzID := authzIDs[0]
-		ar, err := rawExec(tx, `UPDATE authorizations SET status = ? WHERE id = ? AND status = ?`,
-			azStatus, authzID, StatusPending)
-		if err != nil {
-			return err
-		}
-		if n, err := ar.RowsAffected(); err != nil || n == 0 {
-			return err
+		ar := tx.Model(&authzRow{}).Where("id = ? AND status = ?", authzID, acme.StatusPending).Update("status", azStatus)
+		if ar.Error != nil || ar.RowsAffected == 0 {
+			return mapErr(ar.Error)
 		}
 		if !valid {
-			_, err := rawExec(tx, `UPDATE orders SET status = ?, error = ?
+			return mapErr(tx.Exec(`UPDATE orders SET status = ?, error = ?
 				WHERE id IN (`+pendingOrdersOf+`)`,
-				StatusInvalid, problemJSON, authzID, StatusPending)
-			return err
+				acme.StatusInvalid, problemJSON, authzID, acme.StatusPending).Error)
 		}
 		if s.engine == enginePostgres {
 			var locked []string
 			if err := tx.Raw(`SELECT id FROM orders WHERE status = ?
 				AND id IN (SELECT order_id FROM order_authzs WHERE authz_id = ?)
-				ORDER BY id FOR UPDATE`, StatusPending, authzID).Scan(&locked).Error; err != nil {
+				ORDER BY id FOR UPDATE`, acme.StatusPending, authzID).Scan(&locked).Error; err != nil {
 				return err
 			}
 			if len(locked) == 0 {
 				return nil
 			}
 		}
-		_, err = rawExec(tx, `UPDATE orders SET status = ?
+		return mapErr(tx.Exec(`UPDATE orders SET status = ?
 			WHERE id IN (`+pendingOrdersOf+`)
 			AND NOT EXISTS (SELECT 1 FROM order_authzs oa JOIN authorizations a ON a.id = oa.authz_id
 				WHERE oa.order_id = orders.id AND a.status <> ?)`,
-			StatusReady, authzID, StatusPending, StatusValid)
-		return err
+			acme.StatusReady, authzID, acme.StatusPending, acme.StatusValid).Error)
 	})
 	if err != nil {
 		return fmt.Errorf("complete challenge %s: %w", challengeID, err)
@@ -151,15 +176,15 @@ func (s *gormStore) CompleteChallenge(ctx context.Context, challengeID string, v
 // and ready orders that need the authorization, in the same transaction.
 func (s *gormStore) DeactivateAuthorization(ctx context.Context, id string) error {
 	err := s.tx(ctx, func(tx *gorm.DB) error {
-		res := tx.Model(&Authorization{}).Where("id = ? AND status IN ?", id, []string{StatusPending, StatusValid}).
-			Update("status", StatusDeactivated)
+		res := tx.Model(&authzRow{}).Where("id = ? AND status IN ?", id, []string{acme.StatusPending, acme.StatusValid}).
+			Update("status", acme.StatusDeactivated)
 		if err := casDone(tx, res, "authorizations", id); err != nil {
 			return err
 		}
 		return tx.Exec(`UPDATE orders SET status = ?
 			WHERE id IN (SELECT o.id FROM order_authzs oa CROSS JOIN orders o
 				WHERE o.id = oa.order_id AND oa.authz_id = ? AND o.status IN ?)`,
-			StatusInvalid, id, []string{StatusPending, StatusReady}).Error
+			acme.StatusInvalid, id, []string{acme.StatusPending, acme.StatusReady}).Error
 	})
 	if err != nil {
 		return fmt.Errorf("deactivate authorization: %w", err)

@@ -2,48 +2,50 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"gorm.io/gorm"
+
+	"github.com/certmint/certmint/acme"
+	"github.com/certmint/certmint/acme/revocation"
+	"github.com/certmint/certmint/internal/audit"
 )
 
-func normCertForWrite(c *Certificate) {
-	c.Serial = strings.ToLower(c.Serial)
-	c.NotBefore, c.NotAfter, c.CreatedAt = ts(c.NotBefore), ts(c.NotAfter), ts(c.CreatedAt)
-	c.RevokedAt = tsp(c.RevokedAt)
-}
-
-func normCert(c *Certificate) {
-	c.NotBefore, c.NotAfter, c.CreatedAt = utc(c.NotBefore), utc(c.NotAfter), utc(c.CreatedAt)
-	c.RevokedAt = utcp(c.RevokedAt)
-}
-
-// GetCertificate is a hand-written read (hotread.go): every download
-// makes it.
-func (s *gormStore) GetCertificate(ctx context.Context, id string) (*Certificate, error) {
-	c, err := s.hot.getCertificate(ctx, id)
-	if err != nil {
-		return nil, fmt.Errorf("get certificate %s: %w", id, err)
+// GetCertificate reads one certificate; every download makes it.
+func (s *gormStore) GetCertificate(ctx context.Context, id string) (*acme.Certificate, error) {
+	var c certificateRow
+	if err := s.r(ctx).Where("id = ?", id).Take(&c).Error; err != nil {
+		return nil, fmt.Errorf("get certificate %s: %w", id, mapErr(err))
 	}
-	return c, nil
+	return c.toModel(), nil
 }
 
-func (s *gormStore) GetCertificateBySerial(ctx context.Context, serialHex string) (*Certificate, error) {
-	var c Certificate
+func (s *gormStore) GetCertificateBySerial(ctx context.Context, serialHex string) (*acme.Certificate, error) {
+	var c certificateRow
 	if err := s.r(ctx).Where("serial = ?", strings.ToLower(serialHex)).Take(&c).Error; err != nil {
 		return nil, fmt.Errorf("get certificate by serial %s: %w", serialHex, mapErr(err))
 	}
-	normCert(&c)
-	return &c, nil
+	return c.toModel(), nil
 }
 
-func (s *gormStore) RevokeCertificate(ctx context.Context, id string, reason int, at time.Time) error {
-	db := s.q(ctx)
-	res := db.Model(&Certificate{}).Where("id = ? AND revoked = ?", id, false).
-		Updates(map[string]any{"revoked": true, "revoked_at": ts(at), "revocation_reason": reason})
-	if err := casDone(db, res, "certificates", id); err != nil {
+// RevokeCertificate is one conditional UPDATE and the audit entry, in one
+// transaction, so a revocation is never left unaudited.
+func (s *gormStore) RevokeCertificate(ctx context.Context, id string, reason int, at time.Time, e audit.Event) error {
+	err := s.tx(ctx, func(tx *gorm.DB) error {
+		res := tx.Model(&certificateRow{}).Where("id = ? AND revoked = ?", id, false).
+			Updates(map[string]any{"revoked": true, "revoked_at": ts(at), "revocation_reason": reason})
+		if err := casDone(tx, res, "certificates", id); err != nil {
+			if errors.Is(err, ErrConflict) {
+				return fmt.Errorf("%w: %w", revocation.ErrAlreadyRevoked, err)
+			}
+			return err
+		}
+		return mapErr(tx.Create(auditRowOf(e, s.now())).Error)
+	})
+	if err != nil {
 		return fmt.Errorf("revoke certificate: %w", err)
 	}
 	return nil
@@ -91,26 +93,23 @@ func certWhere(db *gorm.DB, f CertFilter) (*gorm.DB, error) {
 	return db, nil
 }
 
-func (s *gormStore) ListCertificates(ctx context.Context, f CertFilter, page Page) ([]Certificate, error) {
-	db, err := certWhere(s.r(ctx).Model(&Certificate{}), f)
+func (s *gormStore) ListCertificates(ctx context.Context, f CertFilter, page Page) ([]acme.Certificate, error) {
+	db, err := certWhere(s.r(ctx).Model(&certificateRow{}), f)
 	if err != nil {
 		return nil, fmt.Errorf("list certificates: %w", err)
 	}
 	if page.After != "" {
 		db = db.Where("id < ?", page.After)
 	}
-	var out []Certificate
-	if err := db.Order("id DESC").Limit(limitOf(page)).Find(&out).Error; err != nil {
+	var rows []certificateRow
+	if err := db.Order("id DESC").Limit(limitOf(page)).Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("list certificates: %w", mapErr(err))
 	}
-	for i := range out {
-		normCert(&out[i])
-	}
-	return out, nil
+	return certModels(rows), nil
 }
 
 func (s *gormStore) CountCertificates(ctx context.Context, f CertFilter) (int64, error) {
-	db, err := certWhere(s.r(ctx).Model(&Certificate{}), f)
+	db, err := certWhere(s.r(ctx).Model(&certificateRow{}), f)
 	if err != nil {
 		return 0, fmt.Errorf("count certificates: %w", err)
 	}
@@ -119,26 +118,6 @@ func (s *gormStore) CountCertificates(ctx context.Context, f CertFilter) (int64,
 		return 0, fmt.Errorf("count certificates: %w", mapErr(err))
 	}
 	return n, nil
-}
-
-// revokedColumns is what a CRL needs; DER and chain are left out, as a
-// CRL run may read many thousands of rows.
-var revokedColumns = []string{"id", "serial", "account_id", "order_id", "names", "common_name",
-	"not_before", "not_after", "revoked", "revoked_at", "revocation_reason", "ari_id", "created_at"}
-
-// ListRevoked returns revoked certificates with NotAfter >= notAfterSince,
-// in serial order, without DER and ChainPEM.
-func (s *gormStore) ListRevoked(ctx context.Context, notAfterSince time.Time) ([]Certificate, error) {
-	var out []Certificate
-	err := s.r(ctx).Model(&Certificate{}).Select(revokedColumns).
-		Where("revoked = ? AND not_after >= ?", true, ts(notAfterSince)).Order("serial").Find(&out).Error
-	if err != nil {
-		return nil, fmt.Errorf("list revoked certificates: %w", mapErr(err))
-	}
-	for i := range out {
-		normCert(&out[i])
-	}
-	return out, nil
 }
 
 // IssuedPerDay groups in SQL; the day expression differs by engine. On
@@ -153,7 +132,7 @@ func (s *gormStore) IssuedPerDay(ctx context.Context, since time.Time) (map[stri
 		Day string
 		N   int64
 	}
-	err := s.r(ctx).Model(&Certificate{}).Select(day+" AS day, COUNT(*) AS n").
+	err := s.r(ctx).Model(&certificateRow{}).Select(day+" AS day, COUNT(*) AS n").
 		Where("created_at >= ?", ts(since)).Group(day).Scan(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("count issued certificates per day: %w", mapErr(err))

@@ -8,19 +8,9 @@ import (
 	"time"
 
 	"gorm.io/gorm"
-)
 
-// Audit actions written by the console and by the ACME server. They are
-// plain strings so that /audit can search them; new actions may be added.
-const (
-	AuditLogin             = "login"
-	AuditLoginFailed       = "login.failed"
-	AuditLogout            = "logout"
-	AuditCertRevoke        = "certificate.revoke"
-	AuditCertIssue         = "certificate.issue"
-	AuditAccountDeactivate = "account.deactivate"
-	AuditUserAdd           = "user.add"
-	AuditUserPassword      = "user.password"
+	"github.com/certmint/certmint/acme"
+	"github.com/certmint/certmint/internal/audit"
 )
 
 // AdminUser is a console user. PasswordHash is a self-describing hash
@@ -55,10 +45,8 @@ type LoginThrottle struct {
 	LockedUntil *time.Time
 }
 
-// AuditEvent is one entry of the audit log: who (Actor: a console user, an
-// ACME account, "system"), did what (Action), to what (Target), from where.
-// IDs are time-ordered (NewID), so the log pages by ID.
-type AuditEvent struct {
+// auditRow is the audit_events table; audit.Event is its model.
+type auditRow struct {
 	ID         string    `gorm:"primaryKey;size:64"`
 	At         time.Time `gorm:"not null"`
 	Actor      string    `gorm:"size:128;not null"`
@@ -66,6 +54,20 @@ type AuditEvent struct {
 	Target     string    `gorm:"size:255"`
 	Detail     string    `gorm:"type:text"`
 	RemoteAddr string    `gorm:"size:64"`
+}
+
+func (auditRow) TableName() string { return "audit_events" }
+
+// auditRowOf fills in the ID and time of an event about to be written.
+func auditRowOf(e audit.Event, now time.Time) *auditRow {
+	if e.ID == "" {
+		e.ID = acme.NewID()
+	}
+	if e.At.IsZero() {
+		e.At = now
+	}
+	return &auditRow{ID: e.ID, At: ts(e.At), Actor: e.Actor, Action: e.Action, Target: e.Target,
+		Detail: e.Detail, RemoteAddr: e.RemoteAddr}
 }
 
 // ConsoleStore keeps what the admin console needs beyond the ACME data:
@@ -101,21 +103,17 @@ type ConsoleStore interface {
 	DeleteExpiredSessions(ctx context.Context, now time.Time) (int64, error)
 
 	// AddAuditEvent appends e; ID and At are filled in when empty.
-	AddAuditEvent(ctx context.Context, e AuditEvent) error
+	AddAuditEvent(ctx context.Context, e audit.Event) error
 	// ListAuditEvents pages events newest first; q matches actor, action,
 	// target or detail (substring, case-insensitive).
-	ListAuditEvents(ctx context.Context, q string, page Page) ([]AuditEvent, error)
-
-	// ExpiringPerDay counts unrevoked certificates by UTC day of NotAfter
-	// in [from, to), for the console's expiry timeline.
-	ExpiringPerDay(ctx context.Context, from, to time.Time) (map[string]int64, error)
+	ListAuditEvents(ctx context.Context, q string, page Page) ([]audit.Event, error)
 }
 
 var _ ConsoleStore = (*gormStore)(nil)
 
 func (s *gormStore) CreateAdminUser(ctx context.Context, u *AdminUser) error {
 	if u.ID == "" {
-		u.ID = NewID()
+		u.ID = acme.NewID()
 	}
 	if u.CreatedAt.IsZero() {
 		u.CreatedAt = s.now()
@@ -267,15 +265,15 @@ func (s *gormStore) DeleteExpiredSessions(ctx context.Context, now time.Time) (i
 	return res.RowsAffected, nil
 }
 
-func (s *gormStore) AddAuditEvent(ctx context.Context, e AuditEvent) error {
-	if err := s.q(ctx).Create(prepareAudit(&e, s.now())).Error; err != nil {
+func (s *gormStore) AddAuditEvent(ctx context.Context, e audit.Event) error {
+	if err := s.q(ctx).Create(auditRowOf(e, s.now())).Error; err != nil {
 		return fmt.Errorf("add audit event %s: %w", e.Action, mapErr(err))
 	}
 	return nil
 }
 
-func (s *gormStore) ListAuditEvents(ctx context.Context, q string, page Page) ([]AuditEvent, error) {
-	db := s.r(ctx).Model(&AuditEvent{})
+func (s *gormStore) ListAuditEvents(ctx context.Context, q string, page Page) ([]audit.Event, error) {
+	db := s.r(ctx).Model(&auditRow{})
 	if page.After != "" {
 		db = db.Where("id < ?", page.After)
 	}
@@ -284,12 +282,14 @@ func (s *gormStore) ListAuditEvents(ctx context.Context, q string, page Page) ([
 		db = db.Where(`(LOWER(actor) LIKE ? ESCAPE '\' OR LOWER(action) LIKE ? ESCAPE '\' OR LOWER(target) LIKE ? ESCAPE '\' OR LOWER(detail) LIKE ? ESCAPE '\')`,
 			pat, pat, pat, pat)
 	}
-	var out []AuditEvent
-	if err := db.Order("id DESC").Limit(limitOf(page)).Find(&out).Error; err != nil {
+	var rows []auditRow
+	if err := db.Order("id DESC").Limit(limitOf(page)).Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("list audit events: %w", mapErr(err))
 	}
-	for i := range out {
-		out[i].At = utc(out[i].At)
+	out := make([]audit.Event, len(rows))
+	for i, r := range rows {
+		out[i] = audit.Event{ID: r.ID, At: utc(r.At), Actor: r.Actor, Action: r.Action, Target: r.Target,
+			Detail: r.Detail, RemoteAddr: r.RemoteAddr}
 	}
 	return out, nil
 }
@@ -305,7 +305,7 @@ func (s *gormStore) ExpiringPerDay(ctx context.Context, from, to time.Time) (map
 		Day string
 		N   int64
 	}
-	err := s.r(ctx).Model(&Certificate{}).Select(day+" AS day, COUNT(*) AS n").
+	err := s.r(ctx).Model(&certificateRow{}).Select(day+" AS day, COUNT(*) AS n").
 		Where("not_after >= ? AND not_after < ? AND revoked = ?", ts(from), ts(to), false).Group(day).Scan(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("count expiring certificates per day: %w", mapErr(err))
@@ -315,16 +315,4 @@ func (s *gormStore) ExpiringPerDay(ctx context.Context, from, to time.Time) (map
 		out[r.Day] = r.N
 	}
 	return out, nil
-}
-
-// prepareAudit fills in the ID and time of an event about to be written.
-func prepareAudit(e *AuditEvent, now time.Time) *AuditEvent {
-	if e.ID == "" {
-		e.ID = NewID()
-	}
-	if e.At.IsZero() {
-		e.At = now
-	}
-	e.At = ts(e.At)
-	return e
 }

@@ -3,6 +3,9 @@ package storage
 import (
 	"testing"
 	"time"
+
+	"github.com/certmint/certmint/acme"
+	"github.com/certmint/certmint/internal/audit"
 )
 
 func init() {
@@ -118,19 +121,19 @@ func testSessions(t *testing.T, s Store) {
 }
 
 func testAudit(t *testing.T, s Store) {
-	for i, e := range []AuditEvent{
-		{Actor: "admin", Action: AuditLogin, RemoteAddr: "127.0.0.1"},
-		{Actor: "admin", Action: AuditCertRevoke, Target: "certificate/abc", Detail: "reason keyCompromise"},
-		{Actor: "mallory", Action: AuditLoginFailed, Detail: "wrong password 100%"},
+	for i, e := range []audit.Event{
+		{Actor: "admin", Action: audit.Login, RemoteAddr: "127.0.0.1"},
+		{Actor: "admin", Action: audit.CertRevoke, Target: "certificate/abc", Detail: "reason keyCompromise"},
+		{Actor: "mallory", Action: audit.LoginFailed, Detail: "wrong password 100%"},
 	} {
-		e.ID = NewID()
+		e.ID = acme.NewID()
 		e.At = base.Add(time.Duration(i) * time.Minute)
 		noErr(t, "add", s.AddAuditEvent(ctx(t), e))
 		time.Sleep(2 * time.Millisecond) // IDs order by millisecond
 	}
 	all, err := s.ListAuditEvents(ctx(t), "", Page{})
 	noErr(t, "list", err)
-	if len(all) != 3 || all[0].Actor != "mallory" || all[2].Action != AuditLogin || all[2].At.Location() != time.UTC {
+	if len(all) != 3 || all[0].Actor != "mallory" || all[2].Action != audit.Login || all[2].At.Location() != time.UTC {
 		t.Fatalf("list = %+v", all)
 	}
 	for q, want := range map[string]int{"REVOKE": 1, "admin": 2, "keycompromise": 1, "100%": 1, "1000%": 0, "_": 0} {
@@ -146,7 +149,7 @@ func testAudit(t *testing.T, s Store) {
 		t.Fatalf("paging: %v then %v", p1, p2)
 	}
 	// Zero ID and time are filled in.
-	noErr(t, "add defaults", s.AddAuditEvent(ctx(t), AuditEvent{Actor: "system", Action: AuditCertIssue}))
+	noErr(t, "add defaults", s.AddAuditEvent(ctx(t), audit.Event{Actor: "system", Action: audit.CertIssue}))
 }
 
 func testExpiringPerDay(t *testing.T, s Store) {
@@ -156,7 +159,7 @@ func testExpiringPerDay(t *testing.T, s Store) {
 	issue(t, s, acct, day.Add(2*time.Hour))
 	issue(t, s, acct, day.Add(26*time.Hour))
 	r := issue(t, s, acct, day.Add(3*time.Hour))
-	noErr(t, "revoke", s.RevokeCertificate(ctx(t), r.ID, 1, base))
+	noErr(t, "revoke", s.RevokeCertificate(ctx(t), r.ID, 1, base, revokeEvent(r.ID)))
 	issue(t, s, acct, day.Add(40*24*time.Hour))
 	got, err := s.ExpiringPerDay(ctx(t), day, day.Add(30*24*time.Hour))
 	noErr(t, "expiring per day", err)

@@ -5,40 +5,9 @@ import (
 	"database/sql"
 	"fmt"
 	"time"
+
+	"github.com/certmint/certmint/ca/crl"
 )
-
-// CRLStore keeps what CRL publishing (RFC 5280 §5) shares between
-// replicas: the CRL number counter, the last signed CRL, and a cheap
-// fingerprint of the revocation state that tells a replica whether the
-// stored CRL is still current.
-type CRLStore interface {
-	// NextCRLNumber atomically allocates the next CRL number of issuer
-	// (1, 2, 3 ...). Numbers never repeat, across restarts and replicas,
-	// as RFC 5280 §5.2.3 requires.
-	NextCRLNumber(ctx context.Context, issuer string) (int64, error)
-	// SaveCRL stores c as issuer's current CRL unless a CRL with the same
-	// or a higher number is stored already; it reports whether c was
-	// stored.
-	SaveCRL(ctx context.Context, c *CRL) (bool, error)
-	// GetCRL returns issuer's stored CRL, or ErrNotFound. DER is only
-	// filled when the stored Number is greater than newerThan, so a replica
-	// polling for changes reads a few bytes, not the whole list.
-	GetCRL(ctx context.Context, issuer string, newerThan int64) (*CRL, error)
-	// RevocationState returns a short fingerprint of the set of revoked
-	// certificates that changes whenever a certificate is revoked. It is
-	// comparable only with other values from the same database.
-	RevocationState(ctx context.Context) (string, error)
-}
-
-// CRL is a signed certificate revocation list as published.
-type CRL struct {
-	Issuer     string // which CA signed it, e.g. the hex SKI of the intermediate
-	Number     int64  // CRL number, RFC 5280 §5.2.3
-	ThisUpdate time.Time
-	NextUpdate time.Time
-	State      string // RevocationState when the list was read
-	DER        []byte
-}
 
 // crlRow is the crls table: one row per issuer holding its newest CRL.
 type crlRow struct {
@@ -67,7 +36,7 @@ func (s *gormStore) NextCRLNumber(ctx context.Context, issuer string) (int64, er
 
 // SaveCRL is a conditional upsert: the DO UPDATE only fires for a higher
 // number, so a replica that signed late cannot replace a newer list.
-func (s *gormStore) SaveCRL(ctx context.Context, c *CRL) (bool, error) {
+func (s *gormStore) SaveCRL(ctx context.Context, c *crl.CRL) (bool, error) {
 	res := s.q(ctx).Exec(`INSERT INTO crls (issuer, number, this_update, next_update, state, der)
 		VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (issuer) DO UPDATE SET number = excluded.number, this_update = excluded.this_update,
@@ -80,15 +49,19 @@ func (s *gormStore) SaveCRL(ctx context.Context, c *CRL) (bool, error) {
 	return res.RowsAffected == 1, nil
 }
 
-func (s *gormStore) GetCRL(ctx context.Context, issuer string, newerThan int64) (*CRL, error) {
-	var r crlRow
+func (s *gormStore) GetCRL(ctx context.Context, issuer string, newerThan int64) (*crl.CRL, error) {
+	var rows []crlRow
 	err := s.q(ctx).Model(&crlRow{}).
 		Select("issuer, number, this_update, next_update, state, CASE WHEN number > ? THEN der ELSE NULL END AS der", newerThan).
-		Where("issuer = ?", issuer).Take(&r).Error
+		Where("issuer = ?", issuer).Limit(1).Find(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("get CRL of %s: %w", issuer, mapErr(err))
 	}
-	return &CRL{Issuer: r.Issuer, Number: r.Number, ThisUpdate: utc(r.ThisUpdate), NextUpdate: utc(r.NextUpdate),
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	r := rows[0]
+	return &crl.CRL{Issuer: r.Issuer, Number: r.Number, ThisUpdate: utc(r.ThisUpdate), NextUpdate: utc(r.NextUpdate),
 		State: r.State, DER: r.DER}, nil
 }
 
@@ -111,4 +84,21 @@ func (s *gormStore) RevocationState(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("read revocation state: %w", mapErr(err))
 	}
 	return fmt.Sprintf("%d@%s", n, t.String), nil
+}
+
+// ListRevoked returns revoked certificates with NotAfter >= notAfterSince,
+// in serial order: only what a CRL entry needs, as a CRL run may read many
+// thousands of rows.
+func (s *gormStore) ListRevoked(ctx context.Context, notAfterSince time.Time) ([]crl.Revoked, error) {
+	var rows []certificateRow
+	err := s.r(ctx).Model(&certificateRow{}).Select("id", "serial", "revoked_at", "revocation_reason").
+		Where("revoked = ? AND not_after >= ?", true, ts(notAfterSince)).Order("serial").Find(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("list revoked certificates: %w", mapErr(err))
+	}
+	out := make([]crl.Revoked, len(rows))
+	for i, r := range rows {
+		out[i] = crl.Revoked{CertificateID: r.ID, Serial: r.Serial, RevokedAt: utcp(r.RevokedAt), Reason: r.RevocationReason}
+	}
+	return out, nil
 }

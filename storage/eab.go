@@ -6,42 +6,52 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+
+	"github.com/certmint/certmint/acme"
+	"github.com/certmint/certmint/acme/eab"
 )
 
-// EABKey is an external account binding key (RFC 8555 §7.3.4). HMACKey is
-// the secret shared with the client; it is shown once when created and
-// never again. Allow optionally narrows what accounts bound with this key
-// may order (JSON array of DNS suffixes and IP CIDRs).
-type EABKey struct {
+// eabKeyRow is the eab_keys table (migration 0003).
+type eabKeyRow struct {
 	ID        string `gorm:"primaryKey;size:64"`
 	HMACKey   []byte `gorm:"not null"`
 	Label     string `gorm:"size:255"`
-	Allow     string `gorm:"type:text"`
+	Allow     string `gorm:"type:text"` // JSON array of allow entries
 	Reusable  bool   `gorm:"not null"`
 	Revoked   bool   `gorm:"not null"`
-	UsedBy    string `gorm:"size:64;index"` // first (for single-use keys: only) account bound
+	UsedBy    string `gorm:"size:64;index"`
 	UsedAt    *time.Time
 	CreatedAt time.Time `gorm:"not null"`
 }
 
-// EABStore keeps external account binding keys.
+func (eabKeyRow) TableName() string { return "eab_keys" }
+
+func fromEABKey(k *eab.Key) eabKeyRow {
+	allow := ""
+	if len(k.Allow) > 0 {
+		allow = encodeJSON(k.Allow)
+	}
+	return eabKeyRow{ID: k.ID, HMACKey: k.HMACKey, Label: k.Label, Allow: allow, Reusable: k.Reusable,
+		Revoked: k.Revoked, UsedBy: k.UsedBy, UsedAt: tsp(k.UsedAt), CreatedAt: ts(k.CreatedAt)}
+}
+
+func (r *eabKeyRow) toModel() *eab.Key {
+	return &eab.Key{ID: r.ID, HMACKey: r.HMACKey, Label: r.Label, Allow: decodeStrings(r.Allow), Reusable: r.Reusable,
+		Revoked: r.Revoked, UsedBy: r.UsedBy, UsedAt: utcp(r.UsedAt), CreatedAt: utc(r.CreatedAt)}
+}
+
+// EABStore manages external account binding keys for the console and the
+// command line; acme.EABStore has what the ACME server needs of them.
 type EABStore interface {
-	CreateEABKey(ctx context.Context, k *EABKey) error
-	// GetEABKey returns ErrNotFound for an unknown key ID.
-	GetEABKey(ctx context.Context, id string) (*EABKey, error)
+	// CreateEABKey inserts k, filling in its ID and CreatedAt.
+	CreateEABKey(ctx context.Context, k *eab.Key) error
 	// ListEABKeys pages keys newest first.
-	ListEABKeys(ctx context.Context, page Page) ([]EABKey, error)
+	ListEABKeys(ctx context.Context, page Page) ([]eab.Key, error)
 	// RevokeEABKey makes a key unusable for new accounts; accounts already
 	// bound keep working.
 	RevokeEABKey(ctx context.Context, id string) error
-	// BindEABKey records that accountID used the key. For a single-use key
-	// it succeeds only once (ErrConflict afterwards); a revoked key gives
-	// ErrConflict.
-	BindEABKey(ctx context.Context, id, accountID string, at time.Time) error
-	// UnbindEABKey undoes BindEABKey when the account could not be created.
-	UnbindEABKey(ctx context.Context, id, accountID string) error
 	// ListAccountsByEABKey lists the accounts bound with the key.
-	ListAccountsByEABKey(ctx context.Context, id string, limit int) ([]Account, error)
+	ListAccountsByEABKey(ctx context.Context, id string, limit int) ([]acme.Account, error)
 }
 
 func init() {
@@ -61,43 +71,48 @@ func init() {
 	})
 }
 
-func (s *gormStore) CreateEABKey(ctx context.Context, k *EABKey) error {
+func (s *gormStore) CreateEABKey(ctx context.Context, k *eab.Key) error {
 	if k.ID == "" {
-		k.ID = NewID()
+		k.ID = acme.NewID()
 	}
 	if k.CreatedAt.IsZero() {
 		k.CreatedAt = s.now()
 	}
 	k.CreatedAt = ts(k.CreatedAt)
-	if err := s.q(ctx).Create(k).Error; err != nil {
+	row := fromEABKey(k)
+	if err := s.q(ctx).Create(&row).Error; err != nil {
 		return fmt.Errorf("create EAB key: %w", mapErr(err))
 	}
 	return nil
 }
 
-func (s *gormStore) GetEABKey(ctx context.Context, id string) (*EABKey, error) {
-	var k EABKey
+func (s *gormStore) GetEABKey(ctx context.Context, id string) (*eab.Key, error) {
+	var k eabKeyRow
 	if err := s.r(ctx).Where("id = ?", id).Take(&k).Error; err != nil {
 		return nil, fmt.Errorf("get EAB key: %w", mapErr(err))
 	}
-	return &k, nil
+	return k.toModel(), nil
 }
 
-func (s *gormStore) ListEABKeys(ctx context.Context, page Page) ([]EABKey, error) {
+func (s *gormStore) ListEABKeys(ctx context.Context, page Page) ([]eab.Key, error) {
 	db := s.r(ctx).Order("id DESC").Limit(limitOf(page))
 	if page.After != "" {
 		db = db.Where("id < ?", page.After)
 	}
-	var out []EABKey
-	if err := db.Find(&out).Error; err != nil {
+	var rows []eabKeyRow
+	if err := db.Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("list EAB keys: %w", mapErr(err))
+	}
+	out := make([]eab.Key, len(rows))
+	for i := range rows {
+		out[i] = *rows[i].toModel()
 	}
 	return out, nil
 }
 
 func (s *gormStore) RevokeEABKey(ctx context.Context, id string) error {
 	db := s.q(ctx)
-	res := db.Model(&EABKey{}).Where("id = ? AND revoked = ?", id, false).Update("revoked", true)
+	res := db.Model(&eabKeyRow{}).Where("id = ? AND revoked = ?", id, false).Update("revoked", true)
 	if err := casDone(db, res, "eab_keys", id); err != nil {
 		return fmt.Errorf("revoke EAB key: %w", err)
 	}
@@ -125,11 +140,11 @@ func (s *gormStore) UnbindEABKey(ctx context.Context, id, accountID string) erro
 	return nil
 }
 
-func (s *gormStore) ListAccountsByEABKey(ctx context.Context, id string, limit int) ([]Account, error) {
-	var out []Account
-	err := s.r(ctx).Where("eab_key_id = ?", id).Order("id DESC").Limit(limitOf(Page{Limit: limit})).Find(&out).Error
+func (s *gormStore) ListAccountsByEABKey(ctx context.Context, id string, limit int) ([]acme.Account, error) {
+	var rows []accountRow
+	err := s.r(ctx).Where("eab_key_id = ?", id).Order("id DESC").Limit(limitOf(Page{Limit: limit})).Find(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("list accounts of EAB key: %w", mapErr(err))
 	}
-	return out, nil
+	return accountModels(rows), nil
 }

@@ -11,9 +11,9 @@ import (
 	"strings"
 	"syscall"
 
-	gosqlite "github.com/glebarez/go-sqlite"
 	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/gorm"
+	msqlite "modernc.org/sqlite"
 )
 
 // mapErr turns driver and gorm errors into the package's sentinel errors,
@@ -61,7 +61,7 @@ func isUniqueViolation(err error) bool {
 	if errors.As(err, &pgErr) {
 		return pgErr.Code == "23505" // unique_violation
 	}
-	var sqErr *gosqlite.Error
+	var sqErr *msqlite.Error
 	if errors.As(err, &sqErr) {
 		return sqErr.Code() == sqliteConstraintUnique || sqErr.Code() == sqliteConstraintPrimaryKey
 	}
@@ -87,7 +87,7 @@ func isUnavailable(err error) bool {
 		}
 		return false
 	}
-	var sqErr *gosqlite.Error
+	var sqErr *msqlite.Error
 	if errors.As(err, &sqErr) {
 		c := sqErr.Code() & 0xff
 		return c == sqliteBusy || c == sqliteLocked

@@ -24,7 +24,6 @@ type gormStore struct {
 	// connections beside db's single one (see openSQLiteReaders); on
 	// Postgres and :memory: it is db itself.
 	rd     *gorm.DB
-	hot    *hotReads // hand-written hot-path reads on rd
 	engine string
 	now    func() time.Time
 	group  *groupCommitter // SQLite only: shared commits, see groupcommit.go
@@ -68,22 +67,11 @@ func (s *gormStore) Close() error {
 	return sqlDB.Close()
 }
 
-// q returns a handle bound to ctx.
-// Shared is true for Postgres; see Store.
+// Shared is true for Postgres; see acme.Store.
 func (s *gormStore) Shared() bool { return s.engine == enginePostgres }
 
+// q returns a handle for writes, bound to ctx.
 func (s *gormStore) q(ctx context.Context) *gorm.DB { return s.db.WithContext(ctx) }
-
-// setReader makes rd serve the store's plain reads, the hand-written ones
-// included.
-func (s *gormStore) setReader(rd *gorm.DB) error {
-	sqlDB, err := rd.DB()
-	if err != nil {
-		return err
-	}
-	s.rd, s.hot = rd, newHotReads(sqlDB, s.engine)
-	return nil
-}
 
 // r returns a handle for reads outside transactions, bound to ctx.
 func (s *gormStore) r(ctx context.Context) *gorm.DB { return s.rd.WithContext(ctx) }

@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/certmint/certmint/acme"
+	"github.com/certmint/certmint/internal/audit"
 )
 
 func ctx(t *testing.T) context.Context {
@@ -52,31 +55,32 @@ func noErr(t *testing.T, what string, err error) {
 // to check that the store normalizes time.
 var base = time.Date(2031, 3, 14, 15, 9, 26, 535897932, time.FixedZone("X", 3600))
 
-func newAccount(t *testing.T, s Store) *Account {
+func newAccount(t *testing.T, s Store) *acme.Account {
 	t.Helper()
-	a := &Account{ID: NewID(), KeyThumbprint: "tp-" + NewID(), KeyJWK: `{"kty":"EC"}`,
-		Status: StatusValid, Contact: `["mailto:a@example.com"]`, TOSAgreed: true, CreatedAt: base}
+	a := &acme.Account{ID: acme.NewID(), KeyThumbprint: "tp-" + acme.NewID(), KeyJWK: `{"kty":"EC"}`,
+		Status: acme.StatusValid, Contact: []string{"mailto:a@example.com"}, TOSAgreed: true, CreatedAt: base}
 	noErr(t, "create account", s.CreateAccount(ctx(t), a))
 	return a
 }
 
-func newAuthz(acct *Account, value string) Authorization {
-	a := Authorization{ID: NewID(), AccountID: acct.ID, Type: "dns", Value: value,
-		Status: StatusPending, Expires: base.Add(7 * 24 * time.Hour)}
+func newAuthz(acct *acme.Account, value string) acme.Authorization {
+	a := acme.Authorization{ID: acme.NewID(), AccountID: acct.ID, Type: "dns", Value: value,
+		Status: acme.StatusPending, Expires: base.Add(7 * 24 * time.Hour)}
 	for i, typ := range []string{"http-01", "dns-01", "tls-alpn-01"} {
-		a.Challenges = append(a.Challenges, Challenge{ID: NewID(), Type: typ, Token: "tok-" + NewID(),
-			Status: StatusPending, Position: i})
+		a.Challenges = append(a.Challenges, acme.Challenge{ID: acme.NewID(), Type: typ, Token: "tok-" + acme.NewID(),
+			Status: acme.StatusPending, Position: i})
 	}
 	return a
 }
 
 // newOrder creates a pending order with one new authorization per name.
-func newOrder(t *testing.T, s Store, acct *Account, names ...string) (*Order, []Authorization) {
+func newOrder(t *testing.T, s Store, acct *acme.Account, names ...string) (*acme.Order, []acme.Authorization) {
 	t.Helper()
-	o := &Order{ID: NewID(), AccountID: acct.ID, Status: StatusPending, Expires: base.Add(24 * time.Hour),
-		Identifiers: `[]`, Names: strings.Join(names, ","), CreatedAt: base}
-	var authzs []Authorization
+	o := &acme.Order{ID: acme.NewID(), AccountID: acct.ID, Status: acme.StatusPending, Expires: base.Add(24 * time.Hour),
+		Names: names, CreatedAt: base}
+	var authzs []acme.Authorization
 	for _, n := range names {
+		o.Identifiers = append(o.Identifiers, acme.Identifier{Type: "dns", Value: n})
 		a := newAuthz(acct, n)
 		authzs = append(authzs, a)
 		o.AuthzIDs = append(o.AuthzIDs, a.ID)
@@ -86,15 +90,15 @@ func newOrder(t *testing.T, s Store, acct *Account, names ...string) (*Order, []
 }
 
 // validate starts and completes the first challenge of a.
-func validate(t *testing.T, s Store, a Authorization, ok bool) {
+func validate(t *testing.T, s Store, a acme.Authorization, ok bool) {
 	t.Helper()
 	c := a.Challenges[0].ID
 	noErr(t, "start challenge", s.StartChallenge(ctx(t), c))
-	problem := ""
+	var problem *acme.Problem
 	if !ok {
-		problem = `{"type":"urn:ietf:params:acme:error:unauthorized"}`
+		problem = &acme.Problem{Type: acme.ProblemNS + "unauthorized", Detail: "no"}
 	}
-	noErr(t, "complete challenge", s.CompleteChallenge(ctx(t), c, ok, problem, base))
+	noErr(t, "complete challenge", s.CompleteChallenge(ctx(t), c, problem, base))
 }
 
 func orderStatus(t *testing.T, s Store, id string) string {
@@ -105,34 +109,39 @@ func orderStatus(t *testing.T, s Store, id string) string {
 }
 
 // readyOrder returns an order whose single authorization is valid.
-func readyOrder(t *testing.T, s Store, acct *Account) *Order {
+func readyOrder(t *testing.T, s Store, acct *acme.Account) *acme.Order {
 	t.Helper()
-	o, authzs := newOrder(t, s, acct, NewID()+".example.com")
+	o, authzs := newOrder(t, s, acct, acme.NewID()+".example.com")
 	validate(t, s, authzs[0], true)
-	if st := orderStatus(t, s, o.ID); st != StatusReady {
+	if st := orderStatus(t, s, o.ID); st != acme.StatusReady {
 		t.Fatalf("order status %s, want ready", st)
 	}
 	return o
 }
 
-func newCert(acct *Account, orderID string, notAfter time.Time) *Certificate {
-	id := NewID()
+func newCert(acct *acme.Account, orderID string, notAfter time.Time) *acme.Certificate {
+	id := acme.NewID()
 	// The serial comes from the ID's end: IDs made in the same millisecond
 	// differ only there (a prefix collided once finalize got fast).
 	hexID := fmt.Sprintf("%x", []byte(id))
-	return &Certificate{ID: id, Serial: hexID[len(hexID)-32:], AccountID: acct.ID, OrderID: orderID,
-		Names: id + ".example.com", CommonName: id + ".example.com", NotBefore: notAfter.Add(-90 * 24 * time.Hour),
+	return &acme.Certificate{ID: id, Serial: hexID[len(hexID)-32:], AccountID: acct.ID, OrderID: orderID,
+		Names: []string{id + ".example.com"}, CommonName: id + ".example.com", NotBefore: notAfter.Add(-90 * 24 * time.Hour),
 		NotAfter: notAfter, DER: []byte{0x30, 0x00}, ChainPEM: "-----BEGIN CERTIFICATE-----", CreatedAt: base}
 }
 
 // issue runs an order through finalize and returns its certificate.
-func issue(t *testing.T, s Store, acct *Account, notAfter time.Time) *Certificate {
+func issue(t *testing.T, s Store, acct *acme.Account, notAfter time.Time) *acme.Certificate {
 	t.Helper()
 	o := readyOrder(t, s, acct)
-	noErr(t, "begin finalize", s.BeginFinalize(ctx(t), o.ID))
 	c := newCert(acct, o.ID, notAfter)
 	noErr(t, "complete finalize", s.CompleteFinalize(ctx(t), o.ID, c))
 	return c
+}
+
+// revokeEvent is the audit entry RevokeCertificate writes with a
+// revocation.
+func revokeEvent(certID string) audit.Event {
+	return audit.Event{Actor: "admin", Action: audit.CertRevoke, Target: audit.Certificate(certID), Detail: "test"}
 }
 
 func isConflict(err error) bool { return errors.Is(err, ErrConflict) }

@@ -5,19 +5,9 @@ import (
 	"fmt"
 
 	"gorm.io/gorm"
-)
 
-// LimitStore answers the questions the per-account limits and crash
-// recovery ask.
-type LimitStore interface {
-	// CountPendingAuthorizations counts the account's pending
-	// authorizations, for the cap on work a single account may leave open.
-	CountPendingAuthorizations(ctx context.Context, accountID string) (int64, error)
-	// ListProcessingChallenges returns up to limit challenges in processing
-	// with their authorizations: after a crash their validation is no
-	// longer running anywhere, and must be started again.
-	ListProcessingChallenges(ctx context.Context, limit int) ([]Challenge, error)
-}
+	"github.com/certmint/certmint/acme"
+)
 
 func init() {
 	register("0006_limits", func(db *gorm.DB) error {
@@ -32,19 +22,23 @@ func init() {
 
 func (s *gormStore) CountPendingAuthorizations(ctx context.Context, accountID string) (int64, error) {
 	var n int64
-	err := s.r(ctx).Model(&Authorization{}).Where("account_id = ? AND "+authzPending, accountID).Count(&n).Error
+	err := s.r(ctx).Model(&authzRow{}).Where("account_id = ? AND "+authzPending, accountID).Count(&n).Error
 	if err != nil {
 		return 0, fmt.Errorf("count pending authorizations: %w", mapErr(err))
 	}
 	return n, nil
 }
 
-func (s *gormStore) ListProcessingChallenges(ctx context.Context, limit int) ([]Challenge, error) {
-	var out []Challenge
+func (s *gormStore) ListProcessingChallenges(ctx context.Context, limit int) ([]acme.Challenge, error) {
+	var rows []challengeRow
 	// A literal, not a bound value: idx_challenges_processing is partial.
-	err := s.q(ctx).Where("status = 'processing'").Order("id").Limit(limitOf(Page{Limit: limit})).Find(&out).Error
+	err := s.q(ctx).Where("status = 'processing'").Order("id").Limit(limitOf(Page{Limit: limit})).Find(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("list processing challenges: %w", mapErr(err))
+	}
+	out := make([]acme.Challenge, len(rows))
+	for i := range rows {
+		out[i] = rows[i].toModel()
 	}
 	return out, nil
 }

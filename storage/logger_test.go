@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/certmint/certmint/acme"
 )
 
 // TestLoggerHidesParameters: a failing query is logged with its SQL but
@@ -22,12 +24,12 @@ func TestLoggerHidesParameters(t *testing.T) {
 	buf.Reset()
 	_ = gormOf(s).db.Exec("SELECT * FROM no_such_table WHERE x = ?", "TOPSECRETPARAM").Error
 	// Expected outcomes (here a taken key thumbprint) are not logged at all.
-	a := &Account{ID: NewID(), KeyThumbprint: "tp-dup", KeyJWK: "{}", Status: StatusValid, CreatedAt: base}
+	a := &acme.Account{ID: acme.NewID(), KeyThumbprint: "tp-dup", KeyJWK: "{}", Status: acme.StatusValid, CreatedAt: base}
 	if err := s.CreateAccount(context.Background(), a); err != nil {
 		t.Fatal(err)
 	}
 	dup := *a
-	dup.ID = NewID()
+	dup.ID = acme.NewID()
 	if err := s.CreateAccount(context.Background(), &dup); err == nil {
 		t.Fatal("a second account with the same key was stored")
 	}

@@ -12,10 +12,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/glebarez/sqlite"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 	"gorm.io/driver/postgres"
+	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 )
@@ -76,11 +76,7 @@ func Open(ctx context.Context, dsn string, opts Options) (Store, error) {
 	if err != nil {
 		return nil, scrubPassword(err, dsn)
 	}
-	s := &gormStore{db: db, engine: engine, now: func() time.Time { return time.Now().UTC() }}
-	if err := s.setReader(db); err != nil {
-		_ = s.Close()
-		return nil, err
-	}
+	s := &gormStore{db: db, rd: db, engine: engine, now: func() time.Time { return time.Now().UTC() }}
 	if err := migrate(ctx, s, opts.Logger); err != nil {
 		_ = s.Close()
 		return nil, scrubPassword(fmt.Errorf("migrate %s database: %w", engine, err), dsn)
@@ -89,9 +85,7 @@ func Open(ctx context.Context, dsn string, opts Options) (Store, error) {
 		if path := strings.TrimPrefix(dsn, "sqlite:"); path != ":memory:" {
 			rd, err := openSQLiteReaders(path, opts)
 			if err == nil {
-				if err = s.setReader(rd); err != nil {
-					closeGorm(rd)
-				}
+				s.rd = rd
 			}
 			if err != nil {
 				_ = s.Close()

@@ -7,41 +7,42 @@ import (
 	"time"
 
 	"gorm.io/gorm"
-)
 
-func normOrder(o *Order) {
-	o.Expires = utc(o.Expires)
-	o.NotBefore = utcp(o.NotBefore)
-	o.NotAfter = utcp(o.NotAfter)
-	o.CreatedAt = utc(o.CreatedAt)
-}
+	"github.com/certmint/certmint/acme"
+	"github.com/certmint/certmint/internal/audit"
+)
 
 // CreateOrder writes the order, its new authorizations, their challenges
 // and the order-authorization links in one transaction of four batched
 // INSERTs. Empty IDs of the order and challenges are filled in; new
 // authorizations need their IDs set by the caller, as o.AuthzIDs lists them.
-func (s *gormStore) CreateOrder(ctx context.Context, o *Order, newAuthzs []Authorization) error {
+func (s *gormStore) CreateOrder(ctx context.Context, o *acme.Order, newAuthzs []acme.Authorization) error {
 	if o.ID == "" {
-		o.ID = NewID()
+		o.ID = acme.NewID()
 	}
 	now := s.now()
 	if o.CreatedAt.IsZero() {
 		o.CreatedAt = now
 	}
+	// The caller sees what a read returns: UTC, microseconds.
 	o.CreatedAt, o.Expires = ts(o.CreatedAt), ts(o.Expires)
 	o.NotBefore, o.NotAfter = tsp(o.NotBefore), tsp(o.NotAfter)
-	links := make([]OrderAuthz, len(o.AuthzIDs))
+	row := fromOrder(o)
+	links := make([]orderAuthzRow, len(o.AuthzIDs))
 	for i, id := range o.AuthzIDs {
-		links[i] = OrderAuthz{OrderID: o.ID, AuthzID: id, Position: i}
+		links[i] = orderAuthzRow{OrderID: o.ID, AuthzID: id, Position: i}
 	}
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		if err := insertAuthzs(tx, newAuthzs, now); err != nil {
 			return err
 		}
-		if err := insertOrder(tx, o); err != nil {
-			return err
+		if err := tx.Create(&row).Error; err != nil {
+			return mapErr(err)
 		}
-		return insertOrderLinks(tx, links)
+		if len(links) == 0 {
+			return nil
+		}
+		return mapErr(tx.Create(&links).Error)
 	})
 	if err != nil {
 		return fmt.Errorf("create order: %w", err)
@@ -50,46 +51,68 @@ func (s *gormStore) CreateOrder(ctx context.Context, o *Order, newAuthzs []Autho
 }
 
 // insertAuthzs inserts authorizations and then all of their challenges,
-// each as one multi-row INSERT.
-func insertAuthzs(tx *gorm.DB, authzs []Authorization, now time.Time) error {
+// each as one multi-row INSERT, filling in missing IDs and times.
+func insertAuthzs(tx *gorm.DB, authzs []acme.Authorization, now time.Time) error {
 	if len(authzs) == 0 {
 		return nil
 	}
-	var chals []Challenge
+	rows := make([]authzRow, len(authzs))
+	var chals []challengeRow
 	for i := range authzs {
 		a := &authzs[i]
 		if a.ID == "" {
-			a.ID = NewID()
+			a.ID = acme.NewID()
 		}
 		if a.CreatedAt.IsZero() {
 			a.CreatedAt = now
 		}
 		a.CreatedAt, a.Expires = ts(a.CreatedAt), ts(a.Expires)
+		rows[i] = fromAuthz(a)
 		for j := range a.Challenges {
 			c := &a.Challenges[j]
 			if c.ID == "" {
-				c.ID = NewID()
+				c.ID = acme.NewID()
 			}
 			c.AuthzID = a.ID
-			c.Validated = tsp(c.Validated)
-			chals = append(chals, *c)
+			chals = append(chals, fromChallenge(c))
 		}
 	}
-	return insertAuthzRows(tx, authzs, chals)
+	if err := tx.Create(&rows).Error; err != nil {
+		return mapErr(err)
+	}
+	if len(chals) == 0 {
+		return nil
+	}
+	return mapErr(tx.Create(&chals).Error)
 }
 
-// GetOrder reads the order and its authorization IDs in one query
-// (hotread.go).
-func (s *gormStore) GetOrder(ctx context.Context, id string) (*Order, error) {
-	o, err := s.hot.getOrder(ctx, id)
+// GetOrder reads the order and its authorization IDs in one query: one
+// row per authorization, in position order.
+func (s *gormStore) GetOrder(ctx context.Context, id string) (*acme.Order, error) {
+	var rows []struct {
+		Order   orderRow `gorm:"embedded"`
+		AuthzID *string
+	}
+	err := s.r(ctx).Model(&orderRow{}).Select("orders.*, oa.authz_id").
+		Joins("LEFT JOIN order_authzs oa ON oa.order_id = orders.id").
+		Where("orders.id = ?", id).Order("oa.position").Find(&rows).Error
 	if err != nil {
-		return nil, fmt.Errorf("get order %s: %w", id, err)
+		return nil, fmt.Errorf("get order %s: %w", id, mapErr(err))
+	}
+	if len(rows) == 0 {
+		return nil, fmt.Errorf("get order %s: %w", id, ErrNotFound)
+	}
+	o := rows[0].Order.toModel()
+	for _, r := range rows {
+		if r.AuthzID != nil {
+			o.AuthzIDs = append(o.AuthzIDs, *r.AuthzID)
+		}
 	}
 	return o, nil
 }
 
 func (s *gormStore) ListOrderIDs(ctx context.Context, accountID, after string, limit int) ([]string, error) {
-	db := s.r(ctx).Model(&Order{}).Where("account_id = ?", accountID)
+	db := s.r(ctx).Model(&orderRow{}).Where("account_id = ?", accountID)
 	if after != "" {
 		db = db.Where("id > ?", after)
 	}
@@ -102,11 +125,11 @@ func (s *gormStore) ListOrderIDs(ctx context.Context, accountID, after string, l
 
 // ListOrders returns orders without AuthzIDs (the console list does not
 // show them; GetOrder does).
-func (s *gormStore) ListOrders(ctx context.Context, f OrderFilter, page Page) ([]Order, error) {
-	db := s.r(ctx).Model(&Order{})
+func (s *gormStore) ListOrders(ctx context.Context, f OrderFilter, page Page) ([]acme.Order, error) {
+	db := s.r(ctx).Model(&orderRow{})
 	switch f.Status {
 	case "":
-	case StatusValid: // most orders: walking the primary key finds a page soon
+	case acme.StatusValid: // most orders: walking the primary key finds a page soon
 		db = db.Where("status = ?", f.Status)
 	default:
 		db = db.Where(orderUnfinished+" AND status = ?", f.Status)
@@ -121,34 +144,23 @@ func (s *gormStore) ListOrders(ctx context.Context, f OrderFilter, page Page) ([
 	if page.After != "" {
 		db = db.Where("id < ?", page.After)
 	}
-	var out []Order
-	if err := db.Order("id DESC").Limit(limitOf(page)).Find(&out).Error; err != nil {
+	var rows []orderRow
+	if err := db.Order("id DESC").Limit(limitOf(page)).Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("list orders: %w", mapErr(err))
 	}
-	for i := range out {
-		normOrder(&out[i])
+	out := make([]acme.Order, len(rows))
+	for i := range rows {
+		out[i] = *rows[i].toModel()
 	}
 	return out, nil
-}
-
-// BeginFinalize stamps processing_at so that RecoverProcessing can tell a
-// finalize interrupted by a crash from one that is signing right now.
-func (s *gormStore) BeginFinalize(ctx context.Context, orderID string) error {
-	db := s.q(ctx)
-	res := db.Model(&Order{}).Where("id = ? AND status = ?", orderID, StatusReady).
-		Updates(map[string]any{"status": StatusProcessing, "processing_at": ts(s.now())})
-	if err := casDone(db, res, "orders", orderID); err != nil {
-		return fmt.Errorf("begin finalize: %w", err)
-	}
-	return nil
 }
 
 // CompleteFinalize moves the order first, so a lost race shows as a state
 // conflict, then inserts the certificate, whose unique serial may also
 // conflict; either rolls the whole transaction back.
-func (s *gormStore) CompleteFinalize(ctx context.Context, orderID string, cert *Certificate, audit ...AuditEvent) error {
+func (s *gormStore) CompleteFinalize(ctx context.Context, orderID string, cert *acme.Certificate, events ...audit.Event) error {
 	if cert.ID == "" {
-		cert.ID = NewID()
+		cert.ID = acme.NewID()
 	}
 	if cert.OrderID == "" {
 		cert.OrderID = orderID
@@ -156,38 +168,30 @@ func (s *gormStore) CompleteFinalize(ctx context.Context, orderID string, cert *
 	if cert.CreatedAt.IsZero() {
 		cert.CreatedAt = s.now()
 	}
-	normCertForWrite(cert)
+	// The caller sees what a read returns: lowercase serial, UTC times
+	// in microseconds.
+	cert.Serial = strings.ToLower(cert.Serial)
+	cert.NotBefore, cert.NotAfter, cert.CreatedAt = ts(cert.NotBefore), ts(cert.NotAfter), ts(cert.CreatedAt)
+	cert.RevokedAt = tsp(cert.RevokedAt)
+	row := fromCertificate(cert)
 	err := s.tx(ctx, func(tx *gorm.DB) error {
-		res, err := rawExec(tx, `UPDATE orders SET status = ?, certificate_id = ?, processing_at = NULL
-			WHERE id = ? AND status IN (?, ?)`, StatusValid, cert.ID, orderID, StatusReady, StatusProcessing)
-		if err := casRaw(tx, res, err, "orders", orderID); err != nil {
+		res := tx.Model(&orderRow{}).Where("id = ? AND status = ?", orderID, acme.StatusReady).
+			Updates(map[string]any{"status": acme.StatusValid, "certificate_id": cert.ID})
+		if err := casDone(tx, res, "orders", orderID); err != nil {
 			return err
 		}
-		if err := insertCertificate(tx, cert); err != nil {
-			return err
+		if err := tx.Create(&row).Error; err != nil {
+			return mapErr(err)
 		}
-		for i := range audit {
-			if err := insertAudit(tx, prepareAudit(&audit[i], s.now())); err != nil {
-				return err
+		for _, e := range events {
+			if err := tx.Create(auditRowOf(e, s.now())).Error; err != nil {
+				return mapErr(err)
 			}
 		}
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("complete finalize of order %s: %w", orderID, err)
-	}
-	return nil
-}
-
-func (s *gormStore) FailFinalize(ctx context.Context, orderID string, retryable bool, problemJSON string) error {
-	set := map[string]any{"status": StatusReady, "processing_at": nil}
-	if !retryable {
-		set = map[string]any{"status": StatusInvalid, "error": problemJSON, "processing_at": nil}
-	}
-	db := s.q(ctx)
-	res := db.Model(&Order{}).Where("id = ? AND status = ?", orderID, StatusProcessing).Updates(set)
-	if err := casDone(db, res, "orders", orderID); err != nil {
-		return fmt.Errorf("fail finalize: %w", err)
 	}
 	return nil
 }
@@ -201,12 +205,12 @@ func (s *gormStore) ExpireStale(ctx context.Context, now time.Time) (int64, erro
 		run  func() *gorm.DB
 	}{
 		{"orders", func() *gorm.DB {
-			return db.Model(&Order{}).Where(orderUnfinished+" AND status IN ? AND expires < ?", []string{StatusPending, StatusReady}, now).
-				Update("status", StatusInvalid)
+			return db.Model(&orderRow{}).Where(orderUnfinished+" AND status IN ? AND expires < ?", []string{acme.StatusPending, acme.StatusReady}, now).
+				Update("status", acme.StatusInvalid)
 		}},
 		{"authorizations", func() *gorm.DB {
-			return db.Model(&Authorization{}).Where(authzPending+" AND expires < ?", now).
-				Update("status", StatusExpired)
+			return db.Model(&authzRow{}).Where(authzPending+" AND expires < ?", now).
+				Update("status", acme.StatusExpired)
 		}},
 		{"nonces", func() *gorm.DB {
 			return db.Where("expires < ?", now).Delete(&usedNonce{})
@@ -220,14 +224,4 @@ func (s *gormStore) ExpireStale(ctx context.Context, now time.Time) (int64, erro
 		total += res.RowsAffected
 	}
 	return total, nil
-}
-
-func (s *gormStore) RecoverProcessing(ctx context.Context, olderThan time.Time) (int64, error) {
-	res := s.q(ctx).Model(&Order{}).
-		Where(orderUnfinished+" AND status = ? AND (processing_at IS NULL OR processing_at < ?)", StatusProcessing, ts(olderThan)).
-		Updates(map[string]any{"status": StatusReady, "processing_at": nil})
-	if res.Error != nil {
-		return 0, fmt.Errorf("recover processing orders: %w", mapErr(res.Error))
-	}
-	return res.RowsAffected, nil
 }

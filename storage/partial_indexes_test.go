@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -8,6 +9,8 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+
+	"github.com/certmint/certmint/acme"
 )
 
 // capturedSQL records the statements gorm runs, so a test can ask SQLite
@@ -96,12 +99,8 @@ func TestPartialIndexPlans(t *testing.T) {
 			_, err := gs.ExpireStale(ctx(t), now)
 			return err
 		}},
-		{"processing recovery", "idx_orders_unfinished", "UPDATE `orders`", func() error {
-			_, err := gs.RecoverProcessing(ctx(t), now)
-			return err
-		}},
 		{"console filter on invalid orders", "idx_orders_unfinished", "FROM `orders`", func() error {
-			_, err := gs.ListOrders(ctx(t), OrderFilter{Status: StatusInvalid}, Page{})
+			_, err := gs.ListOrders(ctx(t), OrderFilter{Status: acme.StatusInvalid}, Page{})
 			return err
 		}},
 		{"pending authorizations per account", "idx_authz_pending", "FROM `authorizations`", func() error {
@@ -110,6 +109,13 @@ func TestPartialIndexPlans(t *testing.T) {
 		}},
 		{"challenges left processing", "idx_challenges_processing", "FROM `challenges`", func() error {
 			_, err := gs.ListProcessingChallenges(ctx(t), 10)
+			return err
+		}},
+		{"authorization reuse", "idx_authz_reusable", "FROM `authorizations`", func() error {
+			_, err := gs.FindReusableAuthorization(ctx(t), "acct", "dns", "a.example", false, now)
+			if errors.Is(err, ErrNotFound) {
+				return nil
+			}
 			return err
 		}},
 	}
@@ -124,10 +130,4 @@ func TestPartialIndexPlans(t *testing.T) {
 			}
 		})
 	}
-	t.Run("authorization reuse", func(t *testing.T) {
-		p := plan(t, gs, reusableAuthz, "acct", "dns", "a.example", false, ts(now))
-		if !strings.Contains(p, "idx_authz_reusable") {
-			t.Errorf("the reuse look-up is planned as %s, want idx_authz_reusable", p)
-		}
-	})
 }

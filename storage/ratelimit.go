@@ -8,22 +8,6 @@ import (
 	"time"
 )
 
-// RateLimitStore keeps fixed-window event counters for rate limits, in the
-// database so that a limit holds across every replica. A window is named
-// by its bucket (rule and key, e.g. "newOrder/acct:ID") and its start.
-type RateLimitStore interface {
-	// AddRateLimitHits adds n to the counter of bucket's window starting at
-	// start, creating it (to be swept after end), and returns the count
-	// afterwards. It is one atomic statement.
-	AddRateLimitHits(ctx context.Context, bucket string, start, end time.Time, n int64) (int64, error)
-	// RateLimitHits returns the count of bucket's window starting at start,
-	// 0 when there is none.
-	RateLimitHits(ctx context.Context, bucket string, start time.Time) (int64, error)
-	// SweepRateLimits deletes windows that ended by before and returns
-	// how many.
-	SweepRateLimits(ctx context.Context, before time.Time) (int64, error)
-}
-
 // Window bounds are stored as Unix seconds: compact, the same on both
 // engines, and cheap to compare in the primary key.
 

@@ -4,24 +4,9 @@ import (
 	"context"
 	"fmt"
 	"strings"
-)
 
-// RenewalStore keeps the ACME Renewal Information state (RFC 9773): which
-// certificates an operator asked to be renewed now, and which order
-// replaces which certificate.
-type RenewalStore interface {
-	// MarkReplaced records that order orderID replaces certificate certID
-	// (RFC 9773 §5). ErrConflict if another order replaces it already,
-	// unless that order has become invalid.
-	MarkReplaced(ctx context.Context, certID, orderID string) error
-	// ClearReplaced undoes MarkReplaced when the replacing order could not
-	// be created.
-	ClearReplaced(ctx context.Context, certID, orderID string) error
-	// SetRenewNow asks clients to renew every unexpired, unrevoked
-	// certificate matching f now (the ARI window moves into the past);
-	// it returns how many were marked. An empty filter is refused.
-	SetRenewNow(ctx context.Context, f RenewFilter) (int64, error)
-}
+	"github.com/certmint/certmint/acme"
+)
 
 // RenewFilter selects certificates for SetRenewNow; exactly one field is
 // set.
@@ -36,7 +21,7 @@ func (s *gormStore) MarkReplaced(ctx context.Context, certID, orderID string) er
 	// EXISTS by primary key, not "IN (every invalid order)": the latter
 	// grows with the server's history.
 	res := db.Exec(`UPDATE certificates SET replaced_by = ? WHERE id = ? AND (replaced_by = '' OR replaced_by IS NULL
-		OR EXISTS (SELECT 1 FROM orders WHERE orders.id = certificates.replaced_by AND orders.status = ?))`, orderID, certID, StatusInvalid)
+		OR EXISTS (SELECT 1 FROM orders WHERE orders.id = certificates.replaced_by AND orders.status = ?))`, orderID, certID, acme.StatusInvalid)
 	if err := casDone(db, res, "certificates", certID); err != nil {
 		return fmt.Errorf("mark certificate %s replaced: %w", certID, err)
 	}
@@ -52,7 +37,7 @@ func (s *gormStore) ClearReplaced(ctx context.Context, certID, orderID string) e
 }
 
 func (s *gormStore) SetRenewNow(ctx context.Context, f RenewFilter) (int64, error) {
-	db := s.q(ctx).Model(&Certificate{}).Where("revoked = ? AND not_after > ?", false, ts(s.now()))
+	db := s.q(ctx).Model(&certificateRow{}).Where("revoked = ? AND not_after > ?", false, ts(s.now()))
 	switch {
 	case f.CertificateID != "":
 		db = db.Where("id = ?", f.CertificateID)

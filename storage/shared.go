@@ -11,10 +11,8 @@ import (
 
 // UseNonce relies on the primary key of used_nonces: the database, not a
 // process, decides which of several concurrent uses wins.
-// On Postgres every request makes it, so it is a raw INSERT (hotwrite.go).
 func (s *gormStore) UseNonce(ctx context.Context, nonce string, expires time.Time) error {
-	_, err := rawExec(s.q(ctx), "INSERT INTO used_nonces (nonce, expires) VALUES (?, ?)", nonce, ts(expires))
-	if err != nil {
+	if err := s.q(ctx).Create(&usedNonce{Nonce: nonce, Expires: ts(expires)}).Error; err != nil {
 		err = mapErr(err)
 		if errors.Is(err, ErrConflict) {
 			return fmt.Errorf("nonce used before: %w", ErrConflict)

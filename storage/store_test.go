@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/certmint/certmint/internal/pgtest"
+	"github.com/certmint/certmint/tools/pgtest"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }

@@ -1,9 +1,12 @@
 package storage
 
 import (
+	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/certmint/certmint/acme"
 )
 
 func init() {
@@ -22,7 +25,7 @@ func testAccounts(t *testing.T, s Store) {
 	a := newAccount(t, s)
 	got, err := s.GetAccount(ctx(t), a.ID)
 	noErr(t, "get", err)
-	if got.KeyThumbprint != a.KeyThumbprint || !got.TOSAgreed || got.Contact != a.Contact {
+	if got.KeyThumbprint != a.KeyThumbprint || !got.TOSAgreed || !slices.Equal(got.Contact, a.Contact) {
 		t.Fatalf("got %+v, want %+v", got, a)
 	}
 	if want := base.UTC().Truncate(time.Microsecond); !got.CreatedAt.Equal(want) || got.CreatedAt.Location() != time.UTC {
@@ -38,20 +41,20 @@ func testAccounts(t *testing.T, s Store) {
 	_, err = s.GetAccountByThumbprint(ctx(t), "nope")
 	wantErr(t, "get unknown thumbprint", err, ErrNotFound)
 
-	dup := &Account{ID: NewID(), KeyThumbprint: a.KeyThumbprint, KeyJWK: "{}", Status: StatusValid}
+	dup := &acme.Account{ID: acme.NewID(), KeyThumbprint: a.KeyThumbprint, KeyJWK: "{}", Status: acme.StatusValid}
 	wantErr(t, "duplicate thumbprint", s.CreateAccount(ctx(t), dup), ErrConflict)
 
-	noErr(t, "update contact", s.UpdateAccountContact(ctx(t), a.ID, `["mailto:b@example.com"]`))
+	noErr(t, "update contact", s.UpdateAccountContact(ctx(t), a.ID, []string{"mailto:b@example.com"}))
 	got, _ = s.GetAccount(ctx(t), a.ID)
-	if got.Contact != `["mailto:b@example.com"]` {
-		t.Fatalf("contact = %s", got.Contact)
+	if !slices.Equal(got.Contact, []string{"mailto:b@example.com"}) {
+		t.Fatalf("contact = %q", got.Contact)
 	}
-	wantErr(t, "update unknown", s.UpdateAccountContact(ctx(t), "nope", "[]"), ErrNotFound)
+	wantErr(t, "update unknown", s.UpdateAccountContact(ctx(t), "nope", nil), ErrNotFound)
 
 	noErr(t, "deactivate", s.DeactivateAccount(ctx(t), a.ID))
 	wantErr(t, "deactivate twice", s.DeactivateAccount(ctx(t), a.ID), ErrConflict)
 	wantErr(t, "deactivate unknown", s.DeactivateAccount(ctx(t), "nope"), ErrNotFound)
-	wantErr(t, "update deactivated", s.UpdateAccountContact(ctx(t), a.ID, "[]"), ErrConflict)
+	wantErr(t, "update deactivated", s.UpdateAccountContact(ctx(t), a.ID, nil), ErrConflict)
 
 	b := newAccount(t, s)
 	n, err := s.CountAccounts(ctx(t))

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/certmint/certmint/ca/crl"
 )
 
 func init() {
@@ -61,9 +63,11 @@ func testCRLNumber(t *testing.T, s Store) {
 }
 
 func testCRLSaveGet(t *testing.T, s Store) {
-	_, err := s.GetCRL(ctx(t), "iss", 0)
-	wantErr(t, "get before save", err, ErrNotFound)
-	c := &CRL{Issuer: "iss", Number: 5, ThisUpdate: base, NextUpdate: base.Add(24 * time.Hour),
+	none, err := s.GetCRL(ctx(t), "iss", 0)
+	if none != nil || err != nil {
+		t.Fatalf("get before save = %+v, %v; want nil, nil", none, err)
+	}
+	c := &crl.CRL{Issuer: "iss", Number: 5, ThisUpdate: base, NextUpdate: base.Add(24 * time.Hour),
 		State: "1@x", DER: []byte{0x30, 0x03, 1, 2, 3}}
 	ok, err := s.SaveCRL(ctx(t), c)
 	noErr(t, "save", err)
@@ -107,7 +111,7 @@ func testRevocationState(t *testing.T, s Store) {
 	if st, _ := s.RevocationState(ctx(t)); st != empty {
 		t.Fatalf("issuing changed the state: %q -> %q", empty, st)
 	}
-	noErr(t, "revoke", s.RevokeCertificate(ctx(t), c1.ID, 1, base))
+	noErr(t, "revoke", s.RevokeCertificate(ctx(t), c1.ID, 1, base, revokeEvent(c1.ID)))
 	one, _ := s.RevocationState(ctx(t))
 	if one == empty {
 		t.Fatalf("state %q unchanged by a revocation", one)
@@ -116,7 +120,7 @@ func testRevocationState(t *testing.T, s Store) {
 		t.Fatalf("state not stable: %q then %q", one, again)
 	}
 	// Same revocation time as the first: the count still tells them apart.
-	noErr(t, "revoke", s.RevokeCertificate(ctx(t), c2.ID, 0, base))
+	noErr(t, "revoke", s.RevokeCertificate(ctx(t), c2.ID, 0, base, revokeEvent(c2.ID)))
 	if two, _ := s.RevocationState(ctx(t)); two == one || two == empty {
 		t.Fatalf("second revocation: state %q (before %q)", two, one)
 	}

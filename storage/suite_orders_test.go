@@ -5,6 +5,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/certmint/certmint/acme"
+	"github.com/certmint/certmint/internal/audit"
 )
 
 func init() {
@@ -16,7 +19,6 @@ func init() {
 		suiteCase{"orders/reuse-authz", testReuseAuthz},
 		suiteCase{"orders/finalize", testFinalize},
 		suiteCase{"orders/expire-stale", testExpireStale},
-		suiteCase{"orders/recover-processing", testRecoverProcessing},
 		suiteCase{"orders/paging", testOrderPaging},
 		suiteCase{"concurrent-writers", testConcurrentWriters},
 	)
@@ -27,7 +29,8 @@ func testOrderLifecycle(t *testing.T, s Store) {
 	o, authzs := newOrder(t, s, acct, "a.example.com", "b.example.com")
 	got, err := s.GetOrder(ctx(t), o.ID)
 	noErr(t, "get order", err)
-	if !slices.Equal(got.AuthzIDs, o.AuthzIDs) || got.Status != StatusPending || got.Names != o.Names {
+	if !slices.Equal(got.AuthzIDs, o.AuthzIDs) || got.Status != acme.StatusPending ||
+		!slices.Equal(got.Names, o.Names) || !slices.Equal(got.Identifiers, o.Identifiers) {
 		t.Fatalf("order = %+v, want authzs %v", got, o.AuthzIDs)
 	}
 	if got.Expires.Location() != time.UTC || !got.Expires.Equal(o.Expires) {
@@ -53,13 +56,13 @@ func testOrderLifecycle(t *testing.T, s Store) {
 	noErr(t, "start", s.StartChallenge(ctx(t), c0))
 	wantErr(t, "start twice", s.StartChallenge(ctx(t), c0), ErrConflict)
 	wantErr(t, "start unknown", s.StartChallenge(ctx(t), "nope"), ErrNotFound)
-	noErr(t, "complete", s.CompleteChallenge(ctx(t), c0, true, "", base))
-	wantErr(t, "complete twice", s.CompleteChallenge(ctx(t), c0, true, "", base), ErrConflict)
-	if st := orderStatus(t, s, o.ID); st != StatusPending {
+	noErr(t, "complete", s.CompleteChallenge(ctx(t), c0, nil, base))
+	wantErr(t, "complete twice", s.CompleteChallenge(ctx(t), c0, nil, base), ErrConflict)
+	if st := orderStatus(t, s, o.ID); st != acme.StatusPending {
 		t.Fatalf("order %s after one of two authzs, want pending", st)
 	}
 	_, ch0, _ := s.GetChallenge(ctx(t), c0)
-	if ch0.Status != StatusValid || ch0.Challenges[0].Status != StatusValid || ch0.Challenges[0].Validated == nil {
+	if ch0.Status != acme.StatusValid || ch0.Challenges[0].Status != acme.StatusValid || ch0.Challenges[0].Validated == nil {
 		t.Fatalf("authz after validation: %+v", ch0)
 	}
 	// Another challenge of the now valid authorization cannot start.
@@ -67,9 +70,9 @@ func testOrderLifecycle(t *testing.T, s Store) {
 
 	// A quick validation is recorded straight from pending, never having
 	// been marked processing; the order still becomes ready with it.
-	noErr(t, "complete from pending", s.CompleteChallenge(ctx(t), authzs[1].Challenges[0].ID, true, "", base))
+	noErr(t, "complete from pending", s.CompleteChallenge(ctx(t), authzs[1].Challenges[0].ID, nil, base))
 	wantErr(t, "start after complete", s.StartChallenge(ctx(t), authzs[1].Challenges[0].ID), ErrConflict)
-	if st := orderStatus(t, s, o.ID); st != StatusReady {
+	if st := orderStatus(t, s, o.ID); st != acme.StatusReady {
 		t.Fatalf("order %s after all authzs valid, want ready", st)
 	}
 }
@@ -80,16 +83,17 @@ func testOrderFailedChallenge(t *testing.T, s Store) {
 	validate(t, s, authzs[0], false)
 	got, err := s.GetOrder(ctx(t), o.ID)
 	noErr(t, "get order", err)
-	if got.Status != StatusInvalid || got.Error == "" {
-		t.Fatalf("order after failed challenge: %s %q, want invalid with problem", got.Status, got.Error)
+	if got.Status != acme.StatusInvalid || got.Error == nil || got.Error.Type != acme.ProblemNS+"unauthorized" {
+		t.Fatalf("order after failed challenge: %s %+v, want invalid with problem", got.Status, got.Error)
 	}
 	az, _ := s.GetAuthorization(ctx(t), authzs[0].ID)
-	if az.Status != StatusInvalid || az.Challenges[0].Error == "" || az.Challenges[0].Status != StatusInvalid {
+	if az.Status != acme.StatusInvalid || az.Challenges[0].Error == nil || az.Challenges[0].Error.Type != acme.ProblemNS+"unauthorized" ||
+		az.Challenges[0].Status != acme.StatusInvalid {
 		t.Fatalf("authz after failed challenge: %+v", az)
 	}
 	// The order stays invalid when its other authorization succeeds.
 	validate(t, s, authzs[1], true)
-	if st := orderStatus(t, s, o.ID); st != StatusInvalid {
+	if st := orderStatus(t, s, o.ID); st != acme.StatusInvalid {
 		t.Fatalf("order %s, want invalid", st)
 	}
 }
@@ -106,13 +110,13 @@ func testConcurrentAuthzCompletion(t *testing.T, s Store) {
 		var wg sync.WaitGroup
 		for _, a := range authzs {
 			wg.Go(func() {
-				if err := s.CompleteChallenge(ctx(t), a.Challenges[0].ID, true, "", base); err != nil {
+				if err := s.CompleteChallenge(ctx(t), a.Challenges[0].ID, nil, base); err != nil {
 					t.Errorf("complete: %v", err)
 				}
 			})
 		}
 		wg.Wait()
-		if st := orderStatus(t, s, o.ID); st != StatusReady {
+		if st := orderStatus(t, s, o.ID); st != acme.StatusReady {
 			t.Fatalf("order %s after concurrent completion, want ready", st)
 		}
 	}
@@ -124,7 +128,7 @@ func testDeactivateAuthz(t *testing.T, s Store) {
 	noErr(t, "deactivate", s.DeactivateAuthorization(ctx(t), o.AuthzIDs[0]))
 	wantErr(t, "deactivate twice", s.DeactivateAuthorization(ctx(t), o.AuthzIDs[0]), ErrConflict)
 	wantErr(t, "deactivate unknown", s.DeactivateAuthorization(ctx(t), "nope"), ErrNotFound)
-	if st := orderStatus(t, s, o.ID); st != StatusInvalid {
+	if st := orderStatus(t, s, o.ID); st != acme.StatusInvalid {
 		t.Fatalf("ready order %s after deactivating its authz, want invalid", st)
 	}
 }
@@ -155,8 +159,8 @@ func testReuseAuthz(t *testing.T, s Store) {
 		wantErr(t, name, f(), ErrNotFound)
 	}
 	// A new order reusing the authorization is created ready-able at once.
-	o2 := &Order{ID: NewID(), AccountID: acct.ID, Status: StatusReady, Expires: base.Add(time.Hour),
-		Identifiers: "[]", Names: az.Value, AuthzIDs: []string{az.ID}}
+	o2 := &acme.Order{ID: acme.NewID(), AccountID: acct.ID, Status: acme.StatusReady, Expires: base.Add(time.Hour),
+		Identifiers: []acme.Identifier{{Type: "dns", Value: az.Value}}, Names: []string{az.Value}, AuthzIDs: []string{az.ID}}
 	noErr(t, "order with reused authz", s.CreateOrder(ctx(t), o2, nil))
 	got, _ := s.GetOrder(ctx(t), o2.ID)
 	if !slices.Equal(got.AuthzIDs, []string{az.ID}) {
@@ -173,50 +177,61 @@ func testReuseAuthz(t *testing.T, s Store) {
 	}
 }
 
+// testFinalize: CompleteFinalize moves a ready order to valid together
+// with its certificate, once: a second finalize, a taken serial, an order
+// that is not ready and an unknown order all fail and store nothing.
 func testFinalize(t *testing.T, s Store) {
 	acct := newAccount(t, s)
-	o := readyOrder(t, s, acct)
-	results := make(chan error, 2)
-	for range 2 {
-		go func() { results <- s.BeginFinalize(ctx(t), o.ID) }()
-	}
-	e1, e2 := <-results, <-results
-	if (e1 == nil) == (e2 == nil) || !(isConflict(e1) || isConflict(e2)) {
-		t.Fatalf("concurrent BeginFinalize: %v, %v; want one winner and one ErrConflict", e1, e2)
-	}
-	wantErr(t, "begin unknown", s.BeginFinalize(ctx(t), "nope"), ErrNotFound)
-
 	taken := issue(t, s, acct, base.Add(90*24*time.Hour))
+
+	o := readyOrder(t, s, acct)
 	dup := newCert(acct, o.ID, base.Add(time.Hour))
 	dup.Serial = taken.Serial
-	wantErr(t, "duplicate serial", s.CompleteFinalize(ctx(t), o.ID, dup), ErrConflict)
-	if st := orderStatus(t, s, o.ID); st != StatusProcessing {
-		t.Fatalf("order %s after serial conflict, want still processing", st)
+	issued := func(c *acme.Certificate) audit.Event {
+		return audit.Event{Actor: "system", Action: audit.CertIssue, Target: audit.Certificate(c.ID)}
+	}
+	wantErr(t, "duplicate serial", s.CompleteFinalize(ctx(t), o.ID, dup, issued(dup)), ErrConflict)
+	if st := orderStatus(t, s, o.ID); st != acme.StatusReady {
+		t.Fatalf("order %s after serial conflict, want still ready", st)
 	}
 	_, err := s.GetCertificate(ctx(t), dup.ID)
 	wantErr(t, "conflicting cert not stored", err, ErrNotFound)
+	wantErr(t, "complete unknown", s.CompleteFinalize(ctx(t), "nope", newCert(acct, "nope", base)), ErrNotFound)
 
-	noErr(t, "fail retryable", s.FailFinalize(ctx(t), o.ID, true, ""))
-	if st := orderStatus(t, s, o.ID); st != StatusReady {
-		t.Fatalf("order %s after retryable failure, want ready", st)
+	pending, _ := newOrder(t, s, acct, "pending.example.com")
+	wantErr(t, "complete pending order", s.CompleteFinalize(ctx(t), pending.ID, newCert(acct, pending.ID, base)), ErrConflict)
+	if st := orderStatus(t, s, pending.ID); st != acme.StatusPending {
+		t.Fatalf("pending order %s after a refused finalize", st)
 	}
-	noErr(t, "begin again", s.BeginFinalize(ctx(t), o.ID))
-	cert := newCert(acct, o.ID, base.Add(time.Hour))
-	noErr(t, "complete", s.CompleteFinalize(ctx(t), o.ID, cert))
+
+	// Two concurrent finalizes of one order: one wins, the other conflicts.
+	certs := []*acme.Certificate{newCert(acct, o.ID, base.Add(time.Hour)), newCert(acct, o.ID, base.Add(time.Hour))}
+	results := make([]error, len(certs))
+	var wg sync.WaitGroup
+	for i, c := range certs {
+		wg.Go(func() { results[i] = s.CompleteFinalize(ctx(t), o.ID, c, issued(c)) })
+	}
+	wg.Wait()
+	if (results[0] == nil) == (results[1] == nil) || !(isConflict(results[0]) || isConflict(results[1])) {
+		t.Fatalf("concurrent CompleteFinalize: %v, %v; want one winner and one ErrConflict", results[0], results[1])
+	}
+	winner, loser := certs[0], certs[1]
+	if results[0] != nil {
+		winner, loser = loser, winner
+	}
 	got, _ := s.GetOrder(ctx(t), o.ID)
-	if got.Status != StatusValid || got.CertificateID != cert.ID {
-		t.Fatalf("order after finalize: %s cert %q", got.Status, got.CertificateID)
+	if got.Status != acme.StatusValid || got.CertificateID != winner.ID {
+		t.Fatalf("order after finalize: %s cert %q, want valid with %s", got.Status, got.CertificateID, winner.ID)
+	}
+	_, err = s.GetCertificate(ctx(t), loser.ID)
+	wantErr(t, "losing cert not stored", err, ErrNotFound)
+	// The audit entry is written with the certificate, in its transaction.
+	events, err := s.ListAuditEvents(ctx(t), audit.CertIssue, Page{})
+	noErr(t, "list audit", err)
+	if len(events) != 1 || events[0].Target != audit.Certificate(winner.ID) {
+		t.Fatalf("audit events after finalize: %+v, want one for %s", events, winner.ID)
 	}
 	wantErr(t, "complete twice", s.CompleteFinalize(ctx(t), o.ID, newCert(acct, o.ID, base)), ErrConflict)
-	wantErr(t, "fail after valid", s.FailFinalize(ctx(t), o.ID, true, ""), ErrConflict)
-
-	o2 := readyOrder(t, s, acct)
-	noErr(t, "begin", s.BeginFinalize(ctx(t), o2.ID))
-	noErr(t, "fail for good", s.FailFinalize(ctx(t), o2.ID, false, `{"type":"badCSR"}`))
-	got, _ = s.GetOrder(ctx(t), o2.ID)
-	if got.Status != StatusInvalid || got.Error != `{"type":"badCSR"}` {
-		t.Fatalf("order after final failure: %s %q", got.Status, got.Error)
-	}
 }
 
 func testExpireStale(t *testing.T, s Store) {
@@ -224,15 +239,15 @@ func testExpireStale(t *testing.T, s Store) {
 	old, oldAuthzs := newOrder(t, s, acct, "old.example.com") // expires base+24h
 	ready := readyOrder(t, s, acct)
 	now := base.Add(25 * time.Hour)
-	fresh := &Order{ID: NewID(), AccountID: acct.ID, Status: StatusPending, Expires: now.Add(time.Hour),
-		Identifiers: "[]", Names: "x"}
+	fresh := &acme.Order{ID: acme.NewID(), AccountID: acct.ID, Status: acme.StatusPending, Expires: now.Add(time.Hour),
+		Identifiers: []acme.Identifier{{Type: "dns", Value: "x"}}, Names: []string{"x"}}
 	noErr(t, "fresh order", s.CreateOrder(ctx(t), fresh, nil))
 	n, err := s.ExpireStale(ctx(t), now)
 	noErr(t, "expire", err)
 	if n != 2 { // the two expired orders; authorizations expire after 7 days
 		t.Fatalf("ExpireStale changed %d rows, want 2", n)
 	}
-	for id, want := range map[string]string{old.ID: StatusInvalid, ready.ID: StatusInvalid, fresh.ID: StatusPending} {
+	for id, want := range map[string]string{old.ID: acme.StatusInvalid, ready.ID: acme.StatusInvalid, fresh.ID: acme.StatusPending} {
 		if st := orderStatus(t, s, id); st != want {
 			t.Fatalf("order status %s, want %s", st, want)
 		}
@@ -240,24 +255,8 @@ func testExpireStale(t *testing.T, s Store) {
 	n, err = s.ExpireStale(ctx(t), base.Add(8*24*time.Hour))
 	noErr(t, "expire authzs", err)
 	az, _ := s.GetAuthorization(ctx(t), oldAuthzs[0].ID)
-	if n != 2 || az.Status != StatusExpired { // the pending authz and the fresh order
+	if n != 2 || az.Status != acme.StatusExpired { // the pending authz and the fresh order
 		t.Fatalf("second ExpireStale changed %d rows, authz %s", n, az.Status)
-	}
-}
-
-func testRecoverProcessing(t *testing.T, s Store) {
-	acct := newAccount(t, s)
-	o := readyOrder(t, s, acct)
-	noErr(t, "begin", s.BeginFinalize(ctx(t), o.ID))
-	n, err := s.RecoverProcessing(ctx(t), time.Now().Add(-time.Minute))
-	noErr(t, "recover", err)
-	if n != 0 {
-		t.Fatalf("recovered an order that just started finalizing")
-	}
-	n, err = s.RecoverProcessing(ctx(t), time.Now().Add(time.Minute))
-	noErr(t, "recover", err)
-	if n != 1 || orderStatus(t, s, o.ID) != StatusReady {
-		t.Fatalf("recovered %d, status %s", n, orderStatus(t, s, o.ID))
 	}
 }
 
@@ -284,7 +283,7 @@ func testOrderPaging(t *testing.T, s Store) {
 	}
 	var newest []string
 	for p := (Page{Limit: 3}); ; {
-		page, err := s.ListOrders(ctx(t), OrderFilter{AccountID: acct.ID, Status: StatusPending}, p)
+		page, err := s.ListOrders(ctx(t), OrderFilter{AccountID: acct.ID, Status: acme.StatusPending}, p)
 		noErr(t, "list orders", err)
 		if len(page) == 0 {
 			break
@@ -318,9 +317,9 @@ func testConcurrentWriters(t *testing.T, s Store) {
 		wg.Go(func() {
 			for i := range 50 {
 				a := newAuthz(acct, "w.example.com")
-				o := &Order{ID: NewID(), AccountID: acct.ID, Status: StatusPending, Expires: base,
-					Identifiers: "[]", Names: "w", AuthzIDs: []string{a.ID}}
-				if err := s.CreateOrder(ctx(t), o, []Authorization{a}); err != nil {
+				o := &acme.Order{ID: acme.NewID(), AccountID: acct.ID, Status: acme.StatusPending, Expires: base,
+					Identifiers: []acme.Identifier{{Type: "dns", Value: "w"}}, Names: []string{"w"}, AuthzIDs: []string{a.ID}}
+				if err := s.CreateOrder(ctx(t), o, []acme.Authorization{a}); err != nil {
 					t.Errorf("writer %d tx %d: %v", g, i, err)
 					return
 				}

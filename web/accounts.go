@@ -1,23 +1,24 @@
 package web
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
 
+	"github.com/certmint/certmint/acme"
+	"github.com/certmint/certmint/internal/audit"
 	"github.com/certmint/certmint/storage"
 )
 
 type accountRow struct {
-	storage.Account
+	acme.Account
 	Contacts []string
 }
 
-func contacts(js string) []string {
-	var out []string
-	_ = json.Unmarshal([]byte(js), &out)
-	for i, c := range out {
+// contacts shows an account's contact URIs as plain addresses.
+func contacts(uris []string) []string {
+	out := make([]string, len(uris))
+	for i, c := range uris {
 		out[i] = strings.TrimPrefix(c, "mailto:")
 	}
 	return out
@@ -36,7 +37,7 @@ func (s *server) accounts(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	list, d.Next = onePage(list, func(x *storage.Account) string { return x.ID })
+	list, d.Next = onePage(list, func(x *acme.Account) string { return x.ID })
 	for _, a := range list {
 		d.Rows = append(d.Rows, accountRow{Account: a, Contacts: contacts(a.Contact)})
 	}
@@ -46,7 +47,7 @@ func (s *server) accounts(w http.ResponseWriter, r *http.Request) error {
 
 type accountDetail struct {
 	Account  accountRow
-	Orders   []storage.Order
+	Orders   []acme.Order
 	Certs    []certRow
 	MoreOrd  bool
 	MoreCert bool
@@ -78,7 +79,7 @@ func (s *server) loadAccount(r *http.Request) (*accountDetail, error) {
 	}
 	now := s.now()
 	for i := range certs {
-		d.Certs = append(d.Certs, certRow{Certificate: certs[i], State: certState(&certs[i], now), Names: splitNames(certs[i].Names)})
+		d.Certs = append(d.Certs, certRow{Certificate: certs[i], State: certState(&certs[i], now), Names: certs[i].Names})
 	}
 	return d, nil
 }
@@ -97,7 +98,7 @@ func (s *server) deactivateForm(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if d.Account.Status != storage.StatusValid {
+	if d.Account.Status != acme.StatusValid {
 		http.Redirect(w, r, "/accounts/"+d.Account.ID, http.StatusSeeOther)
 		return nil
 	}
@@ -117,7 +118,7 @@ func (s *server) deactivate(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.log.Info("account deactivated from the console", "account", id, "user", sessionFrom(r.Context()).Username)
-	s.audit(r, "", storage.AuditAccountDeactivate, "account/"+id, "")
+	s.audit(r, "", audit.AccountDeactivate, audit.Account(id), "")
 	http.Redirect(w, r, "/accounts/"+id, http.StatusSeeOther)
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/certmint/certmint/internal/audit"
 	"github.com/certmint/certmint/storage"
 )
 
@@ -175,7 +176,7 @@ func (s *server) audit(r *http.Request, actor, action, target, detail string) {
 			actor = se.Username
 		}
 	}
-	err := s.store.AddAuditEvent(r.Context(), storage.AuditEvent{
+	err := s.store.AddAuditEvent(r.Context(), audit.Event{
 		At: s.now(), Actor: actor, Action: action, Target: target, Detail: detail, RemoteAddr: remoteIP(r)})
 	if err != nil {
 		s.log.Error("console: write audit event", "action", action, "target", target, "err", err)
@@ -230,7 +231,7 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if th.LockedUntil != nil && th.LockedUntil.After(now) {
-		s.audit(r, username, storage.AuditLoginFailed, "user/"+username, "refused: sign-in locked")
+		s.audit(r, username, audit.LoginFailed, audit.User(username), "refused: sign-in locked")
 		d.Error = fmt.Sprintf("Too many failed sign-ins for this user. Sign-in is locked %s; try again later.", "for "+strings.TrimPrefix(relTime(now, *th.LockedUntil), "in "))
 		s.showLogin(w, r, http.StatusTooManyRequests, d)
 		return nil
@@ -248,7 +249,7 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		s.audit(r, username, storage.AuditLoginFailed, "user/"+username, fmt.Sprintf("wrong user name or password (failure %d)", th.Failures))
+		s.audit(r, username, audit.LoginFailed, audit.User(username), fmt.Sprintf("wrong user name or password (failure %d)", th.Failures))
 		s.sleep(r, s.loginDelay(th.Failures))
 		d.Error = "Wrong user name or password."
 		status := http.StatusUnauthorized
@@ -277,7 +278,7 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) error {
 		Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode})
 	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: "", Path: "/", MaxAge: -1, Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode})
 	r = r.WithContext(context.WithValue(ctx, ctxKey{}, se))
-	s.audit(r, username, storage.AuditLogin, "user/"+username, "")
+	s.audit(r, username, audit.Login, audit.User(username), "")
 	http.Redirect(w, r, d.Next, http.StatusSeeOther)
 	return nil
 }
@@ -305,7 +306,7 @@ func (s *server) logout(w http.ResponseWriter, r *http.Request) error {
 	if err := s.store.DeleteSession(r.Context(), se.TokenHash); err != nil {
 		return err
 	}
-	s.audit(r, se.Username, storage.AuditLogout, "user/"+se.Username, "")
+	s.audit(r, se.Username, audit.Logout, audit.User(se.Username), "")
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1,
 		Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, "/login", http.StatusSeeOther)

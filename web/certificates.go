@@ -14,35 +14,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certmint/certmint/acme"
+	"github.com/certmint/certmint/acme/revocation"
 	"github.com/certmint/certmint/storage"
 )
 
-// revocationReasons are the RFC 5280 §5.3.1 codes the console offers, the
-// same set the ACME server accepts.
-var revocationReasons = []struct {
-	Code int
-	Name string
-	Help string
-}{
-	{0, "unspecified", "No particular reason"},
-	{1, "keyCompromise", "The private key was exposed"},
-	{3, "affiliationChanged", "The service changed owner or name"},
-	{4, "superseded", "A new certificate replaces it"},
-	{5, "cessationOfOperation", "The service is gone"},
-	{9, "privilegeWithdrawn", "The service may no longer use it"},
-}
-
-func reasonName(code int) string {
-	for _, r := range revocationReasons {
-		if r.Code == code {
-			return r.Name
-		}
-	}
-	return strconv.Itoa(code)
-}
-
 // certState is the badge of a certificate at now.
-func certState(c *storage.Certificate, now time.Time) string {
+func certState(c *acme.Certificate, now time.Time) string {
 	switch {
 	case c.Revoked:
 		return "revoked"
@@ -55,7 +33,7 @@ func certState(c *storage.Certificate, now time.Time) string {
 }
 
 type certRow struct {
-	storage.Certificate
+	acme.Certificate
 	State string
 	Names []string
 }
@@ -90,16 +68,16 @@ func (s *server) certificates(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	list, d.Next = onePage(list, func(x *storage.Certificate) string { return x.ID })
+	list, d.Next = onePage(list, func(x *acme.Certificate) string { return x.ID })
 	for i := range list {
-		d.Rows = append(d.Rows, certRow{Certificate: list[i], State: certState(&list[i], now), Names: splitNames(list[i].Names)})
+		d.Rows = append(d.Rows, certRow{Certificate: list[i], State: certState(&list[i], now), Names: list[i].Names})
 	}
 	s.render(w, r, http.StatusOK, "certificates", "Certificates", "certificates", d)
 	return nil
 }
 
 type certDetail struct {
-	Cert        *storage.Certificate
+	Cert        *acme.Certificate
 	State       string
 	Names       []string
 	Subject     string
@@ -118,7 +96,7 @@ func (s *server) loadCert(r *http.Request) (*certDetail, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &certDetail{Cert: c, State: certState(c, s.now()), Names: splitNames(c.Names), Reasons: revocationReasons}
+	d := &certDetail{Cert: c, State: certState(c, s.now()), Names: c.Names, Reasons: revocation.Reasons}
 	sum := sha256.Sum256(c.DER)
 	d.SHA256 = colonHex(hex.EncodeToString(sum[:]))
 	if x, err := x509.ParseCertificate(c.DER); err == nil {
@@ -148,7 +126,7 @@ func (s *server) certificatePEM(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	name := strings.NewReplacer("*", "wildcard", "/", "_", `"`, "").Replace(firstName(splitNames(c.Names)))
+	name := strings.NewReplacer("*", "wildcard", "/", "_", `"`, "").Replace(firstName(c.Names))
 	w.Header().Set("Content-Type", "application/pem-certificate-chain")
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-%s.pem"`, name, c.Serial[:min(8, len(c.Serial))]))
 	chain := []byte(c.ChainPEM)
@@ -172,29 +150,24 @@ func (s *server) revokeForm(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// revoke uses the same conditional write as ACME revocation, so whichever
-// comes second sees the certificate revoked (alreadyRevoked over ACME).
+// revoke goes through the same revocation.Revoker as ACME revocation, so
+// whichever comes second sees the certificate revoked.
 func (s *server) revoke(w http.ResponseWriter, r *http.Request) error {
 	c, err := s.store.GetCertificate(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
 	reason, err := strconv.Atoi(r.PostForm.Get("reason"))
-	if err != nil || reasonName(reason) == strconv.Itoa(reason) {
+	if err != nil || !revocation.Accepted(reason) {
 		return errorf(http.StatusBadRequest, "Choose a revocation reason from the list.")
 	}
-	err = s.store.RevokeCertificate(r.Context(), c.ID, reason, s.now())
-	if errors.Is(err, storage.ErrConflict) {
+	err = s.revoker.Revoke(r.Context(), revocation.Certificate{ID: c.ID, Serial: c.Serial, Names: c.Names},
+		revocation.Request{Reason: reason, Actor: sessionFrom(r.Context()).Username, RemoteAddr: remoteIP(r), Via: "the console"})
+	if errors.Is(err, revocation.ErrAlreadyRevoked) {
 		return errorf(http.StatusConflict, "This certificate was revoked already.")
 	}
 	if err != nil {
 		return err
-	}
-	s.log.Info("certificate revoked from the console", "serial", c.Serial, "reason", reason, "user", sessionFrom(r.Context()).Username)
-	s.audit(r, "", storage.AuditCertRevoke, "certificate/"+c.ID,
-		fmt.Sprintf("serial %s (%s), reason %s", c.Serial, c.Names, reasonName(reason)))
-	if s.cfg.OnRevoke != nil {
-		s.cfg.OnRevoke()
 	}
 	http.Redirect(w, r, "/certificates/"+c.ID, http.StatusSeeOther)
 	return nil

@@ -2,21 +2,15 @@ package web
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 
+	"github.com/certmint/certmint/acme"
 	"github.com/certmint/certmint/acme/eab"
+	"github.com/certmint/certmint/internal/audit"
 	"github.com/certmint/certmint/storage"
-)
-
-// Audit actions of the EAB page; the same strings `certmint admin eab`
-// writes, so /audit finds a key's history whichever tool made it.
-const (
-	auditEABCreate = "eab.create"
-	auditEABRevoke = "eab.revoke"
 )
 
 // eabAccountsShown caps the accounts listed per key; a reusable team key
@@ -24,9 +18,9 @@ const (
 const eabAccountsShown = 5
 
 type eabRow struct {
-	storage.EABKey
+	eab.Key
 	AllowList []string
-	Accounts  []storage.Account
+	Accounts  []acme.Account
 	More      bool // more accounts than shown
 }
 
@@ -45,15 +39,9 @@ type eabListData struct {
 	DirectoryURL string
 }
 
-func allowList(js string) []string {
-	var out []string
-	_ = json.Unmarshal([]byte(js), &out)
-	return out
-}
-
-func (s *server) eabRow(ctx context.Context, k storage.EABKey) (eabRow, error) {
+func (s *server) eabRow(ctx context.Context, k eab.Key) (eabRow, error) {
 	k.HMACKey = nil // nothing secret reaches a template
-	row := eabRow{EABKey: k, AllowList: allowList(k.Allow)}
+	row := eabRow{Key: k, AllowList: k.Allow}
 	accts, err := s.store.ListAccountsByEABKey(ctx, k.ID, eabAccountsShown+1)
 	if err != nil {
 		return row, err
@@ -78,7 +66,7 @@ func (s *server) renderEABList(w http.ResponseWriter, r *http.Request, status in
 	if err != nil {
 		return err
 	}
-	keys, d.Next = onePage(keys, func(x *storage.EABKey) string { return x.ID })
+	keys, d.Next = onePage(keys, func(x *eab.Key) string { return x.ID })
 	for _, k := range keys {
 		row, err := s.eabRow(r.Context(), k)
 		if err != nil {
@@ -120,19 +108,19 @@ func (s *server) eabCreate(w http.ResponseWriter, r *http.Request) error {
 	}
 	detail := "label " + quoteOrNone(key.Label)
 	if len(allow) > 0 {
-		detail += ", allow " + strings.Join(allowList(key.Allow), " ")
+		detail += ", allow " + strings.Join(key.Allow, " ")
 	}
 	if key.Reusable {
 		detail += ", reusable"
 	}
 	s.log.Info("EAB key created from the console", "kid", key.ID, "user", sessionFrom(r.Context()).Username)
-	s.audit(r, "", auditEABCreate, "eab/"+key.ID, detail)
+	s.audit(r, "", audit.EABCreate, audit.EABKey(key.ID), detail)
 	s.render(w, r, http.StatusOK, "eab-created", "Key created", "eab", struct {
-		Key          *storage.EABKey
+		Key          *eab.Key
 		AllowList    []string
 		HMAC         string
 		DirectoryURL string
-	}{key, allowList(key.Allow), mac, s.cfg.ACMEDirectoryURL})
+	}{key, key.Allow, mac, s.cfg.ACMEDirectoryURL})
 	return nil
 }
 
@@ -176,7 +164,7 @@ func (s *server) eabRevoke(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.log.Info("EAB key revoked from the console", "kid", k.ID, "user", sessionFrom(r.Context()).Username)
-	s.audit(r, "", auditEABRevoke, "eab/"+k.ID, "label "+quoteOrNone(k.Label))
+	s.audit(r, "", audit.EABRevoke, audit.EABKey(k.ID), "label "+quoteOrNone(k.Label))
 	http.Redirect(w, r, "/eab", http.StatusSeeOther)
 	return nil
 }

@@ -8,10 +8,13 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/certmint/certmint/acme"
+	"github.com/certmint/certmint/acme/eab"
 	"github.com/certmint/certmint/storage"
 )
 
@@ -51,8 +54,8 @@ func TestEABCreateShowsHMACOnce(t *testing.T) {
 	if err != nil || !bytes.Equal(raw, k.HMACKey) || len(raw) != 32 {
 		t.Fatalf("shown HMAC %q is not the stored 256-bit key (decode err %v)", mac, err)
 	}
-	if k.Label != "payments team" || !k.Reusable || k.Allow != `["*.payments.internal","10.20.0.0/16"]` {
-		t.Fatalf("stored key: label %q reusable %v allow %s", k.Label, k.Reusable, k.Allow)
+	if k.Label != "payments team" || !k.Reusable || !slices.Equal(k.Allow, []string{"*.payments.internal", "10.20.0.0/16"}) {
+		t.Fatalf("stored key: label %q reusable %v allow %q", k.Label, k.Reusable, k.Allow)
 	}
 
 	_, list := f.get(c, "/eab")
@@ -100,9 +103,9 @@ func TestEABAccountsAndRevoke(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	c := f.signedIn()
-	k := &storage.EABKey{ID: "kid-payments", HMACKey: []byte("0123456789abcdef0123456789abcdef"), Label: "payments"}
+	k := &eab.Key{ID: "kid-payments", HMACKey: []byte("0123456789abcdef0123456789abcdef"), Label: "payments"}
 	must(t, f.store.CreateEABKey(ctx, k))
-	acct := &storage.Account{KeyThumbprint: "tp-eab", KeyJWK: "{}", Status: storage.StatusValid, EABKeyID: k.ID}
+	acct := &acme.Account{KeyThumbprint: "tp-eab", KeyJWK: "{}", Status: acme.StatusValid, EABKeyID: k.ID}
 	must(t, f.store.CreateAccount(ctx, acct))
 	must(t, f.store.BindEABKey(ctx, k.ID, acct.ID, time.Now()))
 

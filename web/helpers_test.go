@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certmint/certmint/acme"
 	"github.com/certmint/certmint/ca"
 	"github.com/certmint/certmint/storage"
 )
@@ -157,25 +158,24 @@ func (f *fixture) signedIn() *http.Client {
 
 // seedCert stores an account, an order and a certificate with a real DER
 // for name, expiring at notAfter.
-func seedCert(t testing.TB, st storage.Store, name string, notAfter time.Time) *storage.Certificate {
+func seedCert(t testing.TB, st storage.Store, name string, notAfter time.Time) *acme.Certificate {
 	t.Helper()
 	ctx := context.Background()
-	acct := &storage.Account{KeyThumbprint: "tp-" + storage.NewID(), KeyJWK: "{}", Status: storage.StatusValid,
-		Contact: `["mailto:ops@example.test"]`, TOSAgreed: true}
+	acct := &acme.Account{KeyThumbprint: "tp-" + acme.NewID(), KeyJWK: "{}", Status: acme.StatusValid,
+		Contact: []string{"mailto:ops@example.test"}, TOSAgreed: true}
 	if err := st.CreateAccount(ctx, acct); err != nil {
 		t.Fatal(err)
 	}
-	o := &storage.Order{AccountID: acct.ID, ID: storage.NewID(), Status: storage.StatusPending, Expires: time.Now().Add(time.Hour),
-		Identifiers: `[{"type":"dns","value":"` + name + `"}]`, Names: name}
-	a := storage.Authorization{ID: storage.NewID(), AccountID: acct.ID, Type: "dns", Value: name, Status: storage.StatusPending,
-		Expires: time.Now().Add(time.Hour), Challenges: []storage.Challenge{{ID: storage.NewID(), Type: "http-01", Token: storage.NewID(), Status: storage.StatusPending}}}
+	o := &acme.Order{AccountID: acct.ID, ID: acme.NewID(), Status: acme.StatusPending, Expires: time.Now().Add(time.Hour),
+		Identifiers: []acme.Identifier{{Type: "dns", Value: name}}, Names: []string{name}}
+	a := acme.Authorization{ID: acme.NewID(), AccountID: acct.ID, Type: "dns", Value: name, Status: acme.StatusPending,
+		Expires: time.Now().Add(time.Hour), Challenges: []acme.Challenge{{ID: acme.NewID(), Type: "http-01", Token: acme.NewID(), Status: acme.StatusPending}}}
 	o.AuthzIDs = []string{a.ID}
-	if err := st.CreateOrder(ctx, o, []storage.Authorization{a}); err != nil {
+	if err := st.CreateOrder(ctx, o, []acme.Authorization{a}); err != nil {
 		t.Fatal(err)
 	}
 	must(t, st.StartChallenge(ctx, a.Challenges[0].ID))
-	must(t, st.CompleteChallenge(ctx, a.Challenges[0].ID, true, "", time.Now()))
-	must(t, st.BeginFinalize(ctx, o.ID))
+	must(t, st.CompleteChallenge(ctx, a.Challenges[0].ID, nil, time.Now()))
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	serial, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
 	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
@@ -185,8 +185,8 @@ func seedCert(t testing.TB, st storage.Store, name string, notAfter time.Time) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &storage.Certificate{ID: storage.NewID(), Serial: hex.EncodeToString(serial.Bytes()), AccountID: acct.ID, OrderID: o.ID,
-		Names: name, CommonName: name, NotBefore: tmpl.NotBefore, NotAfter: notAfter, DER: der,
+	c := &acme.Certificate{ID: acme.NewID(), Serial: hex.EncodeToString(serial.Bytes()), AccountID: acct.ID, OrderID: o.ID,
+		Names: []string{name}, CommonName: name, NotBefore: tmpl.NotBefore, NotAfter: notAfter, DER: der,
 		ChainPEM: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), CreatedAt: time.Now()}
 	must(t, st.CompleteFinalize(ctx, o.ID, c))
 	return c

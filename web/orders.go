@@ -1,35 +1,32 @@
 package web
 
 import (
-	"encoding/json"
 	"net/http"
 	"strings"
 
+	"github.com/certmint/certmint/acme"
 	"github.com/certmint/certmint/storage"
 )
 
-var orderStatuses = []string{storage.StatusPending, storage.StatusReady, storage.StatusProcessing, storage.StatusValid, storage.StatusInvalid}
+var orderStatuses = []string{acme.StatusPending, acme.StatusReady, acme.StatusValid, acme.StatusInvalid}
 
-// problem is the part of an RFC 8555 §6.7 problem document worth showing.
+// problem is the part of an RFC 8555 §6.7 problem document worth showing:
+// the type without its URN prefix, the detail and the subproblems.
 type problem struct {
-	Type        string    `json:"type"`
-	Detail      string    `json:"detail"`
-	Subproblems []problem `json:"subproblems"`
+	Type        string
+	Detail      string
+	Subproblems []problem
 }
 
-func parseProblem(js string) *problem {
-	if js == "" {
+func problemView(p *acme.Problem) *problem {
+	if p == nil {
 		return nil
 	}
-	var p problem
-	if err := json.Unmarshal([]byte(js), &p); err != nil {
-		return &problem{Detail: js}
+	out := &problem{Type: strings.TrimPrefix(p.Type, acme.ProblemNS), Detail: p.Detail}
+	for _, sp := range p.Subproblems {
+		out.Subproblems = append(out.Subproblems, *problemView(sp))
 	}
-	p.Type = strings.TrimPrefix(p.Type, "urn:ietf:params:acme:error:")
-	for i := range p.Subproblems {
-		p.Subproblems[i].Type = strings.TrimPrefix(p.Subproblems[i].Type, "urn:ietf:params:acme:error:")
-	}
-	return &p
+	return out
 }
 
 func (s *server) orders(w http.ResponseWriter, r *http.Request) error {
@@ -37,7 +34,7 @@ func (s *server) orders(w http.ResponseWriter, r *http.Request) error {
 	d := struct {
 		Q, Status, Account string
 		Statuses           []string
-		Rows               []storage.Order
+		Rows               []acme.Order
 		Next               string
 		First              bool
 		DirectoryURL       string
@@ -51,19 +48,19 @@ func (s *server) orders(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	list, d.Next = onePage(list, func(x *storage.Order) string { return x.ID })
+	list, d.Next = onePage(list, func(x *acme.Order) string { return x.ID })
 	d.Rows = list
 	s.render(w, r, http.StatusOK, "orders", "Orders", "orders", d)
 	return nil
 }
 
 type authzView struct {
-	storage.Authorization
+	acme.Authorization
 	Challenges []challengeView
 }
 
 type challengeView struct {
-	storage.Challenge
+	acme.Challenge
 	Problem *problem
 }
 
@@ -74,11 +71,11 @@ func (s *server) order(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	d := struct {
-		Order   *storage.Order
+		Order   *acme.Order
 		Names   []string
 		Problem *problem
 		Authzs  []authzView
-	}{Order: o, Names: splitNames(o.Names), Problem: parseProblem(o.Error)}
+	}{Order: o, Names: o.Names, Problem: problemView(o.Error)}
 	for _, id := range o.AuthzIDs {
 		a, err := s.store.GetAuthorization(ctx, id)
 		if err != nil {
@@ -86,7 +83,7 @@ func (s *server) order(w http.ResponseWriter, r *http.Request) error {
 		}
 		v := authzView{Authorization: *a}
 		for _, c := range a.Challenges {
-			v.Challenges = append(v.Challenges, challengeView{Challenge: c, Problem: parseProblem(c.Error)})
+			v.Challenges = append(v.Challenges, challengeView{Challenge: c, Problem: problemView(c.Error)})
 		}
 		d.Authzs = append(d.Authzs, v)
 	}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certmint/certmint/acme/revocation"
 	"github.com/certmint/certmint/storage"
 )
 
@@ -85,10 +86,9 @@ func loadPages(as *assets) (*pages, error) {
 		"exact":    exactTime,
 		"date":     func(t time.Time) string { return t.UTC().Format("2006-01-02") },
 		"short":    shortID,
-		"split":    func(s string) []string { return splitNames(s) },
 		"join":     strings.Join,
 		"query":    queryString,
-		"reason":   reasonName,
+		"reason":   revocation.Name,
 		"thousand": thousands,
 	}
 	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html")
@@ -183,13 +183,6 @@ func shortID(id string) string {
 		return id[:12] + "…"
 	}
 	return id
-}
-
-func splitNames(s string) []string {
-	if s == "" {
-		return nil
-	}
-	return strings.Split(s, ",")
 }
 
 // queryString builds "?k=v&..." from pairs, leaving out empty values.

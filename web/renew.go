@@ -5,11 +5,9 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/certmint/certmint/internal/audit"
 	"github.com/certmint/certmint/storage"
 )
-
-// auditRenewNow is written whenever the console asks clients to renew.
-const auditRenewNow = "certificate.renew_now"
 
 // "Renew now" moves the ACME Renewal Information window of the selected
 // certificates into the past (RFC 9773 §4.2), so clients that poll
@@ -55,7 +53,7 @@ func (s *server) certRenew(w http.ResponseWriter, r *http.Request) error {
 	if n == 0 {
 		return errorf(http.StatusConflict, "This certificate is revoked or expired; there is nothing to renew.")
 	}
-	s.renewAudit(r, "certificate/"+c.ID, fmt.Sprintf("serial %s (%s)", c.Serial, c.Names), n)
+	s.renewAudit(r, audit.Certificate(c.ID), fmt.Sprintf("serial %s (%s)", c.Serial, c.Names), n)
 	http.Redirect(w, r, "/certificates/"+c.ID, http.StatusSeeOther)
 	return nil
 }
@@ -79,7 +77,7 @@ func (s *server) accountRenew(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.renewAudit(r, "account/"+a.ID, "every certificate of the account", n)
+	s.renewAudit(r, audit.Account(a.ID), "every certificate of the account", n)
 	s.renderRenew(w, r, http.StatusOK, renewScope{Kind: "account", Back: "/accounts/" + a.ID,
 		Label: "every certificate of account " + a.ID, Count: n})
 	return nil
@@ -130,7 +128,7 @@ func (s *server) patternRenew(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.renewAudit(r, "names/"+p, patternLabel(p), n)
+	s.renewAudit(r, audit.Names(p), patternLabel(p), n)
 	s.renderRenew(w, r, http.StatusOK, renewScope{Kind: "pattern", Back: "/certificates", Label: patternLabel(p), Pattern: p,
 		Search: strings.TrimPrefix(p, "*"), Count: n})
 	return nil
@@ -138,7 +136,7 @@ func (s *server) patternRenew(w http.ResponseWriter, r *http.Request) error {
 
 func (s *server) renewAudit(r *http.Request, target, what string, n int64) {
 	s.log.Info("renewal requested from the console", "target", target, "certificates", n, "user", sessionFrom(r.Context()).Username)
-	s.audit(r, "", auditRenewNow, target, fmt.Sprintf("%s: %d certificate(s) marked", what, n))
+	s.audit(r, "", audit.CertRenewNow, target, fmt.Sprintf("%s: %d certificate(s) marked", what, n))
 }
 
 // renderRenew shows the confirmation (Action set) or, after the POST, the

@@ -8,10 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certmint/certmint/acme"
 	"github.com/certmint/certmint/storage"
 )
 
-func renewFlags(t *testing.T, st storage.Store, certs ...*storage.Certificate) []bool {
+func renewFlags(t *testing.T, st storage.Store, certs ...*acme.Certificate) []bool {
 	t.Helper()
 	var out []bool
 	for _, c := range certs {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certmint/certmint/internal/audit"
 	"github.com/certmint/certmint/storage"
 )
 
@@ -15,7 +16,7 @@ func (s *server) auditPage(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	d := struct {
 		Q     string
-		Rows  []storage.AuditEvent
+		Rows  []audit.Event
 		Next  string
 		First bool
 	}{Q: strings.TrimSpace(q.Get("q")), First: q.Get("after") == ""}
@@ -23,7 +24,7 @@ func (s *server) auditPage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	list, d.Next = onePage(list, func(x *storage.AuditEvent) string { return x.ID })
+	list, d.Next = onePage(list, func(x *audit.Event) string { return x.ID })
 	d.Rows = list
 	s.render(w, r, http.StatusOK, "audit", "Audit log", "audit", d)
 	return nil

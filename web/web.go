@@ -10,8 +10,8 @@ import (
 	"net/http/pprof"
 	"time"
 
+	"github.com/certmint/certmint/acme/revocation"
 	"github.com/certmint/certmint/ca"
-	"github.com/certmint/certmint/storage"
 )
 
 // Setting is one line of the effective configuration shown on /settings.
@@ -23,7 +23,7 @@ type Setting struct {
 
 // Config is what the console needs. Store and CA are required.
 type Config struct {
-	Store            storage.Store
+	Store            Store
 	CA               *ca.CA
 	ACMEDirectoryURL string    // shown on the dashboard and in empty states
 	Settings         []Setting // effective configuration, secrets hidden
@@ -51,13 +51,14 @@ const (
 )
 
 type server struct {
-	cfg    Config
-	store  storage.Store
-	log    *slog.Logger
-	now    func() time.Time
-	pages  *pages
-	assets *assets
-	sleep  func(r *http.Request, d time.Duration)
+	cfg     Config
+	store   Store
+	revoker *revocation.Revoker
+	log     *slog.Logger
+	now     func() time.Time
+	pages   *pages
+	assets  *assets
+	sleep   func(r *http.Request, d time.Duration)
 }
 
 // New returns the console's handler. It serves plain HTTP semantics; the
@@ -94,7 +95,8 @@ func newServer(cfg Config) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &server{cfg: cfg, store: cfg.Store, log: cfg.Logger, now: cfg.Now, pages: ps, assets: as, sleep: sleepCtx}, nil
+	rv := &revocation.Revoker{Store: cfg.Store, OnRevoke: cfg.OnRevoke, Log: cfg.Logger, Now: cfg.Now}
+	return &server{cfg: cfg, store: cfg.Store, revoker: rv, log: cfg.Logger, now: cfg.Now, pages: ps, assets: as, sleep: sleepCtx}, nil
 }
 
 func (s *server) routes() http.Handler {

@@ -12,6 +12,8 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/certmint/certmint/acme"
+	"github.com/certmint/certmint/internal/audit"
 	"github.com/certmint/certmint/storage"
 )
 
@@ -264,11 +266,19 @@ func TestRevokeAndPages(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("deactivate: %d", resp.StatusCode)
 	}
-	if a, _ := f.store.GetAccount(context.Background(), cert.AccountID); a.Status != storage.StatusDeactivated {
+	if a, _ := f.store.GetAccount(context.Background(), cert.AccountID); a.Status != acme.StatusDeactivated {
 		t.Fatalf("account %s", a.Status)
 	}
 	if got := auditActions(t, f.store); !strings.HasSuffix(got, "admin:certificate.revoke admin:account.deactivate") {
 		t.Fatalf("audit = %q", got)
+	}
+	// The console's revocation is audited as ACME's is (revocation.Revoker):
+	// one entry, with the certificate as target and the reason by name.
+	evs, err := f.store.ListAuditEvents(context.Background(), audit.CertRevoke, storage.Page{})
+	must(t, err)
+	want := "serial " + cert.Serial + " (" + strings.Join(cert.Names, ",") + "), reason superseded, via the console"
+	if len(evs) != 1 || evs[0].Target != audit.Certificate(cert.ID) || evs[0].Detail != want {
+		t.Fatalf("revocation audit = %+v, want one entry for %s with detail %q", evs, audit.Certificate(cert.ID), want)
 	}
 }
 

@@ -1,22 +1,39 @@
-// Package eab creates external account binding keys (RFC 8555 §7.3.4),
-// for the admin command line and the console alike.
+// Package eab holds external account binding keys (RFC 8555 §7.3.4): the
+// Key model and its creation, for the admin command line, the console and
+// the ACME server alike.
 package eab
 
 import (
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/json"
+	"time"
 
 	"github.com/certmint/certmint/acme/policy"
-	"github.com/certmint/certmint/storage"
 )
+
+// Key is an external account binding key. HMACKey is the secret shared
+// with the client; it is shown once when created and never again. Allow
+// optionally narrows what accounts bound with this key may order (DNS
+// suffixes and IP CIDRs, as policy.ParseEntries reads them).
+type Key struct {
+	ID        string
+	HMACKey   []byte
+	Label     string
+	Allow     []string
+	Reusable  bool
+	Revoked   bool
+	UsedBy    string // first (for single-use keys: only) account bound
+	UsedAt    *time.Time
+	CreatedAt time.Time
+}
 
 // NewKey returns a new key with a 256-bit random MAC key, and that MAC key
 // base64url-encoded as clients take it (lego --hmac, certbot
 // --eab-hmac-key). allow narrows what accounts bound with the key may
 // order: DNS suffixes ("payments.internal", "*.payments.internal") and IP
 // CIDRs; it is checked here so a typo fails at creation, not at issuance.
-func NewKey(label string, allow []string, reusable bool) (*storage.EABKey, string, error) {
+// The key's ID is given by the store that saves it, as for every object.
+func NewKey(label string, allow []string, reusable bool) (*Key, string, error) {
 	rules, err := policy.ParseEntries(allow)
 	if err != nil {
 		return nil, "", err
@@ -25,10 +42,7 @@ func NewKey(label string, allow []string, reusable bool) (*storage.EABKey, strin
 	if _, err := rand.Read(mac); err != nil {
 		return nil, "", err
 	}
-	k := &storage.EABKey{ID: storage.NewID(), HMACKey: mac, Label: label, Reusable: reusable}
-	if entries := rules.Entries(); len(entries) > 0 {
-		b, _ := json.Marshal(entries)
-		k.Allow = string(b)
-	}
+	k := &Key{HMACKey: mac, Label: label, Reusable: reusable,
+		Allow: rules.Entries()}
 	return k, base64.RawURLEncoding.EncodeToString(mac), nil
 }

@@ -4,7 +4,6 @@
 package policy
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -93,18 +92,6 @@ func (r Rules) Entries() []string {
 		out = append(out, p.String())
 	}
 	return out
-}
-
-// RulesFromJSON reads the allow entries stored with an EAB key.
-func RulesFromJSON(s string) (Rules, error) {
-	if s == "" {
-		return Rules{}, nil
-	}
-	var entries []string
-	if err := json.Unmarshal([]byte(s), &entries); err != nil {
-		return Rules{}, fmt.Errorf("stored allow list is not a JSON array: %w", err)
-	}
-	return ParseEntries(entries)
 }
 
 // Empty reports whether the rules restrict nothing.

@@ -9,9 +9,23 @@ import (
 	"net"
 	"net/netip"
 	"time"
-
-	"github.com/certmint/certmint/storage"
 )
+
+// Store keeps fixed-window event counters, in the database so that a
+// limit holds across every replica. A window is named by its bucket (rule
+// and key, e.g. "newOrder/acct:ID") and its start. storage implements it.
+type Store interface {
+	// AddRateLimitHits adds n to the counter of bucket's window starting at
+	// start, creating it (to be swept after end), and returns the count
+	// afterwards. It is one atomic statement.
+	AddRateLimitHits(ctx context.Context, bucket string, start, end time.Time, n int64) (int64, error)
+	// RateLimitHits returns the count of bucket's window starting at start,
+	// 0 when there is none.
+	RateLimitHits(ctx context.Context, bucket string, start time.Time) (int64, error)
+	// SweepRateLimits deletes windows that ended by before and returns
+	// how many.
+	SweepRateLimits(ctx context.Context, before time.Time) (int64, error)
+}
 
 // Limiter counts events in fixed windows kept in the database. Windows
 // are offset per key by a hash of the key, so that keys limited at the same
@@ -21,12 +35,12 @@ import (
 // statement. Limiter is safe for concurrent use, and several Limiters on
 // one database (replicas) share their counts.
 type Limiter struct {
-	store storage.RateLimitStore
+	store Store
 	now   func() time.Time
 }
 
 // New returns a Limiter on store; now is the clock (nil: time.Now).
-func New(store storage.RateLimitStore, now func() time.Time) *Limiter {
+func New(store Store, now func() time.Time) *Limiter {
 	if now == nil {
 		now = time.Now
 	}

@@ -1,6 +1,6 @@
 // Package ratelimit enforces certmint's request rate limits (issue 7):
 // per client IP and per account, on newAccount, newOrder and failed
-// validations. Counters live in the database (storage.RateLimitStore), so a
+// validations. Counters live in the database (Store, which storage implements), so a
 // limit holds across every replica sharing it; each check is one SQL
 // statement. An exceeded limit is answered by the ACME server with
 // rateLimited and Retry-After (RFC 8555 §6.7).

@@ -18,13 +18,51 @@ import (
 	"time"
 
 	"github.com/certmint/certmint/ca"
-	"github.com/certmint/certmint/storage"
 )
 
-// Store is what the Publisher needs from storage; storage.Store has it.
+// Store keeps what CRL publishing (RFC 5280 §5) shares between replicas:
+// the CRL number counter, the last signed CRL, and a cheap fingerprint of
+// the revocation state that tells a replica whether the stored CRL is
+// still current. storage implements it.
 type Store interface {
-	storage.CRLStore
-	ListRevoked(ctx context.Context, notAfterSince time.Time) ([]storage.Certificate, error)
+	// NextCRLNumber atomically allocates the next CRL number of issuer
+	// (1, 2, 3 ...). Numbers never repeat, across restarts and replicas,
+	// as RFC 5280 §5.2.3 requires.
+	NextCRLNumber(ctx context.Context, issuer string) (int64, error)
+	// SaveCRL stores c as issuer's current CRL unless a CRL with the same
+	// or a higher number is stored already; it reports whether c was
+	// stored.
+	SaveCRL(ctx context.Context, c *CRL) (bool, error)
+	// GetCRL returns issuer's stored CRL, or nil and no error when there
+	// is none. DER is only filled when the stored Number is greater than
+	// newerThan, so a replica polling for changes reads a few bytes, not
+	// the whole list.
+	GetCRL(ctx context.Context, issuer string, newerThan int64) (*CRL, error)
+	// RevocationState returns a short fingerprint of the set of revoked
+	// certificates that changes whenever a certificate is revoked. It is
+	// comparable only with other values from the same database.
+	RevocationState(ctx context.Context) (string, error)
+	// ListRevoked returns every revoked certificate that has not expired
+	// before notAfterSince, in serial order.
+	ListRevoked(ctx context.Context, notAfterSince time.Time) ([]Revoked, error)
+}
+
+// CRL is a signed certificate revocation list as published.
+type CRL struct {
+	Issuer     string // which CA signed it, e.g. the hex SKI of the intermediate
+	Number     int64  // CRL number, RFC 5280 §5.2.3
+	ThisUpdate time.Time
+	NextUpdate time.Time
+	State      string // RevocationState when the list was read
+	DER        []byte
+}
+
+// Revoked is what a CRL entry needs of a revoked certificate.
+type Revoked struct {
+	CertificateID string // for logs
+	Serial        string // lowercase hex
+	RevokedAt     *time.Time
+	Reason        int // RFC 5280 §5.3.1 reason code
 }
 
 // Options tune a Publisher. The zero value is fine: every field has a
@@ -94,7 +132,7 @@ type published struct {
 	number     int64
 	thisUpdate time.Time
 	nextUpdate time.Time
-	state      string // storage.RevocationState the list was built from
+	state      string // Store.RevocationState the list was built from
 	entries    int
 }
 
@@ -201,7 +239,7 @@ func (p *Publisher) adoptStored(ctx context.Context) error {
 	}
 	stored, err := p.store.GetCRL(ctx, p.issuer, mine)
 	switch {
-	case errors.Is(err, storage.ErrNotFound):
+	case err == nil && stored == nil:
 		return nil
 	case err != nil:
 		return fmt.Errorf("crl: %w", err)
@@ -234,7 +272,7 @@ func (p *Publisher) publish(ctx context.Context, now time.Time, state string) er
 	for _, c := range revoked {
 		e, err := entry(c, thisUpdate)
 		if err != nil {
-			p.log.Error("revoked certificate left out of the CRL", "certificate", c.ID, "err", err)
+			p.log.Error("revoked certificate left out of the CRL", "certificate", c.CertificateID, "err", err)
 			continue
 		}
 		entries = append(entries, e)
@@ -247,7 +285,7 @@ func (p *Publisher) publish(ctx context.Context, now time.Time, state string) er
 	if err != nil {
 		return fmt.Errorf("crl: sign: %w", err)
 	}
-	saved, err := p.store.SaveCRL(ctx, &storage.CRL{Issuer: p.issuer, Number: number,
+	saved, err := p.store.SaveCRL(ctx, &CRL{Issuer: p.issuer, Number: number,
 		ThisUpdate: thisUpdate, NextUpdate: nextUpdate, State: state, DER: der})
 	if err != nil {
 		return fmt.Errorf("crl: %w", err)
@@ -264,7 +302,7 @@ func (p *Publisher) publish(ctx context.Context, now time.Time, state string) er
 // entry turns a revoked certificate into a CRL entry. The reasonCode
 // extension (RFC 5280 §5.3.1) is left out for unspecified (0), as the RFC
 // recommends, and for values the RFC does not define.
-func entry(c storage.Certificate, fallback time.Time) (x509.RevocationListEntry, error) {
+func entry(c Revoked, fallback time.Time) (x509.RevocationListEntry, error) {
 	serial, ok := new(big.Int).SetString(c.Serial, 16)
 	if !ok || serial.Sign() <= 0 {
 		return x509.RevocationListEntry{}, fmt.Errorf("bad serial %q", c.Serial)
@@ -274,7 +312,7 @@ func entry(c storage.Certificate, fallback time.Time) (x509.RevocationListEntry,
 		at = c.RevokedAt.UTC()
 	}
 	e := x509.RevocationListEntry{SerialNumber: serial, RevocationTime: at}
-	switch r := c.RevocationReason; {
+	switch r := c.Reason; {
 	case r >= 1 && r <= 6, r >= 8 && r <= 10: // 7 is unused (§5.3.1)
 		e.ReasonCode = r
 	}

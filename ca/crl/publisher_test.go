@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -13,13 +14,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/certmint/certmint/ca"
-	"github.com/certmint/certmint/storage"
 )
 
 type fakeClock struct {
@@ -47,12 +48,117 @@ func tctx(t *testing.T) context.Context {
 	return c
 }
 
+// memStore is an in-memory Store with the contract's semantics (storage
+// implements the real one and tests it against the same contract): CRL
+// numbers per issuer, a conditional save of the newest CRL, DER only for a
+// newer list, a revocation state that changes with every revocation.
+// Several publishers sharing one memStore are replicas on one database.
+type memStore struct {
+	mu       sync.Mutex
+	numbers  map[string]int64
+	crls     map[string]CRL
+	certs    map[string]*memCert // by ID
+	revokeNo int                 // revocations so far
+}
+
+type memCert struct {
+	serial   string
+	notAfter time.Time
+	revoked  *Revoked
+}
+
+func newMemStore() *memStore {
+	return &memStore{numbers: map[string]int64{}, crls: map[string]CRL{}, certs: map[string]*memCert{}}
+}
+
+var _ Store = (*memStore)(nil)
+
+func (m *memStore) NextCRLNumber(_ context.Context, issuer string) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.numbers[issuer]++
+	return m.numbers[issuer], nil
+}
+
+func (m *memStore) SaveCRL(_ context.Context, c *CRL) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if old, ok := m.crls[c.Issuer]; ok && old.Number >= c.Number {
+		return false, nil
+	}
+	cp := *c
+	cp.DER = bytes.Clone(c.DER)
+	m.crls[c.Issuer] = cp
+	return true, nil
+}
+
+func (m *memStore) GetCRL(_ context.Context, issuer string, newerThan int64) (*CRL, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, ok := m.crls[issuer]
+	if !ok {
+		return nil, nil
+	}
+	c.DER = nil
+	if c.Number > newerThan {
+		c.DER = bytes.Clone(m.crls[issuer].DER)
+	}
+	return &c, nil
+}
+
+func (m *memStore) RevocationState(context.Context) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return fmt.Sprintf("%d", m.revokeNo), nil
+}
+
+func (m *memStore) ListRevoked(_ context.Context, notAfterSince time.Time) ([]Revoked, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []Revoked
+	for _, c := range m.certs {
+		if c.revoked != nil && !c.notAfter.Before(notAfterSince) {
+			out = append(out, *c.revoked)
+		}
+	}
+	slices.SortFunc(out, func(a, b Revoked) int { return strings.Compare(a.Serial, b.Serial) })
+	return out, nil
+}
+
+// addCert records an issued certificate.
+func (m *memStore) addCert(id, serial string, notAfter time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.certs[id] = &memCert{serial: serial, notAfter: notAfter}
+}
+
+// revoke revokes certificate id once, as storage's RevokeCertificate does.
+func (m *memStore) revoke(id string, reason int, at time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, ok := m.certs[id]
+	switch {
+	case !ok:
+		return fmt.Errorf("certificate %s: not found", id)
+	case c.revoked != nil:
+		return fmt.Errorf("certificate %s: already revoked", id)
+	}
+	c.revoked = &Revoked{CertificateID: id, Serial: c.serial, RevokedAt: &at, Reason: reason}
+	m.revokeNo++
+	return nil
+}
+
+// issued is a certificate the test revokes.
+type issued struct {
+	ID     string
+	Serial string
+}
+
 type env struct {
-	dbPath string
-	store  storage.Store
-	ca     *ca.CA
-	clock  *fakeClock
-	acct   *storage.Account
+	store *memStore
+	ca    *ca.CA
+	clock *fakeClock
+	next  int
 }
 
 func newEnv(t *testing.T) *env {
@@ -63,28 +169,14 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatalf("open CA: %v", err)
 	}
-	e := &env{dbPath: filepath.Join(dir, "certmint.db"), ca: authority, clock: clock}
-	e.store = e.open(t)
-	e.acct = &storage.Account{ID: storage.NewID(), KeyThumbprint: "tp-" + storage.NewID(), KeyJWK: `{}`,
-		Status: storage.StatusValid, CreatedAt: clock.Now()}
-	if err := e.store.CreateAccount(tctx(t), e.acct); err != nil {
-		t.Fatalf("create account: %v", err)
-	}
-	return e
+	return &env{store: newMemStore(), ca: authority, clock: clock}
 }
 
-// open opens another handle on the same database, as another replica would.
-func (e *env) open(t *testing.T) storage.Store {
-	t.Helper()
-	st, err := storage.Open(tctx(t), e.dbPath, storage.Options{Logger: quiet()})
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	return st
-}
+// open returns another handle on the same database, as another replica
+// would have: with the in-memory store, the store itself.
+func (e *env) open(*testing.T) Store { return e.store }
 
-func (e *env) publisher(t *testing.T, st storage.Store) *Publisher {
+func (e *env) publisher(t *testing.T, st Store) *Publisher {
 	t.Helper()
 	p, err := New(st, e.ca, Options{Now: e.clock.Now, Logger: quiet(), Poll: 50 * time.Millisecond, Debounce: 10 * time.Millisecond})
 	if err != nil {
@@ -93,38 +185,22 @@ func (e *env) publisher(t *testing.T, st storage.Store) *Publisher {
 	return p
 }
 
-// issue stores a certificate through the real order flow and returns it.
-func (e *env) issue(t *testing.T) *storage.Certificate {
+// issue records a certificate with a fresh serial, valid for 90 days.
+func (e *env) issue(t *testing.T) *issued {
 	t.Helper()
-	ctx, now := tctx(t), e.clock.Now()
-	name := storage.NewID() + ".example.internal"
-	authz := storage.Authorization{ID: storage.NewID(), AccountID: e.acct.ID, Type: "dns", Value: name,
-		Status: storage.StatusPending, Expires: now.Add(time.Hour),
-		Challenges: []storage.Challenge{{ID: storage.NewID(), Type: "http-01", Token: storage.NewID(), Status: storage.StatusPending}}}
-	o := &storage.Order{ID: storage.NewID(), AccountID: e.acct.ID, Status: storage.StatusPending,
-		Expires: now.Add(time.Hour), Identifiers: `[]`, Names: name, AuthzIDs: []string{authz.ID}, CreatedAt: now}
-	must := func(what string, err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	must("create order", e.store.CreateOrder(ctx, o, []storage.Authorization{authz}))
-	must("start challenge", e.store.StartChallenge(ctx, authz.Challenges[0].ID))
-	must("complete challenge", e.store.CompleteChallenge(ctx, authz.Challenges[0].ID, true, "", now))
-	must("begin finalize", e.store.BeginFinalize(ctx, o.ID))
 	serial, err := ca.NewSerial()
-	must("serial", err)
-	c := &storage.Certificate{ID: storage.NewID(), Serial: hex.EncodeToString(serial.Bytes()), AccountID: e.acct.ID, OrderID: o.ID,
-		Names: name, CommonName: name, NotBefore: now.Add(-time.Minute), NotAfter: now.Add(90 * 24 * time.Hour),
-		DER: []byte{0x30, 0x00}, ChainPEM: "-", CreatedAt: now}
-	must("complete finalize", e.store.CompleteFinalize(ctx, o.ID, c))
+	if err != nil {
+		t.Fatalf("serial: %v", err)
+	}
+	e.next++
+	c := &issued{ID: fmt.Sprintf("cert-%d", e.next), Serial: hex.EncodeToString(serial.Bytes())}
+	e.store.addCert(c.ID, c.Serial, e.clock.Now().Add(90*24*time.Hour))
 	return c
 }
 
-func (e *env) revoke(t *testing.T, c *storage.Certificate, reason int) {
+func (e *env) revoke(t *testing.T, c *issued, reason int) {
 	t.Helper()
-	if err := e.store.RevokeCertificate(tctx(t), c.ID, reason, e.clock.Now()); err != nil {
+	if err := e.store.revoke(c.ID, reason, e.clock.Now()); err != nil {
 		t.Fatalf("revoke: %v", err)
 	}
 }
@@ -194,7 +270,7 @@ func TestRevocationReachesCRL(t *testing.T) {
 		t.Fatalf("CRL number %v not above %v", list.Number, first.Number)
 	}
 	for _, tc := range []struct {
-		cert   *storage.Certificate
+		cert   *issued
 		reason int
 	}{{compromised, 1}, {superseded, 4}, {unspecified, 0}} {
 		got := findEntry(list, tc.cert.Serial)

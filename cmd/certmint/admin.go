@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/certmint/certmint/internal/audit"
 	"github.com/certmint/certmint/storage"
 	"github.com/certmint/certmint/web"
 )
@@ -115,9 +116,9 @@ func newUserAddCmd(t *adminTarget, passwd bool) *cobra.Command {
 			}
 			defer st.Close()
 			ctx := cmd.Context()
-			action := storage.AuditUserAdd
+			action := audit.UserAdd
 			if passwd {
-				action = storage.AuditUserPassword
+				action = audit.UserPassword
 				err = st.SetAdminPassword(ctx, name, hash)
 				if errors.Is(err, storage.ErrNotFound) {
 					return usagef("there is no console user %q; add it with `certmint admin user add %s`", name, name)
@@ -131,7 +132,7 @@ func newUserAddCmd(t *adminTarget, passwd bool) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			_ = st.AddAuditEvent(ctx, storage.AuditEvent{Actor: "cli", Action: action, Target: "user/" + name, RemoteAddr: "local"})
+			_ = st.AddAuditEvent(ctx, audit.Event{Actor: "cli", Action: action, Target: audit.User(name), RemoteAddr: "local"})
 			if passwd {
 				fmt.Fprintf(cmd.OutOrStdout(), "password of %s changed\n", name)
 			} else {

@@ -136,7 +136,7 @@ func openApp(ctx context.Context, o serveOptions, log *slog.Logger) (a *app, err
 	}
 	host, _ := os.Hostname()
 	return &app{opts: o, log: log, ca: authority, identity: identity, store: store, acme: srv, crl: pub, limiter: limiter, lock: lock,
-		holder: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), storage.NewID())}, nil
+		holder: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), acme.NewID())}, nil
 }
 
 // ensureDataDir creates the data directory (0700) and checks that it is
@@ -258,15 +258,12 @@ func (a *app) backgroundJobs(ctx context.Context) {
 	}
 }
 
-// sweep expires stale objects and returns orders a crashed replica left in
-// processing to ready (signing is synchronous, so a minute is long dead).
+// sweep expires stale objects and old rate-limit windows, on one replica
+// at a time.
 func (a *app) sweep(ctx context.Context) {
 	ok, err := a.store.AcquireLease(ctx, "sweeper", a.holder, time.Now(), 90*time.Second)
 	if err != nil || !ok {
 		return
-	}
-	if n, err := a.store.RecoverProcessing(ctx, time.Now().Add(-time.Minute)); err == nil && n > 0 {
-		a.log.Info("recovered orders left processing", "orders", n)
 	}
 	if a.limiter != nil {
 		_, _ = a.limiter.Sweep(ctx)

@@ -13,7 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/certmint/certmint/internal/bench"
+	"github.com/certmint/certmint/tools/bench"
 )
 
 func init() { extraCommands = append(extraCommands, newBenchCmd) }

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/certmint/certmint/acme/eab"
+	"github.com/certmint/certmint/internal/audit"
 	"github.com/certmint/certmint/storage"
 )
 
@@ -44,7 +45,7 @@ func newEABCmd(t *adminTarget) *cobra.Command {
 			if err := st.CreateEABKey(cmd.Context(), key); err != nil {
 				return fmt.Errorf("store the key: %w", err)
 			}
-			_ = st.AddAuditEvent(cmd.Context(), storage.AuditEvent{Actor: "cli", Action: "eab.create", Target: key.ID, Detail: "label " + label})
+			_ = st.AddAuditEvent(cmd.Context(), audit.Event{Actor: "cli", Action: audit.EABCreate, Target: audit.EABKey(key.ID), Detail: "label " + label})
 			fmt.Fprintf(cmd.OutOrStdout(), "KID=%s\nHMAC=%s\n", key.ID, mac)
 			return nil
 		},
@@ -94,7 +95,7 @@ func newEABCmd(t *adminTarget) *cobra.Command {
 			if err != nil && !errors.Is(err, storage.ErrConflict) {
 				return err
 			}
-			_ = st.AddAuditEvent(cmd.Context(), storage.AuditEvent{Actor: "cli", Action: "eab.revoke", Target: args[0]})
+			_ = st.AddAuditEvent(cmd.Context(), audit.Event{Actor: "cli", Action: audit.EABRevoke, Target: audit.EABKey(args[0])})
 			fmt.Fprintln(cmd.OutOrStdout(), "revoked", args[0])
 			return nil
 		},

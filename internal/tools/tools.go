@@ -6,7 +6,6 @@ package tools
 
 import (
 	_ "github.com/chromedp/chromedp"
-	_ "github.com/glebarez/sqlite"
 	_ "github.com/go-acme/lego/v4/lego"
 	_ "github.com/go-gormigrate/gormigrate/v2"
 	_ "github.com/labstack/echo/v4"
@@ -18,6 +17,7 @@ import (
 	_ "golang.org/x/crypto/acme"
 	_ "gopkg.in/yaml.v3"
 	_ "gorm.io/driver/postgres"
+	_ "gorm.io/driver/sqlite"
 	_ "gorm.io/gorm"
 	_ "software.sslmate.com/src/go-pkcs12"
 )

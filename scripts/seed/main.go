@@ -18,8 +18,9 @@ import (
 	"strings"
 	"time"
 
-	_ "github.com/glebarez/go-sqlite"
+	_ "modernc.org/sqlite"
 
+	"github.com/certmint/certmint/acme"
 	"github.com/certmint/certmint/storage"
 )
 
@@ -34,7 +35,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	acct := &storage.Account{ID: storage.NewID(), KeyThumbprint: "seed-" + storage.NewID(), KeyJWK: "{}", Status: storage.StatusValid, CreatedAt: time.Now()}
+	acct := &acme.Account{ID: acme.NewID(), KeyThumbprint: "seed-" + acme.NewID(), KeyJWK: "{}", Status: acme.StatusValid, CreatedAt: time.Now()}
 	if err := st.CreateAccount(ctx, acct); err != nil {
 		log.Fatal(err)
 	}
@@ -66,7 +67,7 @@ func main() {
 			now := time.Now().UTC()
 			nb := now.Add(-time.Duration(done+i) * time.Second)
 			name := fmt.Sprintf("svc-%07d.seed.internal", done+i)
-			args = append(args, storage.NewID(), hex.EncodeToString(serial), acct.ID, storage.NewID(), name, name, "default", "",
+			args = append(args, acme.NewID(), hex.EncodeToString(serial), acct.ID, acme.NewID(), name, name, "default", "",
 				nb, nb.Add(90*24*time.Hour), der, "", false, 0, "", false, "", now)
 		}
 		if _, err := tx.Exec("INSERT INTO certificates "+cols+" VALUES "+sb.String(), args...); err != nil {

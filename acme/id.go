@@ -1,4 +1,4 @@
-package storage
+package acme
 
 import (
 	"crypto/rand"
