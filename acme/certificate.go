@@ -88,7 +88,7 @@ func (s *Server) revokeCert(c echo.Context, r *request) error {
 		}
 		return storeError("certificate", err)
 	}
-	s.log.Info("certificate revoked", "serial", cert.Serial, "reason", reason, "account", cert.AccountID)
+	s.log.Info("certificate revoked", "request_id", requestID(c), "serial", cert.Serial, "reason", reason, "account", cert.AccountID)
 	actor := "certificate-key"
 	if r.account != nil {
 		actor = "account:" + r.account.ID

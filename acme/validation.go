@@ -131,8 +131,14 @@ func (s *Server) runValidation(ch *storage.Challenge, a *storage.Authorization, 
 		KeyAuth:    ch.Token + "." + acct.KeyThumbprint,
 		AccountURL: acctURL,
 	}
+	started := time.Now()
 	err := s.validator.Validate(ctx, req)
 	valid, problemJSON := err == nil, ""
+	result := "valid"
+	if !valid {
+		result = "invalid"
+	}
+	s.observer.ObserveValidation(ch.Type, result, time.Since(started))
 	if err != nil {
 		p := validationFailure(err)
 		p.Identifier = &storage.Identifier{Type: a.Type, Value: a.Value}
