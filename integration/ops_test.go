@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,8 +12,6 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
-
-	"github.com/certmint/certmint/internal/pgtest"
 )
 
 // scrapeMetrics fetches /metrics and parses all of it as the Prometheus
@@ -179,17 +176,7 @@ func waitReadyz(t *testing.T, s *Server, want int, limit time.Duration) (time.Du
 // follows Postgres going away and coming back, with no certmint restart,
 // while /healthz stays 200 throughout.
 func TestReadinessPostgres(t *testing.T) {
-	pg, err := pgtest.StartCluster()
-	if err != nil {
-		pgtest.Unavailable(t, err)
-	}
-	t.Cleanup(func() { _ = pg.Stop() })
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	dsn, err := pg.CreateDatabase(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pg, dsn := ownCluster(t)
 	s := StartServer(t, ServerOptions{DB: dsn})
 	pid := s.pid()
 	waitReadyz(t, s, http.StatusOK, 5*time.Second)

@@ -91,7 +91,7 @@ func TestMetrics(t *testing.T) {
 		Certificates: counts, Profiles: []string{"default", "short"}, CountEvery: time.Hour,
 		CACertificates: func() []CACertificate { return []CACertificate{{Role: "intermediate", Cert: inter}} },
 		CRLIssuer:      "Test Intermediate", CRLNextUpdate: func() (time.Time, bool) { return next, true },
-		Version:        "v9.9.9", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Version: "v9.9.9", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	m.ObserveRequest("/acme/order/:id/finalize", 200, "", 30*time.Millisecond)
 	m.ObserveRequest("/acme/new-order", 400, "rejectedIdentifier", time.Millisecond)
