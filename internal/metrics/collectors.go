@@ -49,6 +49,12 @@ func reasonName(code int) string {
 // per interval; between reads it repeats the last answer. When the
 // database does not answer, the metrics are left out of that scrape
 // rather than reported stale.
+//
+// Why the interval stretches: the count reads the whole table. Measured
+// with a million certificates it took 0.23 s on Postgres and 1.1 s on
+// SQLite (its read pool, so issuance does not wait), so the next count
+// waits at least countSpacing times as long as the last one took: the
+// counts never cost more than a twentieth of one connection's time.
 type certCollector struct {
 	src      CertificateCounter
 	profiles []string
@@ -56,7 +62,7 @@ type certCollector struct {
 	log      *slog.Logger
 
 	mu      sync.Mutex
-	at      time.Time
+	next    time.Time // no count before this
 	ok      bool
 	issued  map[string]int64
 	revoked map[int]int64
@@ -65,6 +71,9 @@ type certCollector struct {
 // countTimeout bounds one count, so a scrape while the database is down
 // answers quickly (without these metrics).
 const countTimeout = 3 * time.Second
+
+// countSpacing: see certCollector.
+const countSpacing = 20
 
 func newCertCollector(src CertificateCounter, profiles []string, interval time.Duration, log *slog.Logger) *certCollector {
 	if interval <= 0 {
@@ -81,11 +90,12 @@ func (c *certCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *certCollector) Collect(ch chan<- prometheus.Metric) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if time.Since(c.at) >= c.interval {
+	if now := time.Now(); !now.Before(c.next) {
 		ctx, cancel := context.WithTimeout(context.Background(), countTimeout)
 		issued, revoked, err := c.src.CertificateCounts(ctx)
 		cancel()
-		c.at, c.ok = time.Now(), err == nil
+		done := time.Now()
+		c.ok, c.next = err == nil, done.Add(max(c.interval, countSpacing*done.Sub(now)))
 		if err != nil {
 			c.log.Warn("metrics: count certificates", "err", err)
 		} else {

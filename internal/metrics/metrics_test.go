@@ -22,6 +22,7 @@ import (
 // fakeCounts answers CertificateCounts from fields and counts the calls.
 type fakeCounts struct {
 	calls   atomic.Int32
+	took    time.Duration
 	fail    atomic.Bool
 	issued  map[string]int64
 	revoked map[int]int64
@@ -29,6 +30,7 @@ type fakeCounts struct {
 
 func (f *fakeCounts) CertificateCounts(context.Context) (map[string]int64, map[int]int64, error) {
 	f.calls.Add(1)
+	time.Sleep(f.took)
 	if f.fail.Load() {
 		return nil, nil, errors.New("database down")
 	}
@@ -142,5 +144,27 @@ func TestCountsLeftOutWhenDatabaseFails(t *testing.T) {
 	counts.fail.Store(false)
 	if got := value(scrape(t, m), "certmint_certificates_issued_total", map[string]string{"profile": "default"}); got != 3 {
 		t.Fatalf("after recovery issued_total = %v, want 3", got)
+	}
+}
+
+// TestSlowCountsSpacedOut: a count that takes long is not repeated at
+// every scrape, however short CountEvery is.
+func TestSlowCountsSpacedOut(t *testing.T) {
+	counts := &fakeCounts{issued: map[string]int64{"default": 1}, took: 20 * time.Millisecond}
+	m := New(Sources{Certificates: counts, CountEvery: time.Nanosecond,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	scrape(t, m)
+	scrape(t, m)
+	if n := counts.calls.Load(); n != 1 {
+		t.Fatalf("a 20 ms count ran %d times in two quick scrapes, want 1", n)
+	}
+}
+
+// BenchmarkObserveRequest is the cost every ACME request pays for its
+// metrics.
+func BenchmarkObserveRequest(b *testing.B) {
+	m := New(Sources{})
+	for b.Loop() {
+		m.ObserveRequest("/acme/order/:id/finalize", 200, "", 3*time.Millisecond)
 	}
 }
