@@ -91,7 +91,7 @@ func (s *Server) newAccount(c echo.Context, r *request) error {
 		}
 		return storeError("account", err)
 	}
-	s.log.Info("account created", "account", acct.ID)
+	s.log.Info("account created", "request_id", requestID(c), "account", acct.ID)
 	c.Response().Header().Set("Location", s.accountURL(c, acct.ID))
 	return writeJSON(c, http.StatusCreated, s.accountJSON(c, acct))
 }
@@ -158,7 +158,7 @@ func (s *Server) account(c echo.Context, r *request) error {
 		if err := s.store.DeactivateAccount(ctx, acct.ID); err != nil {
 			return storeError("account", err)
 		}
-		s.log.Info("account deactivated", "account", acct.ID)
+		s.log.Info("account deactivated", "request_id", requestID(c), "account", acct.ID)
 		acct.Status = StatusDeactivated
 		return writeJSON(c, http.StatusOK, s.accountJSON(c, acct))
 	default:
@@ -235,7 +235,7 @@ func (s *Server) keyChange(c echo.Context, r *request) error {
 		}
 		return storeError("account", err)
 	}
-	s.log.Info("account key changed", "account", r.account.ID)
+	s.log.Info("account key changed", "request_id", requestID(c), "account", r.account.ID)
 	r.account.KeyThumbprint, r.account.KeyJWK = newThumb, string(newJWK)
 	c.Response().Header().Set("Location", s.accountURL(c, r.account.ID))
 	return writeJSON(c, http.StatusOK, s.accountJSON(c, r.account))

@@ -10,6 +10,9 @@ import (
 // ProblemNS is the namespace of ACME error types (RFC 8555 §6.7).
 const ProblemNS = "urn:ietf:params:acme:error:"
 
+// requestInstance prefixes the request id in a problem's instance.
+const requestInstance = "urn:certmint:request:"
+
 // Problem is an RFC 7807 problem document with the ACME extensions
 // (RFC 8555 §6.7). Handlers return it as an error; one echo error handler
 // renders it. Err carries the internal cause: it is logged, never sent.
@@ -22,6 +25,9 @@ type Problem struct {
 	// Algorithms lists the accepted algorithms on badSignatureAlgorithm
 	// (RFC 8555 §6.2).
 	Algorithms []string `json:"algorithms,omitempty"`
+	// Instance names this occurrence (RFC 7807 §3.1): the request id, as
+	// in the X-Request-Id header and the server's log line.
+	Instance string `json:"instance,omitempty"`
 
 	Err        error         `json:"-"`
 	RetryAfter time.Duration `json:"-"`

@@ -61,6 +61,10 @@ type Config struct {
 	// only used outside requests, to resume validations after a restart.
 	BaseURL string
 
+	// Observer is told of every request and validation (metrics); nil
+	// observes nothing.
+	Observer Observer
+
 	Logger *slog.Logger
 	Now    func() time.Time
 }
@@ -111,6 +115,9 @@ func (c *Config) setDefaults() {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.Observer == nil {
+		c.Observer = nopObserver{}
+	}
 }
 
 // Validator checks a challenge (RFC 8555 §8): nil when it is satisfied, a
@@ -131,6 +138,7 @@ type Server struct {
 	pool      *validationPool
 	echo      *echo.Echo
 	log       *slog.Logger
+	observer  Observer
 	now       func() time.Time
 }
 
@@ -147,7 +155,7 @@ func New(ctx context.Context, cfg Config, store Store, authority *ca.CA, v Valid
 	}
 	s := &Server{
 		cfg: cfg, store: store, ca: authority, validator: v, nonces: nonces,
-		log: cfg.Logger, now: cfg.Now,
+		log: cfg.Logger, observer: cfg.Observer, now: cfg.Now,
 		revoker: &revocation.Revoker{Store: store, OnRevoke: cfg.OnRevoke, Log: cfg.Logger, Now: cfg.Now},
 	}
 	s.pool = newValidationPool(cfg.ValidationWorkers, cfg.ValidationQueue)
@@ -171,7 +179,7 @@ func (s *Server) routes() *echo.Echo {
 	// The client address is the TCP peer: forwarding headers are not
 	// trusted, since anyone can send them.
 	e.IPExtractor = echo.ExtractIPDirect()
-	e.Use(s.commonHeaders, s.recoverPanic)
+	e.Use(s.observe, s.commonHeaders, s.recoverPanic)
 
 	e.GET("/acme/directory", s.directory)
 	e.HEAD("/acme/new-nonce", s.newNonce)
@@ -258,9 +266,18 @@ func (s *Server) handleError(err error, c echo.Context) {
 	default:
 		p = ServerInternal(err)
 	}
+	id := requestID(c)
 	if p.Status >= 500 {
-		s.log.Error("acme request failed", "method", c.Request().Method, "path", c.Request().URL.Path,
+		s.log.Error("acme request failed", "request_id", id, "method", c.Request().Method, "path", c.Request().URL.Path,
 			"problem", p.Type, "err", p.Err)
+	}
+	c.Set(ctxProblem, p.Type)
+	if id != "" {
+		// The id goes in the detail too, since that is what clients print.
+		q := *p
+		q.Instance = requestInstance + id
+		q.Detail += " (request " + id + ")"
+		p = &q
 	}
 	h := c.Response().Header()
 	if p.RetryAfter > 0 {

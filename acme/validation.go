@@ -130,7 +130,14 @@ func (s *Server) runValidation(ch *Challenge, a *Authorization, acct *Account, a
 		AccountURL: acctURL,
 	}
 	var failure *Problem
-	if err := s.validator.Validate(ctx, req); err != nil {
+	started := time.Now()
+	err := s.validator.Validate(ctx, req)
+	result := "valid"
+	if err != nil {
+		result = "invalid"
+	}
+	s.observer.ObserveValidation(ch.Type, result, time.Since(started))
+	if err != nil {
 		p := validationFailure(err)
 		p.Identifier = &Identifier{Type: a.Type, Value: a.Value}
 		failure = p

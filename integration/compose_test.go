@@ -107,6 +107,8 @@ func TestCompose(t *testing.T) {
 			sawServe++
 			if svc.Healthcheck == nil || len(svc.Healthcheck.Test) == 0 {
 				t.Errorf("%s: certmint serve without a healthcheck", name)
+			} else if !slices.ContainsFunc(svc.Healthcheck.Test, func(a string) bool { return strings.HasSuffix(a, "/readyz") }) {
+				t.Errorf("%s: the healthcheck %v does not check /readyz (the directory answers even with the database down)", name, svc.Healthcheck.Test)
 			}
 			if !slices.ContainsFunc(svc.Command, func(a string) bool { return strings.HasPrefix(a, "--db=postgres://") }) {
 				t.Errorf("%s: certmint serve without --db=postgres://...", name)
@@ -302,6 +304,9 @@ func checkHAProxy(t *testing.T, cf composeFile) {
 	}
 	if servers < 2 {
 		t.Errorf("haproxy.cfg has %d servers, want the two replicas", servers)
+	}
+	if raw, _ := os.ReadFile("../deploy/haproxy.cfg"); !regexp.MustCompile(`(?m)^\s*http-check send .*uri /readyz\b`).Match(raw) {
+		t.Error("haproxy.cfg: the replicas' health check does not GET /readyz")
 	}
 	if _, err := exec.LookPath("haproxy"); err != nil {
 		t.Log("haproxy is not installed: skipping `haproxy -c` (apt-get install haproxy)")

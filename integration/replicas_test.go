@@ -40,10 +40,10 @@ type replicaSet struct {
 	front *Server
 }
 
-// startReplicaSet starts a Postgres cluster of the test's own (the test
-// restarts it), replica A on a fresh data dir, replica B on a copy of A's
-// CA directory, and the proxy in front of both.
-func startReplicaSet(t *testing.T) *replicaSet {
+// ownCluster starts a Postgres cluster of the test's own, which the test
+// may stop and start (the shared one of pgtest.Start must stay up), and
+// returns it with a fresh database's DSN. It is removed at cleanup.
+func ownCluster(t *testing.T) (*pgtest.Cluster, string) {
 	t.Helper()
 	pg, err := pgtest.StartCluster()
 	if err != nil {
@@ -56,6 +56,15 @@ func startReplicaSet(t *testing.T) *replicaSet {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return pg, dsn
+}
+
+// startReplicaSet starts a Postgres cluster of the test's own (the test
+// restarts it), replica A on a fresh data dir, replica B on a copy of A's
+// CA directory, and the proxy in front of both.
+func startReplicaSet(t *testing.T) *replicaSet {
+	t.Helper()
+	pg, dsn := ownCluster(t)
 	args := []string{"--rate-limits=false"}
 	a := StartServer(t, ServerOptions{DB: dsn, Args: args})
 	b := startReplica(t, a, dsn, args...)

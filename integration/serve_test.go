@@ -132,6 +132,8 @@ func TestBadConfiguration(t *testing.T) {
 		{"fail/bad-port-env", []string{"--data", filepath.Join(tmp, "d4")}, []string{"CERTMINT_HTTP01_PORT=http"}, 2, "CERTMINT_HTTP01_PORT", filepath.Join(tmp, "d4")},
 		{"fail/unknown-flag", []string{"--no-such-flag"}, nil, 2, "--no-such-flag", ""},
 		{"fail/second-server-on-sqlite", []string{"--data", running.Data, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--crl-listen", ""}, nil, 2, "another certmint serve", ""},
+		{"fail/bad-metrics-listen-env", []string{"--data", filepath.Join(tmp, "d6")}, []string{"CERTMINT_METRICS_LISTEN=nonsense"}, 2, "--metrics-listen", filepath.Join(tmp, "d6")},
+		{"fail/metrics-port-in-use", []string{"--data", filepath.Join(tmp, "d7"), "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--crl-listen", "", "--metrics-listen", busy.Addr().String()}, nil, 1, "--metrics-listen " + busy.Addr().String(), ""},
 		{"fail/port-in-use", []string{"--data", filepath.Join(tmp, "d5"), "--listen", busy.Addr().String(), "--admin-listen", "127.0.0.1:0"}, nil, 1, busy.Addr().String(), ""},
 	}
 	for _, tc := range cases {

@@ -42,6 +42,7 @@ type Store interface {
 	EABStore
 	ConsoleStore
 	LeaseStore
+	MetricsStore
 
 	// ExpireStale marks pending/ready orders and pending authorizations
 	// whose Expires is before now as invalid/expired, deletes used nonces

@@ -342,3 +342,12 @@ func (p *Publisher) Current() ([]byte, int64) {
 	}
 	return nil, 0
 }
+
+// NextUpdate is the nextUpdate of the CRL being served (RFC 5280 §5.1.2.5),
+// for monitoring; false before the first successful Refresh.
+func (p *Publisher) NextUpdate() (time.Time, bool) {
+	if cur := p.current(); cur != nil {
+		return cur.nextUpdate, true
+	}
+	return time.Time{}, false
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/certmint/certmint/acme/validate"
 	"github.com/certmint/certmint/ca"
 	"github.com/certmint/certmint/ca/crl"
+	"github.com/certmint/certmint/internal/metrics"
 	"github.com/certmint/certmint/storage"
 )
 
@@ -32,6 +33,7 @@ type app struct {
 	crl      *crl.Publisher
 	lock     *os.File // SQLite's one-process lock; nil on Postgres
 	limiter  *ratelimit.Limiter
+	metrics  *metrics.Metrics
 	holder   string
 }
 
@@ -108,6 +110,7 @@ func openApp(ctx context.Context, o serveOptions, log *slog.Logger) (a *app, err
 	if o.RateLimitsOn {
 		limiter = ratelimit.New(store, nil)
 	}
+	m := newMetrics(o, store, authority, pub, log)
 	v := validate.New(validate.Config{HTTPPort: o.HTTP01Port, TLSALPNPort: o.TLSALPN01Port, Resolver: o.DNSResolver,
 		Timeout: o.Limits.ValidationTimeout, Allowed: o.Limits.allowNets, Denied: o.Limits.denyNets})
 	srv, err := acme.New(ctx, acme.Config{
@@ -129,13 +132,14 @@ func openApp(ctx context.Context, o serveOptions, log *slog.Logger) (a *app, err
 		RateLimits:        o.RateLimits,
 		DefaultProfile:    o.DefaultProf,
 		ReuseAuthz:        o.ReuseAuthz,
+		Observer:          m,
 		Logger:            log,
 	}, store, authority, v)
 	if err != nil {
 		return nil, fmt.Errorf("start the ACME server: %w", err)
 	}
 	host, _ := os.Hostname()
-	return &app{opts: o, log: log, ca: authority, identity: identity, store: store, acme: srv, crl: pub, limiter: limiter, lock: lock,
+	return &app{opts: o, log: log, ca: authority, identity: identity, store: store, acme: srv, crl: pub, limiter: limiter, lock: lock, metrics: m,
 		holder: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), acme.NewID())}, nil
 }
 
@@ -172,7 +176,7 @@ func (a *app) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen on --listen %s: %w", a.opts.Listen, errors.Unwrap(err))
 	}
-	servers := []*http.Server{a.newHTTPServer(a.acme.Handler(), tlsCfg)}
+	servers := []*http.Server{a.newHTTPServer(a.withHealth(a.acme.Handler()), tlsCfg)}
 	listeners := []net.Listener{acmeLn}
 	if h := a.adminHandler(); h != nil {
 		adminLn, err := net.Listen("tcp", a.opts.AdminListen)
@@ -196,6 +200,17 @@ func (a *app) run(ctx context.Context) error {
 		servers = append(servers, crlSrv)
 		listeners = append(listeners, crlLn)
 	}
+	metricsSrv, metricsLn, err := a.metricsServer()
+	if err != nil {
+		for _, ln := range listeners {
+			ln.Close()
+		}
+		return err
+	}
+	if metricsSrv != nil {
+		servers = append(servers, metricsSrv)
+		listeners = append(listeners, metricsLn)
+	}
 	go a.identity.Run(ctx)
 	go a.crl.Run(ctx)
 	go a.backgroundJobs(ctx)
@@ -203,7 +218,7 @@ func (a *app) run(ctx context.Context) error {
 	for i, s := range servers {
 		go func(s *http.Server, ln net.Listener) {
 			if s.TLSConfig == nil {
-				errc <- s.Serve(ln) // the CRL: plain HTTP, as RFC 5280 clients expect
+				errc <- s.Serve(ln) // the CRL and /metrics: plain HTTP, as their clients expect
 				return
 			}
 			errc <- s.ServeTLS(ln, "", "")

@@ -49,6 +49,7 @@ type serveOptions struct {
 	Profiles      map[string]ca.Profile
 	Limits        limitOptions
 	CRLListen     string
+	MetricsListen string
 	CRLURL        string
 	RateLimitsOn  bool
 	RateSpecs     map[string]*string
@@ -105,6 +106,7 @@ func newServeCmd() *cobra.Command {
 	f.BoolVar(&o.NoWildcards, "no-wildcards", false, "refuse wildcard names")
 	f.DurationVar(&o.MaxValidity, "max-validity", 0, "cap on every certificate's lifetime, e.g. 720h (default: the profiles' own)")
 	f.StringVar(&o.CRLListen, "crl-listen", ":8880", "address of the plain-HTTP CRL endpoint (/crl/intermediate.crl); empty turns it off")
+	f.StringVar(&o.MetricsListen, "metrics-listen", "", "address of the plain-HTTP Prometheus /metrics endpoint (e.g. 127.0.0.1:9090); empty turns it off")
 	f.StringVar(&o.CRLURL, "crl-url", "", "CRL distribution point put in certificates (default http://<first --hostname>:<crl port>/crl/intermediate.crl)")
 	f.BoolVar(&o.RateLimitsOn, "rate-limits", true, "enforce the rate limits below (false turns all off, e.g. for benchmarks)")
 	def := ratelimit.DefaultConfig()
@@ -211,6 +213,11 @@ func (o *serveOptions) validate() error {
 		if o.CRLURL == "" {
 			host := o.Hostnames[0]
 			o.CRLURL = "http://" + net.JoinHostPort(host, port) + crl.DERPath
+		}
+	}
+	if o.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(o.MetricsListen); err != nil {
+			return usagef("--metrics-listen %q is not host:port (e.g. 127.0.0.1:9090)", o.MetricsListen)
 		}
 	}
 	if o.CRLURL != "" && !strings.HasPrefix(o.CRLURL, "http://") {

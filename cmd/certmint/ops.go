@@ -1,0 +1,68 @@
+package main
+
+import (
+	"crypto"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+
+	"github.com/certmint/certmint/ca"
+	"github.com/certmint/certmint/ca/crl"
+	"github.com/certmint/certmint/internal/health"
+	"github.com/certmint/certmint/internal/metrics"
+	"github.com/certmint/certmint/storage"
+)
+
+// newMetrics builds the process's registry. It exists even without
+// --metrics-listen, since the ACME server reports to it either way; only
+// serving it is optional.
+func newMetrics(o serveOptions, store storage.Store, authority *ca.CA, pub *crl.Publisher, log *slog.Logger) *metrics.Metrics {
+	profiles := make([]string, 0, len(o.Profiles))
+	for name := range o.Profiles {
+		profiles = append(profiles, name)
+	}
+	return metrics.New(metrics.Sources{
+		Certificates: store,
+		Profiles:     profiles,
+		Pools:        store.SQLPools(),
+		CACertificates: func() []metrics.CACertificate {
+			return []metrics.CACertificate{{Role: "root", Cert: authority.Root()}, {Role: "intermediate", Cert: authority.Intermediate()}}
+		},
+		CRLIssuer:     authority.Intermediate().Subject.CommonName,
+		CRLNextUpdate: pub.NextUpdate,
+		Version:       version,
+		Logger:        log,
+	})
+}
+
+// withHealth puts /healthz and /readyz in front of the ACME handler. They
+// bypass the ACME middleware on purpose: a load balancer's probe every
+// two seconds needs no nonce, no request id and no log line.
+func (a *app) withHealth(acmeHandler http.Handler) http.Handler {
+	c := &health.Checker{
+		DB: a.store,
+		Issuer: func() (crypto.Signer, *x509.Certificate) {
+			return a.ca.Signer(), a.ca.Intermediate()
+		},
+		Logger: a.log,
+	}
+	return c.Handler(acmeHandler)
+}
+
+// metricsServer listens on --metrics-listen and serves /metrics over plain
+// HTTP, as Prometheus scrapes by default; nil, nil when the flag is empty.
+func (a *app) metricsServer() (*http.Server, net.Listener, error) {
+	if a.opts.MetricsListen == "" {
+		return nil, nil, nil
+	}
+	ln, err := net.Listen("tcp", a.opts.MetricsListen)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listen on --metrics-listen %s: %w", a.opts.MetricsListen, errors.Unwrap(err))
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", a.metrics.Handler())
+	return a.newHTTPServer(mux, nil), ln, nil
+}
