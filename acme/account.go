@@ -53,7 +53,12 @@ func (s *Server) newAccount(c echo.Context, r *request) error {
 		return err
 	}
 	if s.cfg.TermsOfService != "" && !req.TermsOfServiceAgreed {
-		return UserActionRequired("the terms of service at %s must be agreed to (termsOfServiceAgreed: true)", s.cfg.TermsOfService)
+		// RFC 8555 §7.3.3: userActionRequired links the terms and names
+		// them as the instance a human should visit.
+		c.Response().Header().Add("Link", link(s.cfg.TermsOfService, "terms-of-service"))
+		p := UserActionRequired("the terms of service at %s must be agreed to (termsOfServiceAgreed: true)", s.cfg.TermsOfService)
+		p.Instance = s.cfg.TermsOfService
+		return p
 	}
 	eabKey, err := s.checkEAB(c, r, req.ExternalAccountBinding)
 	if err != nil {

@@ -275,7 +275,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if id != "" {
 		// The id goes in the detail too, since that is what clients print.
 		q := *p
-		q.Instance = requestInstance + id
+		if q.Instance == "" { // userActionRequired's is the URL to visit (RFC 8555 §7.3.3)
+			q.Instance = requestInstance + id
+		}
 		q.Detail += " (request " + id + ")"
 		p = &q
 	}
