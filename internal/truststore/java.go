@@ -25,7 +25,17 @@ type JavaStore struct {
 	Keytool  string // the keytool to run
 	Password string
 	run      runner
+
+	// viaSystem holds the roots Installed found under the alias Debian's
+	// ca-certificates-java gives a root of the system store
+	// ("debian:certmint-<fp>.pem"): trusted already, and not keytool's to
+	// remove.
+	viaSystem map[string]bool
 }
+
+// debianAlias is the alias ca-certificates-java gives the system store's
+// file certmint-<fp>.crt (linked as /etc/ssl/certs/certmint-<fp>.pem).
+func debianAlias(fp string) string { return "debian:" + EntryName(fp) + ".pem" }
 
 var _ Store = (*JavaStore)(nil)
 
@@ -39,22 +49,39 @@ func (s *JavaStore) keytool(ctx context.Context, stdin []byte, args ...string) (
 	return s.run(ctx, []string{storepassEnv + "=" + s.Password}, stdin, s.Keytool, args...)
 }
 
-// Installed implements Store: the entries whose alias is certmint's.
+// Installed implements Store: the entries whose alias is certmint's, and
+// on Debian those its system store put there through ca-certificates-java
+// (so the same root is not added twice to one file).
 func (s *JavaStore) Installed(ctx context.Context) (map[string]*x509.Certificate, error) {
 	out, err := s.keytool(ctx, nil, "-list", "-rfc")
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", s.Keystore, err)
 	}
-	return parseKeytoolList(out), nil
+	ours, system := parseKeytoolList(out)
+	s.viaSystem = map[string]bool{}
+	for fp, c := range system {
+		if ours[fp] == nil {
+			ours[fp] = c
+			s.viaSystem[fp] = true
+		}
+	}
+	return ours, nil
 }
 
 // parseKeytoolList reads `keytool -list -rfc`: each entry starts with
-// "Alias name: X" and holds its certificate as PEM.
-func parseKeytoolList(out []byte) map[string]*x509.Certificate {
-	found := map[string]*x509.Certificate{}
+// "Alias name: X" and holds its certificate as PEM. It returns certmint's
+// own entries and those of the system store (debianAlias), each checked
+// against the fingerprint its alias carries.
+func parseKeytoolList(out []byte) (ours, system map[string]*x509.Certificate) {
+	ours, system = map[string]*x509.Certificate{}, map[string]*x509.Certificate{}
 	for _, chunk := range strings.Split(string(out), "Alias name: ")[1:] {
 		alias, rest, _ := strings.Cut(chunk, "\n")
-		fp := fingerprintOf(strings.TrimSpace(alias))
+		alias = strings.ToLower(strings.TrimSpace(alias))
+		found := ours
+		if a, ok := strings.CutPrefix(alias, "debian:"); ok {
+			alias, found = strings.TrimSuffix(a, ".pem"), system
+		}
+		fp := fingerprintOf(alias)
 		if fp == "" {
 			continue
 		}
@@ -68,7 +95,7 @@ func parseKeytoolList(out []byte) map[string]*x509.Certificate {
 		}
 		found[fp] = c
 	}
-	return found
+	return ours, system
 }
 
 // Update implements Store, one keytool run per root.
@@ -82,10 +109,19 @@ func (s *JavaStore) Update(ctx context.Context, add []*x509.Certificate, remove 
 			return fmt.Errorf("import into %s: %w", s.Keystore, err)
 		}
 	}
+	var system []string
 	for _, fp := range remove {
+		if s.viaSystem[fp] {
+			system = append(system, debianAlias(fp))
+			continue
+		}
 		if _, err := s.keytool(ctx, nil, "-delete", "-alias", EntryName(fp)); err != nil {
 			return fmt.Errorf("delete from %s: %w", s.Keystore, err)
 		}
+	}
+	if len(system) > 0 {
+		return fmt.Errorf("%s trusts the root through the system store (alias %s): uninstall it with --system",
+			s.Keystore, strings.Join(system, ", "))
 	}
 	return nil
 }

@@ -93,6 +93,19 @@ func TestJavaStore(t *testing.T) {
 	if r := Change(ctx, s, nil, func(string) bool { return true }); r.Err != nil || len(r.Removed) != 1 {
 		t.Fatalf("uninstall: %+v", r)
 	}
+
+	// A root Debian's system store put in cacerts counts as trusted, is
+	// not added twice, and is not keytool's to remove.
+	c := newRoot(t, "C")
+	list += "\nAlias name: " + debianAlias(Fingerprint(c)) + "\nCreation date: Nov 29, 2026\nEntry type: trustedCertEntry\n\n" + string(encodePEM(c)) + "\n"
+	rec.calls = nil
+	if r := Change(ctx, s, []*x509.Certificate{c}, nil); r.Err != nil || len(r.Present) != 1 || len(rec.calls) != 1 {
+		t.Fatalf("install of a root the system store put there: %+v, calls %v", r, rec.calls)
+	}
+	if r := Change(ctx, s, nil, func(fp string) bool { return fp == Fingerprint(c) }); r.Err == nil ||
+		!strings.Contains(r.Err.Error(), "--system") || len(rec.calls) != 2 {
+		t.Fatalf("uninstall of the system store's root: %+v, calls %v", r, rec.calls)
+	}
 	b := newRoot(t, "B")
 	if r := Change(ctx, s, []*x509.Certificate{b}, nil); r.Err != nil {
 		t.Fatalf("install: %+v", r)
@@ -120,5 +133,52 @@ func TestParseCertutilList(t *testing.T) {
 	got := parseCertutilList([]byte(out))
 	if len(got) != 1 || got[0] != EntryName(fp) {
 		t.Fatalf("nicknames: %q", got)
+	}
+}
+
+// On Debian a removed root's links and the hooks' copies are taken out as
+// update-ca-certificates would for a root it removes; others stay.
+func TestSystemStoreDebianRemoval(t *testing.T) {
+	ctx := context.Background()
+	base := t.TempDir()
+	local, certs, hooks := filepath.Join(base, "local"), filepath.Join(base, "certs"), filepath.Join(base, "hooks")
+	for _, d := range []string{local, certs, hooks} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, h := range []string{"jks-keystore", "README.txt"} {
+		if err := os.WriteFile(filepath.Join(hooks, h), nil, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec := &recorder{}
+	s := &SystemStore{run: rec.run, flavor: systemFlavor{dir: local, ext: ".crt",
+		update: []string{"update-ca-certificates"}, certsDir: certs, hooksDir: hooks}}
+	a := newRoot(t, "A")
+	fp := Fingerprint(a)
+	if r := Change(ctx, s, []*x509.Certificate{a}, nil); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	// What update-ca-certificates would have linked, and others' links.
+	pem := EntryName(fp) + ".pem"
+	links := map[string]string{pem: s.path(fp), "f980d826.0": pem, "other.pem": "/usr/share/x.crt", "1111aaaa.0": "other.pem"}
+	for name, target := range links {
+		if err := os.Symlink(target, filepath.Join(certs, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec.calls = nil
+	if r := Change(ctx, s, nil, func(string) bool { return true }); r.Err != nil || len(r.Removed) != 1 {
+		t.Fatalf("uninstall: %+v", r)
+	}
+	left, _ := filepath.Glob(filepath.Join(certs, "*"))
+	if len(left) != 2 || !contains(left, filepath.Join(certs, "other.pem")) || !contains(left, filepath.Join(certs, "1111aaaa.0")) {
+		t.Fatalf("links left: %v", left)
+	}
+	if len(rec.calls) != 2 || rec.calls[0].String() != "update-ca-certificates" ||
+		rec.calls[1].String() != filepath.Join(hooks, "jks-keystore") ||
+		string(rec.calls[1].stdin) != "-"+filepath.Join(certs, pem)+"\n" {
+		t.Fatalf("calls: %v, hook stdin %q", rec.calls, rec.calls[len(rec.calls)-1].stdin)
 	}
 }
