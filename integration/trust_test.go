@@ -138,34 +138,11 @@ func (p probes) expect(want trusted, when string) {
 	}
 }
 
-// TestTrustInstallUninstall: after `trust install --root`, curl and a
-// Java HttpClient with their default trust reach the server and certutil
-// lists the root; after `uninstall` all three refuse again, and the system
-// and Java stores are byte for byte what they were. Every store touched is
-// put back even when the test fails.
-func TestTrustInstallUninstall(t *testing.T) {
-	needTrustTools(t)
-	s := StartServer(t, ServerOptions{})
-	dir := t.TempDir()
-	home := filepath.Join(dir, "home")
-	nssDir := filepath.Join(home, ".pki", "nssdb")
-	if err := os.MkdirAll(nssDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("certutil", "-N", "-d", "sql:"+nssDir, "--empty-password").CombinedOutput(); err != nil {
-		t.Fatalf("create NSS db: %v %s", err, out)
-	}
-	rootFile := filepath.Join(dir, "root.pem")
-	javaSrc := filepath.Join(dir, "TrustProbe.java")
-	for name, data := range map[string]string{rootFile: string(s.RootPEM), javaSrc: trustProbe} {
-		if err := os.WriteFile(name, []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	fp := rootFingerprint(t, s)
-	p := probes{t: t, url: s.DirectoryURL(), javaSrc: javaSrc, nssDir: nssDir, nick: truststore.EntryName(fp)}
-	env := []string{"HOME=" + home}
-
+// guardTrustStores snapshots the system and Java stores and restores them
+// when the test ends, pass or fail. It returns the paths and the state a
+// test should find again after an uninstall.
+func guardTrustStores(t *testing.T) ([]string, treeSnapshot) {
+	t.Helper()
 	paths := systemTrustPaths()
 	original := snapshotTrees(t, paths...)
 	t.Cleanup(func() {
@@ -177,7 +154,7 @@ func TestTrustInstallUninstall(t *testing.T) {
 	// A machine's store may not be in the state update-ca-certificates
 	// keeps (this one had a regular file where it keeps a symlink, and a
 	// root not yet in Java's cacerts): any run of it changes that. Settle
-	// it first, so the comparison below sees certmint's changes only.
+	// it first, so the comparisons see certmint's changes only.
 	if out, err := exec.Command("update-ca-certificates").CombinedOutput(); err != nil {
 		t.Fatalf("update-ca-certificates: %v %s", err, out)
 	}
@@ -185,6 +162,46 @@ func TestTrustInstallUninstall(t *testing.T) {
 	if d := original.diff(before); len(d) > 0 {
 		t.Logf("update-ca-certificates settled the store first: %v", d)
 	}
+	return paths, before
+}
+
+// newNSSHome is a home directory with an empty NSS database, as Chromium
+// leaves in ~/.pki/nssdb.
+func newNSSHome(t *testing.T, dir string) (home, nssDir string) {
+	t.Helper()
+	home = filepath.Join(dir, "home")
+	nssDir = filepath.Join(home, ".pki", "nssdb")
+	if err := os.MkdirAll(nssDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("certutil", "-N", "-d", "sql:"+nssDir, "--empty-password").CombinedOutput(); err != nil {
+		t.Fatalf("create NSS db: %v %s", err, out)
+	}
+	return home, nssDir
+}
+
+// TestTrustInstallUninstall: after `trust install --root`, curl and a
+// Java HttpClient with their default trust reach the server and certutil
+// lists the root; after `uninstall` all three refuse again, and the system
+// and Java stores are byte for byte what they were. Every store touched is
+// put back even when the test fails.
+func TestTrustInstallUninstall(t *testing.T) {
+	needTrustTools(t)
+	s := StartServer(t, ServerOptions{})
+	dir := t.TempDir()
+	home, nssDir := newNSSHome(t, dir)
+	rootFile := filepath.Join(dir, "root.pem")
+	javaSrc := filepath.Join(dir, "TrustProbe.java")
+	for name, data := range map[string]string{rootFile: string(s.RootPEM), javaSrc: trustProbe} {
+		if err := os.WriteFile(name, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fp := rootFingerprint(t, s)
+	p := probes{t: t, url: s.DirectoryURL(), javaSrc: javaSrc, nssDir: nssDir, nick: truststore.EntryName(fp)}
+	env := []string{"HOME=" + home}
+
+	paths, before := guardTrustStores(t)
 
 	p.expect(trustedByNone, "before install")
 
@@ -303,17 +320,10 @@ func TestTrustWithoutPrivilege(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	home := filepath.Join(dir, "home")
-	nssDir := filepath.Join(home, ".pki", "nssdb")
+	home, nssDir := newNSSHome(t, dir)
 	rootFile := filepath.Join(dir, "root.pem")
-	if err := os.MkdirAll(nssDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
 	if err := os.WriteFile(rootFile, s.RootPEM, 0o644); err != nil {
 		t.Fatal(err)
-	}
-	if out, err := exec.Command("certutil", "-N", "-d", "sql:"+nssDir, "--empty-password").CombinedOutput(); err != nil {
-		t.Fatalf("create NSS db: %v %s", err, out)
 	}
 	_ = os.Chmod(dir, 0o755)
 	const nobody = 65534
