@@ -72,7 +72,7 @@ atomically. The PKCS#12 password is the first line of --p12-password-file, or
 	f.StringVar(&o.Exec, "exec", "", "shell command run after every new certificate")
 	f.StringVar(&o.Metrics, "metrics-listen", "", "serve /healthz and /metrics (Prometheus) on this address")
 	f.BoolVar(&o.Once, "once", false, "obtain or renew once, then exit (for cron or systemd timers)")
-	f.BoolVar(&o.InstallTrust, "install-trust", false, "keep the server's roots (/roots/bundle.pem) installed in the system, Java and NSS trust stores, as `certmint trust install` does")
+	f.BoolVar(&o.InstallTrust, "install-trust", false, "keep the server's roots (/roots/bundle.pem) installed in the system, Java and NSS trust stores, as certmint trust install does")
 	return cmd
 }
 

@@ -32,7 +32,12 @@ used: the system store (update-ca-certificates or update-ca-trust), the
 cacerts of each JDK (or $JAVA_HOME's) and the NSS databases of Chromium
 (~/.pki/nssdb) and Firefox. Each entry is named certmint-<sha256 of the root>,
 and uninstall removes only such entries.`,
-		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usagef("unknown command %q for certmint trust: use install, uninstall or status", args[0])
+			}
+			return cmd.Help()
+		},
 	}
 	cmd.AddCommand(
 		trustSubcommand("install", "Trust every root of the bundle in each store", runTrustInstall),
@@ -51,9 +56,9 @@ func trustSubcommand(use, short string, run func(context.Context, io.Writer, tru
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.Root, "root", "", "PEM file with the roots (`certmint ca root --all` writes it)")
-	f.StringVar(&o.Server, "server", "", "certmint server URL, e.g. https://ca.internal:8443/acme/directory; its /roots/bundle.pem is used")
-	f.StringVar(&o.Fingerprint, "root-fingerprint", "", "SHA-256 of the CA root (as `certmint ca root` prints), required with --server")
+	f.StringVar(&o.Root, "root", "", "PEM `FILE` with the roots to trust (as certmint ca root prints)")
+	f.StringVar(&o.Server, "server", "", "certmint server `URL`, e.g. https://ca.internal:8443/acme/directory; its /roots/bundle.pem is used")
+	f.StringVar(&o.Fingerprint, "root-fingerprint", "", "`SHA256` of the CA root (as certmint ca root prints), required with --server")
 	f.BoolVar(&o.System, "system", false, "the system store (update-ca-certificates or update-ca-trust)")
 	f.BoolVar(&o.Java, "java", false, "the cacerts of each JDK found, or of $JAVA_HOME")
 	f.BoolVar(&o.NSS, "nss", false, "NSS databases: ~/.pki/nssdb (Chromium) and Firefox profiles")

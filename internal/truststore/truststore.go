@@ -78,9 +78,8 @@ func ParseFingerprint(s string) (string, error) {
 	return f, nil
 }
 
-// ParseRoots returns every certificate of a PEM text and checks that each
-// is a CA certificate: a store must never be told to trust a leaf.
-func ParseRoots(data []byte) ([]*x509.Certificate, error) {
+// ParseCerts returns every CERTIFICATE block of a PEM text, in order.
+func ParseCerts(data []byte) ([]*x509.Certificate, error) {
 	var out []*x509.Certificate
 	for {
 		var block *pem.Block
@@ -95,15 +94,27 @@ func ParseRoots(data []byte) ([]*x509.Certificate, error) {
 		if err != nil {
 			return nil, fmt.Errorf("parse certificate: %w", err)
 		}
-		if !c.IsCA {
-			return nil, fmt.Errorf("certificate %q is not a CA certificate", c.Subject.String())
-		}
 		out = append(out, c)
 	}
 	if len(out) == 0 {
 		return nil, errors.New("no PEM certificate found")
 	}
 	return out, nil
+}
+
+// ParseRoots is ParseCerts for roots to trust: it checks that each is a
+// CA certificate, since a store must never be told to trust a leaf.
+func ParseRoots(data []byte) ([]*x509.Certificate, error) {
+	certs, err := ParseCerts(data)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range certs {
+		if !c.IsCA {
+			return nil, fmt.Errorf("certificate %q is not a CA certificate", c.Subject.String())
+		}
+	}
+	return certs, nil
 }
 
 // encodePEM is one certificate as PEM.
