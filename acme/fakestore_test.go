@@ -54,8 +54,16 @@ func (f *fakeStore) failOnce(method string, err error) {
 func (f *fakeStore) injected(method string) error {
 	err := f.failOn[method]
 	delete(f.failOn, method)
+	if p, ok := err.(panicError); ok {
+		panic(string(p))
+	}
 	return err
 }
+
+// panicError, injected with failOnce, makes the method panic instead.
+type panicError string
+
+func (p panicError) Error() string { return string(p) }
 
 var _ Store = (*fakeStore)(nil)
 

@@ -5,6 +5,7 @@ package integration
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -31,8 +32,11 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
-	// A fixed path, overwritten by each run, so nothing piles up in /tmp.
-	dir := filepath.Join(os.TempDir(), "certmint-integration-bin")
+	// A fixed path per checkout, overwritten by each run, so nothing piles
+	// up in /tmp and two checkouts testing at once do not swap binaries.
+	wd, _ := os.Getwd()
+	sum := sha256.Sum256([]byte(wd))
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("certmint-integration-bin-%x", sum[:6]))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)

@@ -12,6 +12,10 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
+# certmint trust: the trust stores it drives, and the clients that check them.
+command -v certutil >/dev/null 2>&1 || missing+=(libnss3-tools)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v keytool >/dev/null 2>&1 || missing+=(openjdk-17-jdk-headless)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

@@ -2,10 +2,8 @@ package agent
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -14,8 +12,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
+
+	"github.com/certmint/certmint/internal/truststore"
 )
 
 // ErrFingerprintMismatch means the root the server offered is not the
@@ -23,46 +22,14 @@ import (
 var ErrFingerprintMismatch = errors.New("root fingerprint mismatch")
 
 // Fingerprint is the SHA-256 of a certificate's DER, lower-case hex.
-func Fingerprint(cert *x509.Certificate) string {
-	sum := sha256.Sum256(cert.Raw)
-	return hex.EncodeToString(sum[:])
-}
+func Fingerprint(cert *x509.Certificate) string { return truststore.Fingerprint(cert) }
 
 // parseFingerprint accepts hex with or without colons or spaces and an
 // optional "sha256:" prefix.
-func parseFingerprint(s string) (string, error) {
-	f := strings.ToLower(strings.TrimSpace(s))
-	f = strings.TrimPrefix(f, "sha256:")
-	f = strings.NewReplacer(":", "", " ", "", "-", "").Replace(f)
-	if b, err := hex.DecodeString(f); err != nil || len(b) != sha256.Size {
-		return "", fmt.Errorf("root fingerprint %q must be a SHA-256 in hex (64 digits, colons allowed)", s)
-	}
-	return f, nil
-}
+func parseFingerprint(s string) (string, error) { return truststore.ParseFingerprint(s) }
 
 // parseCerts returns every CERTIFICATE block of a PEM text.
-func parseCerts(data []byte) ([]*x509.Certificate, error) {
-	var out []*x509.Certificate
-	for {
-		var block *pem.Block
-		block, data = pem.Decode(data)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("parse certificate: %w", err)
-		}
-		out = append(out, c)
-	}
-	if len(out) == 0 {
-		return nil, errors.New("no PEM certificate found")
-	}
-	return out, nil
-}
+func parseCerts(data []byte) ([]*x509.Certificate, error) { return truststore.ParseCerts(data) }
 
 func encodeCerts(certs ...*x509.Certificate) []byte {
 	var b bytes.Buffer

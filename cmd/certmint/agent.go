@@ -38,7 +38,7 @@ type agentOptions struct {
 	HTTP01, TLSALPN01, DNS01Hook   string
 	Profile, EABKid, EABHMAC       string
 	P12PasswordFile, Exec, Metrics string
-	Once                           bool
+	Once, InstallTrust             bool
 }
 
 func newAgentCmd() *cobra.Command {
@@ -72,6 +72,7 @@ atomically. The PKCS#12 password is the first line of --p12-password-file, or
 	f.StringVar(&o.Exec, "exec", "", "shell command run after every new certificate")
 	f.StringVar(&o.Metrics, "metrics-listen", "", "serve /healthz and /metrics (Prometheus) on this address")
 	f.BoolVar(&o.Once, "once", false, "obtain or renew once, then exit (for cron or systemd timers)")
+	f.BoolVar(&o.InstallTrust, "install-trust", false, "keep the server's roots (/roots/bundle.pem) installed in the system, Java and NSS trust stores, as certmint trust install does")
 	return cmd
 }
 
@@ -169,7 +170,10 @@ func runAgent(ctx context.Context, o agentOptions) error {
 		if _, err := ag.RunOnce(ctx); err != nil {
 			return errors.New(oneLine(err))
 		}
-		return d.finishStart()
+		if err := d.finishStart(); err != nil || !o.InstallTrust {
+			return err
+		}
+		return syncAgentTrust(ctx, ag, log, findAgentTrustStores(log))
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -186,6 +190,9 @@ func runAgent(ctx context.Context, o agentOptions) error {
 		return err
 	}
 	level.Set(slog.LevelInfo)
+	if o.InstallTrust {
+		go keepAgentTrust(ctx, ag, log)
+	}
 	cur := ag.Current()
 	log.Info("agent running", "names", strings.Join(o.Names, ","), "not_after", cur.Leaf.NotAfter, "out", o.Out)
 	<-ctx.Done()
