@@ -162,7 +162,8 @@ func (a *Agent) ensure(ctx context.Context) (bool, error) {
 		a.setCurrent(cert)
 		at, renew := a.plan(ctx)
 		if !renew || at.After(now) {
-			a.log.Info("reusing stored certificate", "not_after", cert.Leaf.NotAfter, "renew_at", at)
+			a.log.Debug("reusing stored certificate", "not_after", cert.Leaf.NotAfter, "renew_at", at)
+			a.emit(ActionUnchanged, at)
 			return false, nil
 		}
 	}
