@@ -37,10 +37,10 @@ func TestMakeDemo(t *testing.T) {
 	t.Logf("make demo took %s", took.Round(time.Second))
 	text := string(out)
 	for _, svc := range []string{"receiver.demo.test", "sender.demo.test"} {
-		if n := len(regexp.MustCompile(`(?m)^\s*\d+:\d\d\s+` + regexp.QuoteMeta(svc) + `\s+issued\s+serial [0-9a-f]+`).FindAllString(text, -1)); n != 1 {
+		if n := len(regexp.MustCompile(`(?m)^\s*\d+:\d\d\s+`+regexp.QuoteMeta(svc)+`\s+issued\s+serial [0-9a-f]+`).FindAllString(text, -1)); n != 1 {
 			t.Errorf("%s issued %d times, want 1:\n%s", svc, n, text)
 		}
-		if n := len(regexp.MustCompile(`(?m)^\s*\d+:\d\d\s+` + regexp.QuoteMeta(svc) + `\s+renewed\s+serial [0-9a-f]+`).FindAllString(text, -1)); n < 2 {
+		if n := len(regexp.MustCompile(`(?m)^\s*\d+:\d\d\s+`+regexp.QuoteMeta(svc)+`\s+renewed\s+serial [0-9a-f]+`).FindAllString(text, -1)); n < 2 {
 			t.Errorf("%s renewed %d times, want at least 2:\n%s", svc, n, text)
 		}
 	}

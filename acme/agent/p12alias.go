@@ -40,7 +40,7 @@ type digestInfo struct {
 
 type safeBag struct {
 	ID         asn1.ObjectIdentifier
-	Value      asn1.RawValue `asn1:"tag:0,explicit"`
+	Value      asn1.RawValue  `asn1:"tag:0,explicit"`
 	Attributes []bagAttribute `asn1:"set,optional"`
 }
 
