@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -273,6 +274,18 @@ func (o *serveOptions) resolveHostnames() error {
 	return nil
 }
 
+// warnUncoveredConsole warns when --hostname-only left out the console's
+// own listen address, so a browser pointed at it would not verify.
+func warnUncoveredConsole(log *slog.Logger, o serveOptions) {
+	host, _, _ := net.SplitHostPort(o.AdminListen)
+	ip := net.ParseIP(host)
+	if host == "" || (ip != nil && ip.IsUnspecified()) || slices.Contains(o.Hostnames, strings.ToLower(host)) {
+		return
+	}
+	log.Warn("the server's certificate does not cover the console's address; add it to --hostname or drop --hostname-only",
+		"admin_listen", o.AdminListen, "hostname", strings.Join(o.Hostnames, ","))
+}
+
 // redactDSN hides the password of a database URL in messages.
 func redactDSN(dsn string) string {
 	if i := strings.Index(dsn, "://"); i >= 0 {
@@ -300,6 +313,7 @@ func serve(parent context.Context, o serveOptions) error {
 	defer stop()
 	log := newLogger(o.LogLevel)
 	slog.SetDefault(log)
+	warnUncoveredConsole(log, o)
 
 	app, err := openApp(ctx, o, log)
 	if err != nil {
