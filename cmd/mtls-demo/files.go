@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/certmint/certmint/acme/agent"
 )
 
 // source is where one side gets its certificate and the root it trusts:
@@ -95,31 +97,8 @@ func (f *fileSource) last() *tls.Certificate {
 
 // ServerTLSConfig serves the current certificate and requires a client
 // certificate that chains to the root, as agent.Agent's does.
-func (f *fileSource) ServerTLSConfig() *tls.Config {
-	return &tls.Config{
-		MinVersion: tls.VersionTLS12,
-		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-			if c := f.Current(); c != nil {
-				return c, nil
-			}
-			return nil, errors.New("no certificate yet")
-		},
-		ClientAuth: tls.RequireAndVerifyClientCert,
-		ClientCAs:  f.roots,
-	}
-}
+func (f *fileSource) ServerTLSConfig() *tls.Config { return agent.ServerTLSConfig(f.Current, f.roots) }
 
 // ClientTLSConfig presents the current certificate and trusts only the
 // root, as agent.Agent's does.
-func (f *fileSource) ClientTLSConfig() *tls.Config {
-	return &tls.Config{
-		MinVersion: tls.VersionTLS12,
-		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-			if c := f.Current(); c != nil {
-				return c, nil
-			}
-			return &tls.Certificate{}, nil
-		},
-		RootCAs: f.roots,
-	}
-}
+func (f *fileSource) ClientTLSConfig() *tls.Config { return agent.ClientTLSConfig(f.Current, f.roots) }
