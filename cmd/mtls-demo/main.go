@@ -62,7 +62,7 @@ func run(ctx context.Context, role string, args []string) error {
 	fs.StringVar(&cfg.StateDir, "state", "", "agent state directory (embedded agent)")
 	fs.StringVar(&cfg.HTTP01Listen, "http01-listen", ":80", "address to answer http-01 on (embedded agent)")
 	fs.StringVar(&cfg.Profile, "profile", "", "ACME profile (embedded agent)")
-	certDir := fs.String("cert-dir", "", "use the files of `certmint agent --out DIR` instead of an embedded agent")
+	certDir := fs.String("cert-dir", "", "use the files in `DIR` that certmint agent --out DIR keeps current, instead of an embedded agent")
 	listen := fs.String("listen", ":9443", "receiver: mutual-TLS address")
 	receiver := fs.String("receiver", "", "sender: receiver URL")
 	connect := fs.String("connect", "", "sender: connect to this host:port whatever the URL's host (no DNS needed); TLS still checks the URL's name")
