@@ -115,6 +115,9 @@ func (o *agentOptions) validate() error {
 	if o.P12Alias == "" {
 		o.P12Alias = strings.ToLower(strings.TrimSpace(o.Names[0]))
 	}
+	if strings.TrimSpace(o.P12Alias) == "" || strings.IndexFunc(o.P12Alias, func(r rune) bool { return r > 0xffff }) >= 0 {
+		return usagef("--p12-alias %q must be a non-empty name without characters outside the Basic Multilingual Plane (PKCS#12 stores aliases as UCS-2)", o.P12Alias)
+	}
 	return nil
 }
 
