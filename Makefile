@@ -1,11 +1,11 @@
-# certmint — the two commands of the quick start are `make run` and `make test`.
+# certmint — the quick start is `make run`, `make test` and `make demo`.
 GO      ?= go
 BIN     ?= bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 FUZZTIME ?= 60s
 
-.PHONY: build run test test-deps fuzz bench bench-floor profile clean
+.PHONY: build run demo test test-deps fuzz bench bench-floor profile clean
 
 build:
 	@mkdir -p $(BIN)
@@ -13,8 +13,16 @@ build:
 
 # Start the server on the embedded defaults: SQLite and the CA in
 # ./certmint-data, ACME on :8443, the console on 127.0.0.1:8444.
+# ARGS="--flag value ..." passes flags to certmint serve.
 run: build
-	$(BIN)/certmint serve
+	$(BIN)/certmint serve $(ARGS)
+
+# The mutual-TLS scenario on one machine, end to end, then exit: certmint,
+# two agents on 2-minute certificates, mtls-demo's receiver and sender on
+# their files; each certificate renews twice (about 75 s), exit 0 or 1.
+# DEMO_ARGS="-profile 3m -renewals 3 -keep" changes it (see scripts/demo).
+demo: build
+	$(GO) run ./scripts/demo -bin $(BIN) $(DEMO_ARGS)
 
 # Every test: unit tests (with the race detector), the fuzz seed corpora,
 # and the integration tests against real certbot, lego, Postgres and

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -213,6 +214,22 @@ func snapshot(t testing.TB, dir string) map[string]string {
 	return out
 }
 
+// checkEventLine checks the agent's one line for an action: the names,
+// the certificate's serial and expiry, and a next check before expiry.
+func checkEventLine(t *testing.T, stdout, action string, leaf *x509.Certificate) {
+	t.Helper()
+	m := regexp.MustCompile(`^(\w+) names=(\S+) serial=([0-9a-f]+) expires=(\S+) next_check=(\S+)\n$`).FindStringSubmatch(stdout)
+	if m == nil {
+		t.Fatalf("want one %s line, got %q", action, stdout)
+	}
+	expires, err1 := time.Parse(time.RFC3339, m[4])
+	next, err2 := time.Parse(time.RFC3339, m[5])
+	if m[1] != action || m[2] != "daemon.test" || m[3] != leaf.SerialNumber.Text(16) || err1 != nil || err2 != nil ||
+		!expires.Equal(leaf.NotAfter.Truncate(time.Second)) || !next.After(time.Now().Add(-time.Minute)) || !next.Before(expires) {
+		t.Errorf("line %q does not describe %s of serial %s, expiring %s", stdout, action, leaf.SerialNumber.Text(16), leaf.NotAfter.UTC())
+	}
+}
+
 func TestAgentDaemonOnce(t *testing.T) {
 	s := StartServer(t, ServerOptions{})
 	dir := t.TempDir()
@@ -225,7 +242,7 @@ func TestAgentDaemonOnce(t *testing.T) {
 	args := append(append([]string{}, base...), "--root-fingerprint", fp, "--name", "daemon.test",
 		"--exec", "touch "+filepath.Join(dir, "exec-ran"))
 	start := time.Now()
-	_, stderr, code := runCLI(t, nil, args...)
+	stdout, stderr, code := runCLI(t, nil, args...)
 	if code != 0 {
 		t.Fatalf("agent --once: exit %d: %s\n%s", code, stderr, s.Output())
 	}
@@ -251,6 +268,11 @@ func TestAgentDaemonOnce(t *testing.T) {
 	if leaf.DNSNames[0] != "daemon.test" {
 		t.Errorf("names %v", leaf.DNSNames)
 	}
+	// One line on stdout saying what it did, and nothing on stderr.
+	checkEventLine(t, stdout, "obtained", leaf)
+	if stderr != "" {
+		t.Errorf("agent --once wrote to stderr on success: %q", stderr)
+	}
 	// OpenSSL 3 reads the keystore without -legacy.
 	o, err := exec.Command("openssl", "pkcs12", "-in", filepath.Join(out, "keystore.p12"), "-passin", "pass:s3cret-pw", "-nokeys").CombinedOutput()
 	if err != nil || strings.Count(string(o), "BEGIN CERTIFICATE") < 2 || !strings.Contains(string(o), "daemon.test") {
@@ -258,8 +280,9 @@ func TestAgentDaemonOnce(t *testing.T) {
 	}
 	if _, err := exec.LookPath("keytool"); err == nil {
 		o, err := exec.Command("keytool", "-list", "-keystore", filepath.Join(out, "keystore.p12"), "-storetype", "PKCS12", "-storepass", "s3cret-pw").CombinedOutput()
-		if err != nil || !strings.Contains(string(o), "PrivateKeyEntry") {
-			t.Errorf("keytool keystore: %v\n%s", err, o)
+		// The key's alias is the first --name, for server.ssl.key-alias.
+		if err != nil || !regexp.MustCompile(`(?m)^daemon\.test, .*PrivateKeyEntry`).Match(o) {
+			t.Errorf("keytool keystore: want alias daemon.test: %v\n%s", err, o)
 		}
 		o, err = exec.Command("keytool", "-list", "-keystore", filepath.Join(out, "truststore.p12"), "-storetype", "PKCS12", "-storepass", "s3cret-pw").CombinedOutput()
 		if err != nil || !strings.Contains(string(o), "trustedCertEntry") || !strings.Contains(string(o), agent.RootAlias) {
@@ -271,8 +294,13 @@ func TestAgentDaemonOnce(t *testing.T) {
 
 	// A second run finds the certificate not due and changes nothing.
 	before := snapshot(t, out)
-	if _, stderr, code := runCLI(t, nil, args...); code != 0 {
+	stdout, stderr, code = runCLI(t, nil, args...)
+	if code != 0 {
 		t.Fatalf("second --once: exit %d: %s", code, stderr)
+	}
+	checkEventLine(t, stdout, "unchanged", leaf)
+	if stdout, _, code := runCLI(t, nil, append(args, "--quiet")...); code != 0 || stdout != "" {
+		t.Errorf("--quiet: exit %d, printed %q", code, stdout)
 	}
 	if after := snapshot(t, out); fmt.Sprint(after) != fmt.Sprint(before) {
 		t.Fatalf("second --once rewrote files:\n%v\n%v", before, after)

@@ -69,6 +69,9 @@ type ServerOptions struct {
 	Data string   // "" for a fresh temp dir
 	Args []string // extra flags
 	Env  []string // extra environment
+	// SystemResolver leaves out --dns-resolver, so validation resolves
+	// names as the host does (/etc/hosts, then /etc/resolv.conf).
+	SystemResolver bool
 }
 
 // Server is a certmint process under test.
@@ -125,12 +128,13 @@ func (s *Server) Args() []string {
 	args := []string{"serve", "--data", s.Data,
 		"--listen", fmt.Sprintf("127.0.0.1:%d", s.Port),
 		"--admin-listen", fmt.Sprintf("127.0.0.1:%d", s.AdminPort),
-		"--hostname", "localhost,127.0.0.1",
 		"--http01-port", strconv.Itoa(s.HTTPPort),
 		"--tlsalpn01-port", strconv.Itoa(s.TLSPort),
-		"--dns-resolver", s.DNS.Addr,
 		"--crl-listen", fmt.Sprintf("127.0.0.1:%d", s.CRLPort),
 		"--log-level", "warn"}
+	if !s.opts.SystemResolver {
+		args = append(args, "--dns-resolver", s.DNS.Addr)
+	}
 	if s.opts.DB != "" {
 		args = append(args, "--db", s.opts.DB)
 	}

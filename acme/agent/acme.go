@@ -153,11 +153,20 @@ func (a *Agent) obtain(ctx context.Context) error {
 	if err := saveCert(a.cfg.StateDir, key, chain); err != nil {
 		return err
 	}
+	action := ActionObtained
+	if a.Current() != nil {
+		action = ActionRenewed
+	}
 	a.setCurrent(cert)
-	a.log.Info("new certificate", "names", names, "serial", chain[0].SerialNumber.Text(16),
+	a.failures = 0
+	a.log.Debug("new certificate", "names", names, "serial", chain[0].SerialNumber.Text(16),
 		"not_after", chain[0].NotAfter)
 	if a.cfg.OnRenew != nil {
 		a.cfg.OnRenew(cert)
+	}
+	if a.cfg.OnEvent != nil {
+		next, _ := a.plan(ctx) // asks for renewal information now; the loop reuses the answer
+		a.emit(action, next)
 	}
 	return nil
 }

@@ -92,34 +92,11 @@ func (a *Agent) Current() *tls.Certificate {
 
 // ServerTLSConfig serves the current certificate on every handshake and
 // requires a client certificate that chains to the root.
-func (a *Agent) ServerTLSConfig() *tls.Config {
-	return &tls.Config{
-		MinVersion: tls.VersionTLS12,
-		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-			if c := a.Current(); c != nil {
-				return c, nil
-			}
-			return nil, errors.New("agent has no certificate yet")
-		},
-		ClientAuth: tls.RequireAndVerifyClientCert,
-		ClientCAs:  a.roots,
-	}
-}
+func (a *Agent) ServerTLSConfig() *tls.Config { return ServerTLSConfig(a.Current, a.roots) }
 
 // ClientTLSConfig presents the current certificate when a server asks for
 // one and trusts only the root.
-func (a *Agent) ClientTLSConfig() *tls.Config {
-	return &tls.Config{
-		MinVersion: tls.VersionTLS12,
-		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-			if c := a.Current(); c != nil {
-				return c, nil
-			}
-			return &tls.Certificate{}, nil // no certificate: the server decides
-		},
-		RootCAs: a.roots,
-	}
-}
+func (a *Agent) ClientTLSConfig() *tls.Config { return ClientTLSConfig(a.Current, a.roots) }
 
 // Start makes sure a usable certificate is there, then keeps it fresh in
 // the background until ctx ends. It reuses the stored certificate unless it
@@ -162,7 +139,8 @@ func (a *Agent) ensure(ctx context.Context) (bool, error) {
 		a.setCurrent(cert)
 		at, renew := a.plan(ctx)
 		if !renew || at.After(now) {
-			a.log.Info("reusing stored certificate", "not_after", cert.Leaf.NotAfter, "renew_at", at)
+			a.log.Debug("reusing stored certificate", "not_after", cert.Leaf.NotAfter, "renew_at", at)
+			a.emit(ActionUnchanged, at)
 			return false, nil
 		}
 	}

@@ -160,13 +160,32 @@ func TestWriteJavaStores(t *testing.T) {
 	leaf, _ := x509.ParseCertificate(der)
 	dir := t.TempDir()
 	cert := &tls.Certificate{Certificate: [][]byte{der, root.Raw}, PrivateKey: k, Leaf: leaf}
-	if err := WriteJavaStores(dir, cert, root, "pw"); err != nil {
-		t.Fatal(err)
-	}
-	ks, _ := os.ReadFile(filepath.Join(dir, KeystoreFile))
-	gotKey, gotLeaf, chain, err := pkcs12.DecodeChain(ks, "pw")
-	if err != nil || !gotLeaf.Equal(leaf) || len(chain) != 1 || !gotKey.(*ecdsa.PrivateKey).Equal(k) {
-		t.Fatalf("keystore: %v", err)
+	for alias, want := range map[string]string{"": "svc.test", "my-service": "my-service"} {
+		if err := WriteJavaStores(dir, cert, root, "pw", alias); err != nil {
+			t.Fatal(err)
+		}
+		ks, _ := os.ReadFile(filepath.Join(dir, KeystoreFile))
+		// DecodeChain checks the MAC, which setKeyAlias recomputed.
+		gotKey, gotLeaf, chain, err := pkcs12.DecodeChain(ks, "pw")
+		if err != nil || !gotLeaf.Equal(leaf) || len(chain) != 1 || !gotKey.(*ecdsa.PrivateKey).Equal(k) {
+			t.Fatalf("keystore: %v", err)
+		}
+		if _, _, _, err := pkcs12.DecodeChain(ks, "pw2"); err == nil {
+			t.Fatal("keystore opens with a wrong password")
+		}
+		blocks, err := pkcs12.ToPEM(ks, "pw")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got string
+		for _, b := range blocks {
+			if b.Type == "PRIVATE KEY" {
+				got = b.Headers["friendlyName"]
+			}
+		}
+		if got != want {
+			t.Errorf("alias %q: the key's friendlyName is %q, want %q", alias, got, want)
+		}
 	}
 	ts, _ := os.ReadFile(filepath.Join(dir, TruststoreFile))
 	certs, err := pkcs12.DecodeTrustStore(ts, "pw")

@@ -70,6 +70,9 @@ type Config struct {
 	// OnRenew is called after every new certificate is stored (the first
 	// one included), from the agent's goroutine; it must not block long.
 	OnRenew func(cert *tls.Certificate)
+	// OnEvent is called once per action (obtained, renewed, unchanged),
+	// from the agent's goroutine, after OnRenew; it must not block long.
+	OnEvent func(Event)
 	// OnError is called after a failed renewal with the delay before the
 	// next attempt.
 	OnError func(err error, retryIn time.Duration)

@@ -20,12 +20,12 @@ const (
 // RootAlias is the alias of the root in the trust store.
 const RootAlias = "certmint-root"
 
-// WriteJavaStores writes keystore.p12 (the key, the leaf and its chain;
-// mode 0600) and truststore.p12 (root as a trusted-certificate entry,
+// WriteJavaStores writes keystore.p12 (the key, the leaf and its chain
+// under the alias keyAlias, the first name by default; mode 0600) and truststore.p12 (root as a trusted-certificate entry,
 // which go-pkcs12 marks with the attribute Java needs) into dir, both
 // protected by password, with modern algorithms (PBES2/AES-256, SHA-256
 // MAC) that OpenSSL 3 and Java 11.0.12+ read without legacy options.
-func WriteJavaStores(dir string, cert *tls.Certificate, root *x509.Certificate, password string) error {
+func WriteJavaStores(dir string, cert *tls.Certificate, root *x509.Certificate, password, keyAlias string) error {
 	var chain []*x509.Certificate
 	for _, der := range cert.Certificate[1:] {
 		c, err := x509.ParseCertificate(der)
@@ -41,8 +41,14 @@ func WriteJavaStores(dir string, cert *tls.Certificate, root *x509.Certificate, 
 			return fmt.Errorf("keystore leaf: %w", err)
 		}
 	}
+	if keyAlias == "" {
+		keyAlias = firstName(leaf)
+	}
 	ks, err := pkcs12.Modern.Encode(cert.PrivateKey, leaf, chain, password)
 	if err != nil {
+		return fmt.Errorf("encode %s: %w", KeystoreFile, err)
+	}
+	if ks, err = setKeyAlias(ks, password, keyAlias); err != nil {
 		return fmt.Errorf("encode %s: %w", KeystoreFile, err)
 	}
 	ts, err := pkcs12.Modern.EncodeTrustStoreEntries([]pkcs12.TrustStoreEntry{{Cert: root, FriendlyName: RootAlias}}, password)
@@ -53,4 +59,15 @@ func WriteJavaStores(dir string, cert *tls.Certificate, root *x509.Certificate, 
 		return err
 	}
 	return atomicfile.Write(filepath.Join(dir, TruststoreFile), ts, 0o644)
+}
+
+// firstName is the certificate's first DNS name, else its first IP address.
+func firstName(leaf *x509.Certificate) string {
+	if len(leaf.DNSNames) > 0 {
+		return leaf.DNSNames[0]
+	}
+	if len(leaf.IPAddresses) > 0 {
+		return leaf.IPAddresses[0].String()
+	}
+	return leaf.Subject.CommonName
 }

@@ -24,13 +24,28 @@ const resolvConf = "/etc/resolv.conf"
 // than through the OS, so that the operator's --dns-resolver is honoured for
 // every name validation touches and so that NXDOMAIN, SERVFAIL and an empty
 // answer can be told apart in what the applicant is shown.
+//
+// Addresses (not TXT records) come first from the --validation-hosts table
+// when there is one, then, without --dns-resolver, from the system's hosts
+// file as the host's own resolver would; only names neither lists go to DNS.
 type resolver struct {
 	server  string // "" = read resolvConf on each look-up
 	timeout time.Duration
+	hosts   []*hostsFile // consulted in order before DNS for A/AAAA
 }
 
-func newResolver(server string, timeout time.Duration) *resolver {
-	return &resolver{server: server, timeout: timeout}
+// newResolver asks server ("" for the system's), after the validationHosts
+// table and, without a server, the systemHosts file (/etc/hosts outside
+// tests).
+func newResolver(server string, timeout time.Duration, validationHosts, systemHosts string) *resolver {
+	r := &resolver{server: server, timeout: timeout}
+	if validationHosts != "" {
+		r.hosts = append(r.hosts, newHostsFile(validationHosts, true))
+	}
+	if server == "" {
+		r.hosts = append(r.hosts, newHostsFile(systemHosts, false))
+	}
+	return r
 }
 
 // lookupError is a DNS look-up that did not produce an answer to use. Its
@@ -163,9 +178,20 @@ func (r *resolver) lookup(ctx context.Context, name string, qtype uint16) ([]dns
 	}
 }
 
-// lookupIP resolves host's A and AAAA records concurrently. It fails with a
-// *lookupError only if neither gave an address.
+// lookupIP resolves host from the hosts tables, or else its A and AAAA
+// records concurrently. It fails with a *lookupError only if neither gave an
+// address.
 func (r *resolver) lookupIP(ctx context.Context, host string) (v4, v6 []netip.Addr, err error) {
+	for _, h := range r.hosts {
+		v4, v6, found, err := h.lookup(host)
+		if err != nil {
+			return nil, nil, &lookupError{name: strings.TrimSuffix(host, "."), qtype: dns.TypeA, err: err,
+				problem: "the validation server's hosts table cannot be read"}
+		}
+		if found {
+			return v4, v6, nil // a listed name is not looked up in DNS, as in glibc
+		}
+	}
 	type result struct {
 		addrs []netip.Addr
 		err   error

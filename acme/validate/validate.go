@@ -5,7 +5,8 @@
 // satisfied. It knows nothing of storage or of the ACME HTTP handlers; the
 // caller maps an *Error to an RFC 8555 problem document.
 //
-// Every name is resolved through the configured DNS server and every address
+// Every name is resolved through the configured hosts tables and DNS server
+// (see resolver) and every address
 // dialled passes the network policy (see Config.Allowed), so an applicant
 // cannot point the server at link-local or cloud-metadata endpoints, not even
 // through a redirect.
@@ -38,7 +39,8 @@ const (
 type Config struct {
 	HTTPPort     int           // port http-01 connects to (default 80)
 	TLSALPNPort  int           // port tls-alpn-01 connects to (default 443)
-	Resolver     string        // "host:port" of the DNS server for all look-ups; "" = /etc/resolv.conf
+	Resolver     string        // "host:port" of the DNS server for all look-ups; "" = /etc/hosts, then /etc/resolv.conf
+	HostsFile    string        // hosts(5) file consulted first for addresses (--validation-hosts); "" = none
 	Timeout      time.Duration // whole validation attempt (default 10s)
 	DialTimeout  time.Duration // one TCP connect or one DNS query (default 5s)
 	MaxRedirects int           // http-01 redirects followed (default 10)
@@ -132,7 +134,7 @@ func New(cfg Config) *Validator {
 	return &Validator{
 		cfg:    cfg,
 		policy: newPolicy(cfg.Allowed, cfg.Denied),
-		dns:    newResolver(cfg.Resolver, cfg.DialTimeout),
+		dns:    newResolver(cfg.Resolver, cfg.DialTimeout, cfg.HostsFile, systemHostsFile),
 	}
 }
 

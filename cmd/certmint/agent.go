@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -38,7 +39,8 @@ type agentOptions struct {
 	HTTP01, TLSALPN01, DNS01Hook   string
 	Profile, EABKid, EABHMAC       string
 	P12PasswordFile, Exec, Metrics string
-	Once, InstallTrust             bool
+	P12Alias                       string
+	Once, Quiet, InstallTrust      bool
 }
 
 func newAgentCmd() *cobra.Command {
@@ -50,29 +52,38 @@ func newAgentCmd() *cobra.Command {
 cert.pem, chain.pem, fullchain.pem, key.pem (0600), root.pem, keystore.p12 (key
 and chain) and truststore.p12 (the root as a trusted entry), each replaced
 atomically. The PKCS#12 password is the first line of --p12-password-file, or
-"changeit" without one. Without a challenge flag, http-01 is answered on :80.`,
+"changeit" without one; the key's alias in keystore.p12 is the first --name
+unless --p12-alias sets it. Without a challenge flag, http-01 is answered on :80.
+
+It prints one line per action on stdout: obtained, renewed or unchanged, with
+the names, the serial, the expiry and the time of its next check, e.g.
+  renewed names=svc.internal serial=4f0c... expires=2026-12-01T10:00:00Z next_check=2026-11-30T04:12:09Z
+--quiet silences these lines; errors and warnings still go to stderr.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runAgent(cmd.Context(), o)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.Server, "server", "", "ACME directory URL, e.g. https://ca.internal:8443/acme/directory")
-	f.StringVar(&o.Root, "root", "", "PEM file with the CA root to trust")
-	f.StringVar(&o.Fingerprint, "root-fingerprint", "", "SHA-256 of the CA root (as `certmint ca root` prints); the root is fetched from the server and checked")
-	f.StringArrayVar(&o.Names, "name", nil, "DNS name or IP address of the certificate, repeatable")
-	f.StringVar(&o.Out, "out", "", "directory for the certificate, key, stores and agent state")
-	f.StringVar(&o.HTTP01, "http01-listen", "", "answer http-01 on this address (default :80)")
-	f.StringVar(&o.TLSALPN01, "tlsalpn01-listen", "", "answer tls-alpn-01 on this address")
-	f.StringVar(&o.DNS01Hook, "dns01-hook", "", "answer dns-01 by running `CMD present|cleanup FQDN VALUE`")
-	f.StringVar(&o.Profile, "profile", "", "ACME profile to ask for")
-	f.StringVar(&o.EABKid, "eab-kid", "", "External Account Binding key id")
-	f.StringVar(&o.EABHMAC, "eab-hmac", "", "External Account Binding HMAC key (base64url)")
-	f.StringVar(&o.P12PasswordFile, "p12-password-file", "", "file whose first line is the PKCS#12 password (default password: changeit)")
-	f.StringVar(&o.Exec, "exec", "", "shell command run after every new certificate")
-	f.StringVar(&o.Metrics, "metrics-listen", "", "serve /healthz and /metrics (Prometheus) on this address")
+	// A word in backticks is the value's placeholder in --help.
+	f.StringVar(&o.Server, "server", "", "ACME directory `URL`, e.g. https://ca.internal:8443/acme/directory")
+	f.StringVar(&o.Root, "root", "", "PEM `FILE` with the CA root to trust")
+	f.StringVar(&o.Fingerprint, "root-fingerprint", "", "`SHA256` fingerprint of the CA root, as certmint ca root prints it; the root is fetched from the server and checked")
+	f.StringArrayVar(&o.Names, "name", nil, "DNS `NAME` or IP address of the certificate, repeatable")
+	f.StringVar(&o.Out, "out", "", "`DIR` for the certificate, key, stores and agent state")
+	f.StringVar(&o.HTTP01, "http01-listen", "", "answer http-01 on this `ADDR` (default :80)")
+	f.StringVar(&o.TLSALPN01, "tlsalpn01-listen", "", "answer tls-alpn-01 on this `ADDR`")
+	f.StringVar(&o.DNS01Hook, "dns01-hook", "", "answer dns-01 by running `CMD`, as: CMD present|cleanup FQDN VALUE")
+	f.StringVar(&o.Profile, "profile", "", "ACME profile `NAME` to ask for")
+	f.StringVar(&o.EABKid, "eab-kid", "", "External Account Binding key `ID`")
+	f.StringVar(&o.EABHMAC, "eab-hmac", "", "External Account Binding HMAC `KEY` (base64url)")
+	f.StringVar(&o.P12PasswordFile, "p12-password-file", "", "`FILE` whose first line is the PKCS#12 password (default password: changeit)")
+	f.StringVar(&o.P12Alias, "p12-alias", "", "`ALIAS` of the key in keystore.p12, for server.ssl.key-alias (default: the first --name)")
+	f.StringVar(&o.Exec, "exec", "", "shell `COMMAND` run after every new certificate")
+	f.StringVar(&o.Metrics, "metrics-listen", "", "serve /healthz and /metrics (Prometheus) on this `ADDR`")
 	f.BoolVar(&o.Once, "once", false, "obtain or renew once, then exit (for cron or systemd timers)")
 	f.BoolVar(&o.InstallTrust, "install-trust", false, "keep the server's roots (/roots/bundle.pem) installed in the system, Java and NSS trust stores, as certmint trust install does")
+	f.BoolVar(&o.Quiet, "quiet", false, "print nothing on success (no line per action)")
 	return cmd
 }
 
@@ -102,6 +113,12 @@ func (o *agentOptions) validate() error {
 	if modes == 0 {
 		o.HTTP01 = ":80"
 	}
+	if o.P12Alias == "" {
+		o.P12Alias = strings.ToLower(strings.TrimSpace(o.Names[0]))
+	}
+	if strings.TrimSpace(o.P12Alias) == "" || strings.IndexFunc(o.P12Alias, func(r rune) bool { return r > 0xffff }) >= 0 {
+		return usagef("--p12-alias %q must be a non-empty name without characters outside the Basic Multilingual Plane (PKCS#12 stores aliases as UCS-2)", o.P12Alias)
+	}
 	return nil
 }
 
@@ -125,6 +142,7 @@ func (o *agentOptions) password() (string, error) {
 type agentDaemon struct {
 	o                  agentOptions
 	password           string
+	stdout             io.Writer
 	log                *slog.Logger
 	ag                 *agent.Agent
 	writeErr           atomic.Pointer[error]
@@ -139,13 +157,11 @@ func runAgent(ctx context.Context, o agentOptions) error {
 	if err != nil {
 		return err
 	}
-	// Quiet until the first certificate is there, so a failed start is one
-	// line (the error); then the daemon logs its renewals.
-	level := new(slog.LevelVar)
-	level.Set(slog.LevelWarn)
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	// Warnings and errors on stderr (a failed start is one line: the
+	// error); each action is one line on stdout (agentreport.go).
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	agent.RouteLegoLogs(log)
-	d := &agentDaemon{o: o, password: pw, log: log,
+	d := &agentDaemon{o: o, password: pw, log: log, stdout: os.Stdout,
 		renewals: prometheus.NewCounter(prometheus.CounterOpts{Name: "certmint_agent_renewals_total",
 			Help: "New certificates obtained (the first one included)."}),
 		failures: prometheus.NewCounter(prometheus.CounterOpts{Name: "certmint_agent_renewal_failures_total",
@@ -155,7 +171,7 @@ func runAgent(ctx context.Context, o agentOptions) error {
 		DirectoryURL: o.Server, RootFile: o.Root, RootFingerprint: o.Fingerprint,
 		Names: o.Names, Profile: o.Profile, EABKeyID: o.EABKid, EABHMAC: o.EABHMAC,
 		HTTP01Listen: o.HTTP01, TLSALPN01Listen: o.TLSALPN01, DNS01Hook: o.DNS01Hook,
-		StateDir: o.Out, Logger: log, OnRenew: d.onRenew,
+		StateDir: o.Out, Logger: log, OnRenew: d.onRenew, OnEvent: d.report,
 		OnError: func(error, time.Duration) { d.failures.Inc() },
 	})
 	if errors.Is(err, agent.ErrConfig) {
@@ -189,12 +205,9 @@ func runAgent(ctx context.Context, o agentOptions) error {
 	if err := d.finishStart(); err != nil {
 		return err
 	}
-	level.Set(slog.LevelInfo)
 	if o.InstallTrust {
 		go keepAgentTrust(ctx, ag, log)
 	}
-	cur := ag.Current()
-	log.Info("agent running", "names", strings.Join(o.Names, ","), "not_after", cur.Leaf.NotAfter, "out", o.Out)
 	<-ctx.Done()
 	return nil
 }
@@ -208,7 +221,7 @@ func (d *agentDaemon) finishStart() error {
 	if _, err := os.Stat(filepath.Join(d.o.Out, agent.KeystoreFile)); err == nil {
 		return nil
 	}
-	if err := agent.WriteJavaStores(d.o.Out, d.ag.Current(), d.ag.Root(), d.password); err != nil {
+	if err := agent.WriteJavaStores(d.o.Out, d.ag.Current(), d.ag.Root(), d.password, d.o.P12Alias); err != nil {
 		return errors.New(oneLine(err))
 	}
 	return nil
@@ -217,7 +230,7 @@ func (d *agentDaemon) finishStart() error {
 // onRenew writes the Java stores and runs --exec after a new certificate.
 func (d *agentDaemon) onRenew(cert *tls.Certificate) {
 	d.renewals.Inc()
-	if err := agent.WriteJavaStores(d.o.Out, cert, d.ag.Root(), d.password); err != nil {
+	if err := agent.WriteJavaStores(d.o.Out, cert, d.ag.Root(), d.password, d.o.P12Alias); err != nil {
 		d.writeErr.Store(&err)
 		d.log.Error("write Java stores", "err", err.Error())
 		return

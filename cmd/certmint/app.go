@@ -111,7 +111,7 @@ func openApp(ctx context.Context, o serveOptions, log *slog.Logger) (a *app, err
 		limiter = ratelimit.New(store, nil)
 	}
 	m := newMetrics(o, store, authority, pub, log)
-	v := validate.New(validate.Config{HTTPPort: o.HTTP01Port, TLSALPNPort: o.TLSALPN01Port, Resolver: o.DNSResolver,
+	v := validate.New(validate.Config{HTTPPort: o.HTTP01Port, TLSALPNPort: o.TLSALPN01Port, Resolver: o.DNSResolver, HostsFile: o.ValidationHosts,
 		Timeout: o.Limits.ValidationTimeout, Allowed: o.Limits.allowNets, Denied: o.Limits.denyNets})
 	srv, err := acme.New(ctx, acme.Config{
 		TermsOfService:    o.TOS,

@@ -130,7 +130,11 @@ func (a *app) consoleSettings() []web.Setting {
 	}
 	resolver := o.DNSResolver
 	if resolver == "" {
-		resolver = "(system)"
+		resolver = "(system: /etc/hosts, then /etc/resolv.conf)"
+	}
+	validationHosts := o.ValidationHosts
+	if validationHosts == "" {
+		validationHosts = "(none)"
 	}
 	return []web.Setting{
 		{Name: "data", Value: o.Data},
@@ -141,6 +145,7 @@ func (a *app) consoleSettings() []web.Setting {
 		{Name: "http01-port", Value: strconv.Itoa(o.HTTP01Port)},
 		{Name: "tlsalpn01-port", Value: strconv.Itoa(o.TLSALPN01Port)},
 		{Name: "dns-resolver", Value: resolver},
+		{Name: "validation-hosts", Value: validationHosts},
 		{Name: "ca-name", Value: o.RootName},
 		{Name: "tos-url", Value: tos},
 		{Name: "reuse-authz", Value: strconv.FormatBool(o.ReuseAuthz)},

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -17,43 +18,46 @@ import (
 
 	"github.com/certmint/certmint/acme/policy"
 	"github.com/certmint/certmint/acme/ratelimit"
+	"github.com/certmint/certmint/acme/validate"
 	"github.com/certmint/certmint/ca"
 	"github.com/certmint/certmint/ca/crl"
 )
 
 // serveOptions is the validated configuration of `certmint serve`.
 type serveOptions struct {
-	Data          string
-	DB            string
-	Listen        string
-	AdminListen   string
-	Hostnames     []string
-	HTTP01Port    int
-	TLSALPN01Port int
-	DNSResolver   string
-	RootName      string
-	TOS           string
-	ReuseAuthz    bool
-	LogLevel      string
-	Passphrase    []byte
-	ProfileSpecs  []string
-	EABRequired   bool
-	AllowDomains  []string
-	DenyDomains   []string
-	AllowIPs      []string
-	DenyIPs       []string
-	NoWildcards   bool
-	MaxValidity   time.Duration
-	Policy        policy.Rules
-	DefaultProf   string
-	Profiles      map[string]ca.Profile
-	Limits        limitOptions
-	CRLListen     string
-	MetricsListen string
-	CRLURL        string
-	RateLimitsOn  bool
-	RateSpecs     map[string]*string
-	RateLimits    ratelimit.Config
+	Data            string
+	DB              string
+	Listen          string
+	AdminListen     string
+	Hostnames       []string
+	HostnameOnly    bool
+	ValidationHosts string
+	HTTP01Port      int
+	TLSALPN01Port   int
+	DNSResolver     string
+	RootName        string
+	TOS             string
+	ReuseAuthz      bool
+	LogLevel        string
+	Passphrase      []byte
+	ProfileSpecs    []string
+	EABRequired     bool
+	AllowDomains    []string
+	DenyDomains     []string
+	AllowIPs        []string
+	DenyIPs         []string
+	NoWildcards     bool
+	MaxValidity     time.Duration
+	Policy          policy.Rules
+	DefaultProf     string
+	Profiles        map[string]ca.Profile
+	Limits          limitOptions
+	CRLListen       string
+	MetricsListen   string
+	CRLURL          string
+	RateLimitsOn    bool
+	RateSpecs       map[string]*string
+	RateLimits      ratelimit.Config
 }
 
 // serverGCPercent is GOGC for serve and bench unless the environment
@@ -88,10 +92,12 @@ func newServeCmd() *cobra.Command {
 	f.StringVar(&o.DB, "db", "", "database: empty for SQLite in --data, or postgres://user:pass@host:5432/db")
 	f.StringVar(&o.Listen, "listen", ":8443", "address of the ACME API (HTTPS)")
 	f.StringVar(&o.AdminListen, "admin-listen", "127.0.0.1:8444", "address of the admin console (HTTPS)")
-	f.StringSliceVar(&o.Hostnames, "hostname", nil, "names and IPs in the server's TLS certificate (default localhost,127.0.0.1 and the host name)")
+	f.StringSliceVar(&o.Hostnames, "hostname", nil, "names and IPs for the server's TLS certificate, added to localhost, 127.0.0.1 and the host name (the first one given names the server in URLs)")
+	f.BoolVar(&o.HostnameOnly, "hostname-only", false, "put only the --hostname names in the server's TLS certificate, not the defaults")
 	f.IntVar(&o.HTTP01Port, "http01-port", 80, "port that http-01 validation connects to")
 	f.IntVar(&o.TLSALPN01Port, "tlsalpn01-port", 443, "port that tls-alpn-01 validation connects to")
-	f.StringVar(&o.DNSResolver, "dns-resolver", "", "DNS server (host:port) for validation look-ups (default: system)")
+	f.StringVar(&o.DNSResolver, "dns-resolver", "", "DNS server (ip:port) for validation look-ups (default: the system's, /etc/hosts first)")
+	f.StringVar(&o.ValidationHosts, "validation-hosts", "", "hosts-format file (ADDRESS NAME...) that validation consults before DNS; for demos, tests and split horizon")
 	f.StringVar(&o.RootName, "ca-name", "certmint Root CA", "common name of the root CA, used when it is first created")
 	f.StringVar(&o.TOS, "tos-url", "", "terms of service URL; when set, new accounts must agree to it")
 	f.BoolVar(&o.ReuseAuthz, "reuse-authz", false, "reuse an account's still-valid authorizations in new orders")
@@ -173,11 +179,13 @@ func (o *serveOptions) validate() error {
 	if o.DB != "" && !strings.HasPrefix(o.DB, "postgres://") && !strings.HasPrefix(o.DB, "postgresql://") && !strings.HasPrefix(o.DB, "sqlite:") {
 		return usagef("--db %q is not a database URL; use postgres://user:pass@host:5432/db or sqlite:/path/file.db", redactDSN(o.DB))
 	}
-	if len(o.Hostnames) == 0 {
-		o.Hostnames = []string{"localhost", "127.0.0.1"}
-		if h, err := os.Hostname(); err == nil && h != "" && h != "localhost" {
-			o.Hostnames = append(o.Hostnames, strings.ToLower(h))
+	if o.ValidationHosts != "" {
+		if err := validate.CheckHostsFile(o.ValidationHosts); err != nil {
+			return usagef("--validation-hosts: %v", err)
 		}
+	}
+	if err := o.resolveHostnames(); err != nil {
+		return err
 	}
 	switch o.LogLevel {
 	case "debug", "info", "warn", "error":
@@ -237,6 +245,54 @@ func (o *serveOptions) validate() error {
 	return nil
 }
 
+// defaultHostnames are always in the server's certificate unless
+// --hostname-only: the README points browsers at https://127.0.0.1:8444
+// and clients at https://localhost:8443, whatever else the operator names.
+func defaultHostnames() []string {
+	names := []string{"localhost", "127.0.0.1"}
+	if h, err := os.Hostname(); err == nil && h != "" && h != "localhost" {
+		names = append(names, strings.ToLower(h))
+	}
+	return names
+}
+
+// resolveHostnames puts the operator's --hostname names first (the first
+// one names the server in URLs it builds) and adds the defaults after
+// them, once each, unless --hostname-only.
+func (o *serveOptions) resolveHostnames() error {
+	if o.HostnameOnly && len(o.Hostnames) == 0 {
+		return usagef("--hostname-only needs --hostname NAME[,NAME...]: the names to put in the server's certificate")
+	}
+	names := lower(o.Hostnames)
+	if !o.HostnameOnly {
+		names = append(names, defaultHostnames()...)
+	}
+	seen := map[string]bool{}
+	o.Hostnames = o.Hostnames[:0]
+	for _, n := range names {
+		if n != "" && !seen[n] {
+			seen[n] = true
+			o.Hostnames = append(o.Hostnames, n)
+		}
+	}
+	if len(o.Hostnames) == 0 {
+		return usagef("--hostname has no names; give NAME[,NAME...] or leave it out for the defaults")
+	}
+	return nil
+}
+
+// warnUncoveredConsole warns when --hostname-only left out the console's
+// own listen address, so a browser pointed at it would not verify.
+func warnUncoveredConsole(log *slog.Logger, o serveOptions) {
+	host, _, _ := net.SplitHostPort(o.AdminListen)
+	ip := net.ParseIP(host)
+	if host == "" || (ip != nil && ip.IsUnspecified()) || slices.Contains(o.Hostnames, strings.ToLower(host)) {
+		return
+	}
+	log.Warn("the server's certificate does not cover the console's address; add it to --hostname or drop --hostname-only",
+		"admin_listen", o.AdminListen, "hostname", strings.Join(o.Hostnames, ","))
+}
+
 // redactDSN hides the password of a database URL in messages.
 func redactDSN(dsn string) string {
 	if i := strings.Index(dsn, "://"); i >= 0 {
@@ -264,6 +320,7 @@ func serve(parent context.Context, o serveOptions) error {
 	defer stop()
 	log := newLogger(o.LogLevel)
 	slog.SetDefault(log)
+	warnUncoveredConsole(log, o)
 
 	app, err := openApp(ctx, o, log)
 	if err != nil {

@@ -1,10 +1,17 @@
 // Command mtls-demo is the sender/receiver pair of the mutual-TLS
-// walkthrough: each side embeds the certmint agent, gets its certificate
-// from certmint, and they talk over mutual TLS that trusts only the CA's
-// root, across renewals, without a restart.
+// walkthrough: each side gets its certificate from certmint and they talk
+// over mutual TLS that trusts only the CA's root, across renewals, without
+// a restart. Each side either embeds the certmint agent, or uses the files
+// a `certmint agent --out DIR` keeps current (--cert-dir DIR).
 //
 //	mtls-demo receiver --listen :9443 --server URL --root-fingerprint FP --name receiver.internal --state DIR --http01-listen :80
 //	mtls-demo sender --receiver https://receiver.internal:9443/ --server URL --root-fingerprint FP --name sender.internal --state DIR --http01-listen :80
+//	mtls-demo receiver --listen :9443 --cert-dir /etc/receiver/tls
+//	mtls-demo sender --receiver https://receiver.internal:9443/ --cert-dir /etc/sender/tls
+//
+// The sender logs one line per call: "call ok" with the receiver's name and
+// the serial of the certificate it presented, and the receiver's answer,
+// which names the sender and the serial of the certificate it saw.
 package main
 
 import (
@@ -48,39 +55,52 @@ func run(ctx context.Context, role string, args []string) error {
 	fs := flag.NewFlagSet(role, flag.ExitOnError)
 	var cfg agent.Config
 	var ns names
-	fs.StringVar(&cfg.DirectoryURL, "server", "", "certmint ACME directory URL")
-	fs.StringVar(&cfg.RootFile, "root", "", "PEM file with the CA root")
-	fs.StringVar(&cfg.RootFingerprint, "root-fingerprint", "", "SHA-256 of the CA root (fetched and checked)")
-	fs.Var(&ns, "name", "DNS name or IP of this service's certificate, repeatable")
-	fs.StringVar(&cfg.StateDir, "state", "", "agent state directory")
-	fs.StringVar(&cfg.HTTP01Listen, "http01-listen", ":80", "address to answer http-01 on")
-	fs.StringVar(&cfg.Profile, "profile", "", "ACME profile")
+	fs.StringVar(&cfg.DirectoryURL, "server", "", "certmint ACME directory URL (embedded agent)")
+	fs.StringVar(&cfg.RootFile, "root", "", "PEM file with the CA root (embedded agent)")
+	fs.StringVar(&cfg.RootFingerprint, "root-fingerprint", "", "SHA-256 of the CA root, fetched and checked (embedded agent)")
+	fs.Var(&ns, "name", "DNS name or IP of this service's certificate, repeatable (embedded agent)")
+	fs.StringVar(&cfg.StateDir, "state", "", "agent state directory (embedded agent)")
+	fs.StringVar(&cfg.HTTP01Listen, "http01-listen", ":80", "address to answer http-01 on (embedded agent)")
+	fs.StringVar(&cfg.Profile, "profile", "", "ACME profile (embedded agent)")
+	certDir := fs.String("cert-dir", "", "use the files in `DIR` that certmint agent --out DIR keeps current, instead of an embedded agent")
 	listen := fs.String("listen", ":9443", "receiver: mutual-TLS address")
 	receiver := fs.String("receiver", "", "sender: receiver URL")
+	connect := fs.String("connect", "", "sender: connect to this host:port whatever the URL's host (no DNS needed); TLS still checks the URL's name")
 	interval := fs.Duration("interval", time.Second, "sender: time between calls")
-	count := fs.Int("count", 0, "sender: stop after this many calls (0: forever)")
+	count := fs.Int("count", 0, "sender: stop after this many calls (0: until stopped)")
 	_ = fs.Parse(args)
-	cfg.Names = ns
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("role", role)
-	agent.RouteLegoLogs(log)
-	cfg.Logger = log
-	cfg.OnRenew = func(c *tls.Certificate) {
-		log.Info("certificate renewed", "serial", c.Leaf.SerialNumber.Text(16), "not_after", c.Leaf.NotAfter)
-	}
-	ag, err := agent.New(cfg)
-	if err != nil {
-		return err
-	}
-	if err := ag.Start(ctx); err != nil {
-		return err
+
+	var src source
+	if *certDir != "" {
+		f, err := openFiles(*certDir, time.Minute)
+		if err != nil {
+			return err
+		}
+		src = f
+	} else {
+		cfg.Names = ns
+		agent.RouteLegoLogs(log)
+		cfg.Logger = log
+		cfg.OnRenew = func(c *tls.Certificate) {
+			log.Info("certificate renewed", "serial", c.Leaf.SerialNumber.Text(16), "not_after", c.Leaf.NotAfter)
+		}
+		ag, err := agent.New(cfg)
+		if err != nil {
+			return err
+		}
+		if err := ag.Start(ctx); err != nil {
+			return err
+		}
+		src = ag
 	}
 	if role == "receiver" {
-		return Receive(ctx, ag, *listen, log)
+		return Receive(ctx, src, *listen, log)
 	}
 	if *receiver == "" {
 		return fmt.Errorf("sender needs --receiver URL")
 	}
-	failed := Send(ctx, ag, *receiver, *interval, *count, log)
+	failed := Send(ctx, src, *receiver, *connect, *interval, *count, log)
 	if failed > 0 {
 		return fmt.Errorf("%d calls failed", failed)
 	}
@@ -90,31 +110,31 @@ func run(ctx context.Context, role string, args []string) error {
 // Receive serves mutual TLS on addr until ctx ends: a client without a
 // certificate from the CA fails the handshake; others get their identity
 // back.
-func Receive(ctx context.Context, ag *agent.Agent, addr string, log *slog.Logger) error {
+func Receive(ctx context.Context, src source, addr string, log *slog.Logger) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: Handler(ag), ReadHeaderTimeout: 10 * time.Second,
+	srv := &http.Server{Handler: Handler(src), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	go func() { <-ctx.Done(); _ = srv.Close() }()
 	log.Info("receiver listening", "addr", ln.Addr().String())
-	if err := srv.Serve(tls.NewListener(ln, ag.ServerTLSConfig())); err != nil && ctx.Err() == nil {
+	if err := srv.Serve(tls.NewListener(ln, src.ServerTLSConfig())); err != nil && ctx.Err() == nil {
 		return err
 	}
 	return nil
 }
 
-// Handler answers with the caller's identity: the SANs of its verified
-// client certificate.
-func Handler(ag *agent.Agent) http.Handler {
+// Handler answers with the caller's identity, the SANs and serial of its
+// verified client certificate, and its own.
+func Handler(src source) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 {
 			http.Error(w, "client certificate required", http.StatusUnauthorized)
 			return
 		}
-		me := ag.Current().Leaf
-		fmt.Fprintf(w, "hello %s, this is %s\n", Identity(r.TLS.VerifiedChains[0][0]), Identity(me))
+		peer, me := r.TLS.VerifiedChains[0][0], src.Current().Leaf
+		fmt.Fprintf(w, "hello %s (serial %s), this is %s\n", Identity(peer), peer.SerialNumber.Text(16), Identity(me))
 	})
 }
 
@@ -128,18 +148,32 @@ func Identity(c *x509.Certificate) string {
 }
 
 // Send calls url every interval (count times, or until ctx ends if count
-// is 0), logs each answer and returns how many calls failed.
-func Send(ctx context.Context, ag *agent.Agent, url string, interval time.Duration, count int, log *slog.Logger) int {
-	client := &http.Client{Timeout: 10 * time.Second,
-		Transport: &http.Transport{TLSClientConfig: ag.ClientTLSConfig()}}
+// is 0), each call on a new connection so that every call shows the
+// certificates in use at that moment, logs each answer and returns how many
+// calls failed. With connect set it dials that address for any host.
+func Send(ctx context.Context, src source, url, connect string, interval time.Duration, count int, log *slog.Logger) int {
+	dialer := &net.Dialer{Timeout: 5 * time.Second}
+	tr := &http.Transport{TLSClientConfig: src.ClientTLSConfig(), DisableKeepAlives: true}
+	if connect != "" {
+		tr.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return dialer.DialContext(ctx, network, connect)
+		}
+	}
+	client := &http.Client{Timeout: 10 * time.Second, Transport: tr}
 	failed := 0
 	for i := 0; count == 0 || i < count; i++ {
-		resp, err := client.Get(url)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		resp, err := client.Do(req)
+		if ctx.Err() != nil {
+			return failed // stopped mid-call: not a failed call
+		}
 		if err == nil {
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				log.Info("answer", "body", strings.TrimSpace(string(body)))
+				peer := resp.TLS.PeerCertificates[0]
+				log.Info("call ok", "peer", Identity(peer), "peer_serial", peer.SerialNumber.Text(16),
+					"answer", strings.TrimSpace(string(body)))
 			} else {
 				err = fmt.Errorf("HTTP %s", resp.Status)
 			}
@@ -147,6 +181,9 @@ func Send(ctx context.Context, ag *agent.Agent, url string, interval time.Durati
 		if err != nil {
 			failed++
 			log.Error("call failed", "err", err.Error())
+		}
+		if count != 0 && i == count-1 {
+			break
 		}
 		select {
 		case <-ctx.Done():
