@@ -84,34 +84,17 @@ func newCAFiles(opts Options) ([]caFile, error) {
 		return nil, fmt.Errorf("generate intermediate key: %w", err)
 	}
 
-	// Root: MaxPathLen 1 allows exactly one intermediate below it.
-	rootTmpl, err := caTemplate(opts.RootName, rootKey.Public(), now, rootValidityYears)
+	rootDER, err := newRootDER(opts.RootName, rootKey, now)
 	if err != nil {
 		return nil, err
-	}
-	rootTmpl.MaxPathLen = 1
-	// RFC 5280 §4.2.1.1 allows omitting the AKI on a self-signed
-	// certificate; including it helps path builders and costs nothing.
-	rootTmpl.AuthorityKeyId = rootTmpl.SubjectKeyId
-	rootDER, err := x509.CreateCertificate(rand.Reader, rootTmpl, rootTmpl, rootKey.Public(), rootKey)
-	if err != nil {
-		return nil, fmt.Errorf("sign root: %w", err)
 	}
 	root, err := x509.ParseCertificate(rootDER)
 	if err != nil {
 		return nil, err
 	}
-
-	// Intermediate: may sign leaves only (RFC 5280 §4.2.1.9 pathLen 0).
-	interTmpl, err := caTemplate(opts.IntermediateName, interKey.Public(), now, intermediateValidityYears)
+	interDER, err := newIntermediateDER(opts.IntermediateName, interKey.Public(), NameConstraints{}, root, rootKey, now)
 	if err != nil {
 		return nil, err
-	}
-	interTmpl.MaxPathLen = 0
-	interTmpl.MaxPathLenZero = true
-	interDER, err := x509.CreateCertificate(rand.Reader, interTmpl, root, interKey.Public(), rootKey)
-	if err != nil {
-		return nil, fmt.Errorf("sign intermediate: %w", err)
 	}
 
 	rootKeyPEM, err := encodeKey(rootKey, opts.Passphrase)
