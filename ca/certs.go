@@ -123,4 +123,3 @@ func csrPublicKey(data []byte) (crypto.PublicKey, error) {
 	}
 	return csr.PublicKey, nil
 }
-

@@ -13,7 +13,6 @@ import (
 	"github.com/certmint/certmint/internal/atomicfile"
 )
 
-
 // ImportIntermediate activates the pending intermediate of the CA in dir
 // with the certificate in file, signed by the offline root. file may hold
 // the root after the intermediate, as many CAs return a chain. Every check

@@ -65,6 +65,11 @@ type ServerOptions struct {
 	Data string   // "" for a fresh temp dir
 	Args []string // extra flags
 	Env  []string // extra environment
+	// Hostnames is --hostname (default "localhost,127.0.0.1"); TLSName,
+	// when set, is the name clients check the server's certificate for
+	// while still dialling 127.0.0.1.
+	Hostnames string
+	TLSName   string
 }
 
 // Server is a certmint process under test.
@@ -121,7 +126,7 @@ func (s *Server) Args() []string {
 	args := []string{"serve", "--data", s.Data,
 		"--listen", fmt.Sprintf("127.0.0.1:%d", s.Port),
 		"--admin-listen", fmt.Sprintf("127.0.0.1:%d", s.AdminPort),
-		"--hostname", "localhost,127.0.0.1",
+		"--hostname", s.hostnames(),
 		"--http01-port", strconv.Itoa(s.HTTPPort),
 		"--tlsalpn01-port", strconv.Itoa(s.TLSPort),
 		"--dns-resolver", s.DNS.Addr,
@@ -211,7 +216,20 @@ func (s *Server) Output() string {
 // HTTPClient trusts the server's root.
 func (s *Server) HTTPClient() *http.Client {
 	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: s.Roots}}}
+		TLSClientConfig: s.TLSConfig()}}
+}
+
+// TLSConfig trusts the server's root and checks its certificate for
+// ServerOptions.TLSName when set.
+func (s *Server) TLSConfig() *tls.Config {
+	return &tls.Config{RootCAs: s.Roots, ServerName: s.opts.TLSName}
+}
+
+func (s *Server) hostnames() string {
+	if s.opts.Hostnames != "" {
+		return s.opts.Hostnames
+	}
+	return "localhost,127.0.0.1"
 }
 
 // runCLI runs the certmint binary with args and returns stdout, stderr and
