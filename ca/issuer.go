@@ -1,6 +1,7 @@
 package ca
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/x509"
 	"encoding/json"
@@ -113,9 +114,14 @@ func readManifest(dir string) (*manifest, error) {
 	return &m, nil
 }
 
+// encode is ca.json's text; URIs keep their "&" readable.
 func (m *manifest) encode() []byte {
-	data, _ := json.MarshalIndent(m, "", "  ")
-	return append(data, '\n')
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(m)
+	return b.Bytes()
 }
 
 // keyLocation describes a manifest key reference for operators.

@@ -69,14 +69,17 @@ func classify(err error, u *URI, doing string) error {
 
 // Find returns the key labelled object.
 func (t *Token) Find(object string) (crypto.Signer, error) {
-	s, err := t.ctx.FindKeyPair(nil, []byte(object))
+	found, err := t.ctx.FindKeyPairs(nil, []byte(object))
 	if err != nil {
 		return nil, classify(err, t.uri, "find key "+object)
 	}
-	if s == nil {
-		return nil, fmt.Errorf("%w: token %s has no key pair labelled %q", ErrNoObject, t.uri.Token, object)
+	if len(found) == 0 {
+		return nil, fmt.Errorf("%w: token %s has no key pair labelled %q (restore it from the token's backup, or point the CA at the right token)", ErrNoObject, t.uri.Token, object)
 	}
-	return s, nil
+	if len(found) > 1 {
+		return nil, fmt.Errorf("token %s has %d key pairs labelled %q; certmint cannot tell which one signs", t.uri.Token, len(found), object)
+	}
+	return found[0], nil
 }
 
 // Generate creates a P-256 key pair labelled object in the token. The
@@ -84,7 +87,9 @@ func (t *Token) Find(object string) (crypto.Signer, error) {
 // it never leaves the token. A label already in use is refused rather
 // than shadowed.
 func (t *Token) Generate(object string) (crypto.Signer, error) {
-	if s, err := t.ctx.FindKeyPair(nil, []byte(object)); err == nil && s != nil {
+	if found, err := t.ctx.FindKeyPairs(nil, []byte(object)); err != nil {
+		return nil, classify(err, t.uri, "look for key "+object)
+	} else if len(found) > 0 {
 		return nil, fmt.Errorf("%w: token %s already has %q; pick another object= in the URI, or delete it", ErrObjectExists, t.uri.Token, object)
 	}
 	id := make([]byte, 16)
@@ -101,11 +106,16 @@ func (t *Token) Generate(object string) (crypto.Signer, error) {
 // Delete removes the key pair labelled object; ca init uses it to undo a
 // key it generated when a later step fails.
 func (t *Token) Delete(object string) error {
-	s, err := t.ctx.FindKeyPair(nil, []byte(object))
-	if err != nil || s == nil {
+	found, err := t.ctx.FindKeyPairs(nil, []byte(object))
+	if err != nil {
 		return err
 	}
-	return s.Delete()
+	for _, s := range found {
+		if err := s.Delete(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Close logs out and releases the module.

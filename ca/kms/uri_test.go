@@ -72,3 +72,14 @@ func TestPIN(t *testing.T) {
 		t.Fatalf("missing file: %v", err)
 	}
 }
+
+// TestNoCgo: a build without cgo refuses every token with ErrNoPKCS11
+// (run with CGO_ENABLED=0 go test ./ca/kms).
+func TestNoCgo(t *testing.T) {
+	if Available {
+		t.Skip("this build has cgo; the refusal is for CGO_ENABLED=0 builds")
+	}
+	if _, err := Open(&URI{Token: "t", ModulePath: "/m.so"}); !errors.Is(err, ErrNoPKCS11) {
+		t.Fatalf("Open = %v, want ErrNoPKCS11", err)
+	}
+}
