@@ -67,6 +67,10 @@ func openApp(ctx context.Context, o serveOptions, log *slog.Logger) (a *app, err
 			authority.Close()
 		}
 	}()
+	for _, iss := range authority.Issuers() {
+		log.Info("CA issuer", "role", iss.Role, "state", iss.State, "subject", iss.Cert.Subject.CommonName,
+			"not_after", iss.Cert.NotAfter, "key", iss.KeyLocation)
+	}
 	dsn := o.DB
 	if dsn == "" {
 		dsn = filepath.Join(o.Data, "certmint.db")

@@ -34,7 +34,7 @@ func newCAInitCmd() *cobra.Command {
 		Short: "Prepare a CA before the first serve: bring your own root or intermediate, an offline root, name constraints, keys in a PKCS#11 token",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts, err := o.validate(cmd)
+			opts, err := o.validate()
 			if err != nil {
 				return err
 			}
@@ -72,9 +72,8 @@ func newCAInitCmd() *cobra.Command {
 
 // validate checks that the flags make one coherent request, before any
 // file is read.
-func (o *caInitOptions) validate(cmd *cobra.Command) (ca.InitOptions, error) {
+func (o *caInitOptions) validate() (ca.InitOptions, error) {
 	var zero ca.InitOptions
-	set := func(name string) bool { return cmd.Flags().Changed(name) || os.Getenv(envName(name)) != "" }
 	switch {
 	case o.data == "":
 		return zero, usagef("--data must name a directory")
@@ -94,9 +93,9 @@ func (o *caInitOptions) validate(cmd *cobra.Command) (ca.InitOptions, error) {
 		return zero, usagef("--csr-out is for --offline-root without --intermediate-cert")
 	case o.intermediateCert != "" && len(o.permittedDNS)+len(o.excludedDNS)+len(o.permittedIP)+len(o.excludedIP) > 0:
 		return zero, usagef("an existing intermediate keeps its own name constraints; drop --permitted-*/--excluded-* or let certmint create the intermediate")
-	case o.intermediateCert != "" && set("intermediate-name"):
+	case o.intermediateCert != "" && o.intermediateName != "":
 		return zero, usagef("--intermediate-name names an intermediate certmint creates; --intermediate-cert brings its own")
-	case (o.rootCert != "" || o.offlineRoot != "") && set("root-name"):
+	case (o.rootCert != "" || o.offlineRoot != "") && o.rootName != "":
 		return zero, usagef("--root-name names a root certmint creates; --root-cert/--offline-root bring their own")
 	case o.kms != "" && o.intermediateCert != "":
 		return zero, usagef("--kms creates the intermediate's key in the token; it cannot be combined with --intermediate-cert/--intermediate-key")
