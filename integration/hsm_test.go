@@ -18,11 +18,12 @@ const softHSMModule = "/usr/lib/softhsm/libsofthsm2.so"
 func softHSM(t *testing.T) []string {
 	t.Helper()
 	util, err := exec.LookPath("softhsm2-util")
-	if _, serr := os.Stat(softHSMModule); err != nil || serr != nil {
+	_, terr := exec.LookPath("pkcs11-tool")
+	if _, serr := os.Stat(softHSMModule); err != nil || serr != nil || terr != nil {
 		if isCI() {
-			t.Fatal("softhsm2 not installed")
+			t.Fatal("softhsm2 or opensc (pkcs11-tool) not installed")
 		}
-		t.Skip("softhsm2 not installed (apt-get install softhsm2)")
+		t.Skip("softhsm2 or opensc not installed (apt-get install softhsm2 opensc)")
 	}
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "softhsm2.conf")
@@ -94,17 +95,17 @@ func TestSoftHSM(t *testing.T) {
 	})
 	list := exec.Command("pkcs11-tool", "--module", softHSMModule, "--token-label", "certmint", "--login", "--pin", "1234", "--list-objects", "--type", "privkey")
 	list.Env = append(os.Environ(), env...)
-	if lout, err := list.CombinedOutput(); err != nil {
-		t.Logf("pkcs11-tool not usable (%v), relying on the key files' absence", err)
-	} else {
-		for _, label := range []string{"certmint-root", "certmint-intermediate"} {
-			if !strings.Contains(string(lout), "label:      "+label) {
-				t.Fatalf("the token lacks %s:\n%s", label, lout)
-			}
+	lout, err := list.CombinedOutput()
+	if err != nil {
+		t.Fatalf("pkcs11-tool --list-objects: %v\n%s", err, lout)
+	}
+	for _, label := range []string{"certmint-root", "certmint-intermediate"} {
+		if !strings.Contains(string(lout), "label:      "+label) {
+			t.Fatalf("the token lacks %s:\n%s", label, lout)
 		}
-		if !strings.Contains(string(lout), "never extractable") {
-			t.Fatalf("token keys are extractable:\n%s", lout)
-		}
+	}
+	if strings.Count(string(lout), "never extractable") != 2 {
+		t.Fatalf("token keys are extractable:\n%s", lout)
 	}
 
 	s := StartServer(t, ServerOptions{Data: data, Env: env})
@@ -156,8 +157,7 @@ func TestSoftHSM(t *testing.T) {
 		"--delete-object", "--type", "privkey", "--label", "certmint-intermediate")
 	del.Env = append(os.Environ(), env...)
 	if dout, err := del.CombinedOutput(); err != nil {
-		t.Logf("pkcs11-tool cannot delete (%v): %s; skipping the missing-object check", err, dout)
-		return
+		t.Fatalf("pkcs11-tool --delete-object: %v\n%s", err, dout)
 	}
 	_, stderr, code = runCLI(t, env, s.Args()...)
 	wantUsage(t, stderr, code, "no such key in the token")
