@@ -254,26 +254,7 @@ func writeNewCA(dir string, files []caFile) error {
 	default:
 		return createInPlace(dir, files)
 	}
-	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".tmp-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp) // no-op after the rename
-	if err := os.Chmod(tmp, 0o700); err != nil {
-		return err
-	}
-	for _, f := range files {
-		if err := writeFileSync(filepath.Join(tmp, f.name), f.data, f.mode); err != nil {
-			return err
-		}
-	}
-	if err := syncDir(tmp); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, dir); err != nil {
-		return err
-	}
-	return syncDir(parent)
+	return createByDirRename(dir, parent, files)
 }
 
 // newKeys creates the keys certmint makes during Init: P-256 key files,
