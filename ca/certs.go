@@ -111,15 +111,21 @@ func newIntermediateCSR(cn string, key crypto.Signer, nc NameConstraints, now ti
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csr}), nil
 }
 
-// csrPublicKey returns the public key of a PEM CSR.
-func csrPublicKey(data []byte) (crypto.PublicKey, error) {
+// parseCSR parses a PEM CSR and says whether it asks for name
+// constraints.
+func parseCSR(data []byte) (pub crypto.PublicKey, constrained bool, err error) {
 	block, _ := pem.Decode(data)
 	if block == nil || block.Type != "CERTIFICATE REQUEST" {
-		return nil, fmt.Errorf("no PEM CERTIFICATE REQUEST")
+		return nil, false, fmt.Errorf("no PEM CERTIFICATE REQUEST")
 	}
 	csr, err := x509.ParseCertificateRequest(block.Bytes)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return csr.PublicKey, nil
+	for _, e := range csr.Extensions {
+		if e.Id.String() == "2.5.29.30" {
+			constrained = true
+		}
+	}
+	return csr.PublicKey, constrained, nil
 }

@@ -35,7 +35,7 @@ func ImportIntermediate(dir, file string, now time.Time) (*Issuer, error) {
 	if err != nil {
 		return nil, err
 	}
-	want, err := csrPublicKey(csr)
+	want, constrained, err := parseCSR(csr)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", rec.CSR, err)
 	}
@@ -58,6 +58,12 @@ func ImportIntermediate(dir, file string, now time.Time) (*Issuer, error) {
 	}
 	if err := checkIntermediate(inter, file, root, now); err != nil {
 		return nil, err
+	}
+	// A root that signs without copying the requested extensions would
+	// hand out an unconstrained intermediate; that is never what the
+	// operator asked for.
+	if constrained && len(chainConstraints(inter)) == 0 {
+		return nil, badInput("%s (%q) lacks the name constraints the CSR asked for; sign the CSR so its extensions are copied (openssl: -copy_extensions copyall)", file, inter.Subject.CommonName)
 	}
 
 	rec.State, rec.Cert = StateActive, IntermediateCertFile

@@ -196,6 +196,8 @@ func TestOfflineRoot(t *testing.T) {
 	pathlen0, _ := opensslRoot(t, dir, "pathlen0-root", "CA:TRUE,pathlen:0")
 	opensslIn(t, dir, "x509", "-req", "-in", csr, "-CA", root, "-CAkey", rootKey, "-days", "30",
 		"-extfile", caExtFile(t, dir, "CA:FALSE"), "-out", "not-ca.pem")
+	opensslIn(t, dir, "x509", "-req", "-in", csr, "-CA", root, "-CAkey", rootKey, "-days", "30",
+		"-extfile", caExtFile(t, dir, "CA:TRUE,pathlen:0"), "-out", "unconstrained.pem")
 	opensslIn(t, dir, "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
 		"-keyout", "stray.key", "-out", "stray.csr", "-subj", "/CN=stray")
 	opensslIn(t, dir, "x509", "-req", "-in", "stray.csr", "-CA", root, "-CAkey", rootKey, "-days", "30",
@@ -215,6 +217,7 @@ func TestOfflineRoot(t *testing.T) {
 		extra string // a file that must not appear
 	}{
 		{"import/not-a-ca", []string{"ca", "import-intermediate", "--data", data, in("not-ca.pem")}, data, "is not a CA certificate", ""},
+		{"import/constraints-dropped", []string{"ca", "import-intermediate", "--data", data, in("unconstrained.pem")}, data, "lacks the name constraints the CSR asked for", ""},
 		{"import/other-key", []string{"ca", "import-intermediate", "--data", data, in("other-key.pem")}, data, "different key than the CSR", ""},
 		{"import/chain", []string{"ca", "import-intermediate", "--data", data, in("wrong-root.pem")}, data, "the chain does not verify", ""},
 		{"import/expired", []string{"ca", "import-intermediate", "--data", data, in("expired.pem")}, data, "has expired", ""},
