@@ -214,6 +214,9 @@ func Init(o InitOptions) (res *InitResult, err error) {
 	files = append(files, caFile{ManifestFile, m.encode(), 0o644})
 
 	if res.Pending && csrOut != nil {
+		if err := csrOut.Chmod(0o644); err != nil { // a CSR is public
+			return nil, fmt.Errorf("write %s: %w", o.CSROut, err)
+		}
 		if _, err := csrOut.Write(res.CSR); err != nil {
 			return nil, fmt.Errorf("write %s: %w", o.CSROut, err)
 		}

@@ -13,7 +13,10 @@ import (
 
 const softHSMModule = "/usr/lib/softhsm/libsofthsm2.so"
 
-// softHSM initialises a token labelled "certmint" with user PIN 1234 in a
+// testPIN is distinctive so a leak into any output is found.
+const testPIN = "pin-Q7x2kV9"
+
+// softHSM initialises a token labelled "certmint" with user PIN testPIN in a
 // temp dir and returns the environment that points SoftHSM2 at it.
 func softHSM(t *testing.T) []string {
 	t.Helper()
@@ -35,7 +38,7 @@ func softHSM(t *testing.T) []string {
 		t.Fatal(err)
 	}
 	env := []string{"SOFTHSM2_CONF=" + conf}
-	cmd := exec.Command(util, "--init-token", "--free", "--label", "certmint", "--pin", "1234", "--so-pin", "5678")
+	cmd := exec.Command(util, "--init-token", "--free", "--label", "certmint", "--pin", testPIN, "--so-pin", "5678")
 	cmd.Env = append(os.Environ(), env...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("softhsm2-util: %v\n%s", err, out)
@@ -63,15 +66,15 @@ func TestSoftHSM(t *testing.T) {
 		return "pkcs11:token=certmint;object=certmint-intermediate?module-path=" + module + "&pin-source=file:" + pinPath
 	}
 	uri := func(pin, module string) string { return uriWith(pinFile(t, pin), module) }
-	goodPIN := pinFile(t, "1234")
+	goodPIN := pinFile(t, testPIN)
 	data := filepath.Join(t.TempDir(), "data")
 
-	_, stderr, code := runCLI(t, env, "ca", "init", "--data", data, "--kms", uri("987654", softHSMModule))
+	_, stderr, code := runCLI(t, env, "ca", "init", "--data", data, "--kms", uri("wrong-Z8p4m", softHSMModule))
 	wantUsage(t, stderr, code, "the token refused the PIN")
-	if strings.Contains(stderr, "987654") {
+	if strings.Contains(stderr, "wrong-Z8p4m") {
 		t.Fatalf("the PIN is in the message: %s", stderr)
 	}
-	_, stderr, code = runCLI(t, env, "ca", "init", "--data", data, "--kms", uri("1234", "/usr/lib/no-such-pkcs11.so"))
+	_, stderr, code = runCLI(t, env, "ca", "init", "--data", data, "--kms", uri(testPIN, "/usr/lib/no-such-pkcs11.so"))
 	wantUsage(t, stderr, code, "the PKCS#11 module cannot be loaded")
 	if _, err := os.Stat(data); err == nil {
 		t.Fatal("a refused ca init created the data dir")
@@ -84,7 +87,7 @@ func TestSoftHSM(t *testing.T) {
 	// A second CA in the same token may not take the first one's keys.
 	_, stderr, code = runCLI(t, env, "ca", "init", "--data", filepath.Join(t.TempDir(), "data"), "--kms", uriWith(goodPIN, softHSMModule))
 	wantUsage(t, stderr, code, "already has \"certmint-root\"")
-	if strings.Contains(out+stderr, "1234") {
+	if strings.Contains(out+stderr, testPIN) {
 		t.Fatalf("the PIN is in the output: %s %s", out, stderr)
 	}
 	_ = filepath.WalkDir(data, func(p string, d fs.DirEntry, err error) error {
@@ -93,7 +96,7 @@ func TestSoftHSM(t *testing.T) {
 		}
 		return nil
 	})
-	list := exec.Command("pkcs11-tool", "--module", softHSMModule, "--token-label", "certmint", "--login", "--pin", "1234", "--list-objects", "--type", "privkey")
+	list := exec.Command("pkcs11-tool", "--module", softHSMModule, "--token-label", "certmint", "--login", "--pin", testPIN, "--list-objects", "--type", "privkey")
 	list.Env = append(os.Environ(), env...)
 	lout, err := list.CombinedOutput()
 	if err != nil {
@@ -141,6 +144,9 @@ func TestSoftHSM(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	s.Stop()
+	if strings.Contains(s.Output(), testPIN) {
+		t.Fatal("the PIN is in the server's output")
+	}
 
 	// serve reads the PIN anew at each start: a wrong one stops it.
 	if err := os.WriteFile(goodPIN, []byte("0000\n"), 0o600); err != nil {
@@ -148,12 +154,12 @@ func TestSoftHSM(t *testing.T) {
 	}
 	_, stderr, code = runCLI(t, env, s.Args()...)
 	wantUsage(t, stderr, code, "the token refused the PIN")
-	if err := os.WriteFile(goodPIN, []byte("1234\n"), 0o600); err != nil {
+	if err := os.WriteFile(goodPIN, []byte(testPIN+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 
 	// The intermediate's key gone from the token: serve says so.
-	del := exec.Command("pkcs11-tool", "--module", softHSMModule, "--token-label", "certmint", "--login", "--pin", "1234",
+	del := exec.Command("pkcs11-tool", "--module", softHSMModule, "--token-label", "certmint", "--login", "--pin", testPIN,
 		"--delete-object", "--type", "privkey", "--label", "certmint-intermediate")
 	del.Env = append(os.Environ(), env...)
 	if dout, err := del.CombinedOutput(); err != nil {
