@@ -1,8 +1,11 @@
 // Package ca is certmint's private certificate authority: it bootstraps a
-// root and an intermediate CA on first start, keeps their keys on disk
-// (optionally encrypted), signs leaf certificates and CRLs with the
-// intermediate through a crypto.Signer, and maintains the server's own TLS
-// certificate. It knows nothing of HTTP or of storage.
+// root and an intermediate CA on first start, or takes one prepared by
+// Init (an existing root or intermediate, an offline root that signs a
+// CSR, name constraints, keys in a PKCS#11 token); it keeps file keys on
+// disk (optionally encrypted), signs leaf certificates and CRLs with the
+// intermediate through a crypto.Signer, refuses names outside the chain's
+// name constraints, and maintains the server's own TLS certificate. It
+// knows nothing of HTTP or of storage.
 package ca
 
 import (
@@ -79,9 +82,11 @@ type CA struct {
 	log               *slog.Logger
 }
 
-// Open loads the CA from opts.Dir or, when the directory is missing or holds
-// none of the CA files, creates a new root and intermediate there (see
-// create). A directory holding only some of the files is an error: guessing
+// Open loads the CA from opts.Dir: as ca.json lists it when Init made it
+// (ErrPending while its intermediate waits for the offline root), else the
+// four files of the bootstrap layout. When the directory is missing or
+// holds none of the CA files, it creates a new root and intermediate there
+// (see create). A directory holding only some of the files is an error: guessing
 // would risk replacing a root that clients already trust.
 func Open(opts Options) (*CA, error) {
 	if opts.Dir == "" {

@@ -201,3 +201,33 @@ func TestOfflineRootImport(t *testing.T) {
 		t.Fatalf("root key location %q, want offline", got)
 	}
 }
+
+// TestPermitsIPOnly: permitting only an IP range closes DNS names with an
+// excluded empty dNSName, which crypto/x509 parses and honours.
+func TestPermitsIPOnly(t *testing.T) {
+	clock := newFakeClock()
+	dir := filepath.Join(t.TempDir(), "ca")
+	if _, err := Init(InitOptions{Dir: dir, Now: clock.Now, Logger: quietLogger(),
+		Constraints: NameConstraints{PermittedIPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Open(Options{Dir: dir, Now: clock.Now, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if why := c.Permits("dns", "a.test"); !strings.Contains(why, "permits no DNS names") {
+		t.Fatalf("Permits(dns) = %q", why)
+	}
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	serial, _ := NewSerial()
+	der, err := c.Issue(Template{PublicKey: key.Public(), IPAddresses: []net.IP{net.ParseIP("10.1.1.1")}, Serial: serial})
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots, inters := x509.NewCertPool(), x509.NewCertPool()
+	roots.AddCert(c.Root())
+	inters.AddCert(c.Intermediate())
+	if _, err := mustParse(t, der).Verify(x509.VerifyOptions{Roots: roots, Intermediates: inters, CurrentTime: clock.Now()}); err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+}
