@@ -7,8 +7,9 @@ import (
 	"github.com/certmint/certmint/acme/policy"
 )
 
-// checkPolicy applies the server's identifier policy and, for an account
-// bound with an EAB key that has an allow list, the key's own. Every
+// checkPolicy applies the server's identifier policy, for an account
+// bound with an EAB key that has an allow list the key's own, and the
+// name constraints of the CA's active issuer. Every
 // refused identifier becomes one subproblem of a rejectedIdentifier
 // problem (RFC 8555 §6.7.1).
 func (s *Server) checkPolicy(ctx context.Context, acct *Account, idents []normalizedIdentifier) error {
@@ -37,6 +38,9 @@ func (s *Server) checkPolicy(ctx context.Context, acct *Account, idents []normal
 			if why = s.cfg.Policy.CheckDNS(id.name()); why == "" {
 				why = keyRules.CheckDNS(id.name())
 			}
+		}
+		if why == "" { // the issuer's name constraints, RFC 5280 §4.2.1.10
+			why = s.ca.Permits(id.Type, id.name())
 		}
 		if why != "" {
 			p := RejectedIdentifier("%s", why)

@@ -44,7 +44,7 @@ func create(opts Options) error {
 	entries, err := os.ReadDir(opts.Dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		err = createByDirRename(opts.Dir, parent, files)
+		err = lostRace(opts.Dir, createByDirRename(opts.Dir, parent, files))
 	case err != nil:
 		return err
 	case len(entries) == 0:
@@ -52,7 +52,7 @@ func create(opts Options) error {
 		if err := os.Remove(opts.Dir); err != nil {
 			err = createInPlace(opts.Dir, files)
 		} else {
-			err = createByDirRename(opts.Dir, parent, files)
+			err = lostRace(opts.Dir, createByDirRename(opts.Dir, parent, files))
 		}
 	default:
 		err = createInPlace(opts.Dir, files)
@@ -84,34 +84,17 @@ func newCAFiles(opts Options) ([]caFile, error) {
 		return nil, fmt.Errorf("generate intermediate key: %w", err)
 	}
 
-	// Root: MaxPathLen 1 allows exactly one intermediate below it.
-	rootTmpl, err := caTemplate(opts.RootName, rootKey.Public(), now, rootValidityYears)
+	rootDER, err := newRootDER(opts.RootName, rootKey, now)
 	if err != nil {
 		return nil, err
-	}
-	rootTmpl.MaxPathLen = 1
-	// RFC 5280 §4.2.1.1 allows omitting the AKI on a self-signed
-	// certificate; including it helps path builders and costs nothing.
-	rootTmpl.AuthorityKeyId = rootTmpl.SubjectKeyId
-	rootDER, err := x509.CreateCertificate(rand.Reader, rootTmpl, rootTmpl, rootKey.Public(), rootKey)
-	if err != nil {
-		return nil, fmt.Errorf("sign root: %w", err)
 	}
 	root, err := x509.ParseCertificate(rootDER)
 	if err != nil {
 		return nil, err
 	}
-
-	// Intermediate: may sign leaves only (RFC 5280 §4.2.1.9 pathLen 0).
-	interTmpl, err := caTemplate(opts.IntermediateName, interKey.Public(), now, intermediateValidityYears)
+	interDER, err := newIntermediateDER(opts.IntermediateName, interKey.Public(), NameConstraints{}, root, rootKey, now)
 	if err != nil {
 		return nil, err
-	}
-	interTmpl.MaxPathLen = 0
-	interTmpl.MaxPathLenZero = true
-	interDER, err := x509.CreateCertificate(rand.Reader, interTmpl, root, interKey.Public(), rootKey)
-	if err != nil {
-		return nil, fmt.Errorf("sign intermediate: %w", err)
 	}
 
 	rootKeyPEM, err := encodeKey(rootKey, opts.Passphrase)
@@ -153,7 +136,7 @@ func caTemplate(cn string, pub crypto.PublicKey, now time.Time, years int) (*x50
 }
 
 // createByDirRename writes files into a fresh temp dir in parent and renames
-// it to dir. If another process created dir first, its CA wins.
+// it to dir; the rename fails if dir appeared meanwhile.
 func createByDirRename(dir, parent string, files []caFile) error {
 	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".tmp-")
 	if err != nil {
@@ -172,12 +155,20 @@ func createByDirRename(dir, parent string, files []caFile) error {
 		return err
 	}
 	if err := os.Rename(tmp, dir); err != nil {
-		if _, missing, ierr := caFiles(dir); ierr == nil && len(missing) == 0 {
-			return nil // lost a race to a concurrent Open; use its CA
-		}
 		return err
 	}
 	return syncDir(parent)
+}
+
+// lostRace turns the failure of a rename into success when a concurrent
+// Open created a complete CA in dir first: its CA is then used.
+func lostRace(dir string, err error) error {
+	if err != nil {
+		if _, missing, ierr := caFiles(dir); ierr == nil && len(missing) == 0 {
+			return nil
+		}
+	}
+	return err
 }
 
 // createInPlace stages files in a temp dir inside dir and renames them into

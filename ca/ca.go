@@ -1,8 +1,11 @@
 // Package ca is certmint's private certificate authority: it bootstraps a
-// root and an intermediate CA on first start, keeps their keys on disk
-// (optionally encrypted), signs leaf certificates and CRLs with the
-// intermediate through a crypto.Signer, and maintains the server's own TLS
-// certificate. It knows nothing of HTTP or of storage.
+// root and an intermediate CA on first start, or takes one prepared by
+// Init (an existing root or intermediate, an offline root that signs a
+// CSR, name constraints, keys in a PKCS#11 token); it keeps file keys on
+// disk (optionally encrypted), signs leaf certificates and CRLs with the
+// intermediate through a crypto.Signer, refuses names outside the chain's
+// name constraints, and maintains the server's own TLS certificate. It
+// knows nothing of HTTP or of storage.
 package ca
 
 import (
@@ -19,6 +22,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/certmint/certmint/ca/kms"
 )
 
 // File names inside Options.Dir.
@@ -62,18 +67,26 @@ type Options struct {
 }
 
 // CA is a loaded certificate authority. It is safe for concurrent use.
+//
+// The fields below issuers describe the active root and intermediate, the
+// pair that signs today; rotation will swap them as one.
 type CA struct {
+	issuers           []*Issuer
 	root, inter       *x509.Certificate
 	rootPEM, interPEM []byte
 	signer            crypto.Signer
 	encrypted         bool
+	constraints       []constraintSet // of inter and root
+	tokens            []*kms.Token
 	now               func() time.Time
 	log               *slog.Logger
 }
 
-// Open loads the CA from opts.Dir or, when the directory is missing or holds
-// none of the CA files, creates a new root and intermediate there (see
-// create). A directory holding only some of the files is an error: guessing
+// Open loads the CA from opts.Dir: as ca.json lists it when Init made it
+// (ErrPending while its intermediate waits for the offline root), else the
+// four files of the bootstrap layout. When the directory is missing or
+// holds none of the CA files, it creates a new root and intermediate there
+// (see create). A directory holding only some of the files is an error: guessing
 // would risk replacing a root that clients already trust.
 func Open(opts Options) (*CA, error) {
 	if opts.Dir == "" {
@@ -90,6 +103,13 @@ func Open(opts Options) (*CA, error) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if _, err := os.Stat(filepath.Join(opts.Dir, ManifestFile)); err == nil {
+		c, err := loadManifest(opts)
+		if err != nil {
+			return nil, fmt.Errorf("ca: load %s: %w", opts.Dir, err)
+		}
+		return c, nil
 	}
 	present, missing, err := caFiles(opts.Dir)
 	if err != nil {
@@ -128,46 +148,84 @@ func caFiles(dir string) (present, missing []string, err error) {
 	return present, missing, nil
 }
 
-// load reads and cross-checks the four CA files. The root key is decrypted
-// and checked against the root certificate too, so a corrupted or mismatched
-// root key is found at start-up rather than on the day it is needed; it is
-// not kept in memory afterwards.
+// load reads and cross-checks the four files of the layout serve
+// bootstraps.
 func load(opts Options) (*CA, error) {
-	dir := opts.Dir
-	root, rootPEM, err := readCert(filepath.Join(dir, RootCertFile))
+	return loadIssuers(opts,
+		issuerRecord{Role: RoleRoot, State: StateActive, Cert: RootCertFile, Key: RootKeyFile},
+		issuerRecord{Role: RoleIntermediate, State: StateActive, Cert: IntermediateCertFile, Key: IntermediateKeyFile})
+}
+
+// loadManifest loads a CA made by `certmint ca init`, as ca.json lists it.
+func loadManifest(opts Options) (*CA, error) {
+	m, err := readManifest(opts.Dir)
 	if err != nil {
 		return nil, err
 	}
-	inter, interPEM, err := readCert(filepath.Join(dir, IntermediateCertFile))
+	root, inter := m.find(RoleRoot), m.find(RoleIntermediate)
+	if inter.State == StatePending {
+		return nil, fmt.Errorf("%w: sign %s with the root and run `certmint ca import-intermediate`",
+			ErrPending, filepath.Join(opts.Dir, inter.CSR))
+	}
+	return loadIssuers(opts, *root, *inter)
+}
+
+// loadIssuers reads and cross-checks a root and its active intermediate.
+// A root key at hand (a file or in a token) is checked against the root
+// certificate too, so a corrupted or mismatched root key is found at
+// start-up rather than on the day it is needed; it is not kept afterwards.
+func loadIssuers(opts Options, rootRec, interRec issuerRecord) (c *CA, err error) {
+	dir := opts.Dir
+	root, rootPEM, err := readCert(filepath.Join(dir, rootRec.Cert))
+	if err != nil {
+		return nil, err
+	}
+	inter, interPEM, err := readCert(filepath.Join(dir, interRec.Cert))
 	if err != nil {
 		return nil, err
 	}
 	if err := inter.CheckSignatureFrom(root); err != nil {
-		return nil, fmt.Errorf("%s is not signed by %s: %w", IntermediateCertFile, RootCertFile, err)
+		return nil, fmt.Errorf("%s is not signed by %s: %w", interRec.Cert, rootRec.Cert, err)
 	}
-	rootKey, rootEnc, err := readKeyFile(filepath.Join(dir, RootKeyFile), opts.Passphrase)
-	if err != nil {
-		return nil, err
+	keys := &keyOpener{dir: dir, passphrase: opts.Passphrase}
+	defer func() {
+		if err != nil {
+			keys.close()
+		}
+	}()
+	encrypted := true
+	if rootRec.Key != "" {
+		rootKey, enc, err := keys.open(rootRec.Key)
+		if err != nil {
+			return nil, err
+		}
+		if err := matchKey(root, rootKey); err != nil {
+			return nil, fmt.Errorf("%s: %w", keyLocation(rootRec.Key), err)
+		}
+		encrypted = encrypted && enc
 	}
-	if err := matchKey(root, rootKey); err != nil {
-		return nil, fmt.Errorf("%s: %w", RootKeyFile, err)
-	}
-	interKey, interEnc, err := readKeyFile(filepath.Join(dir, IntermediateKeyFile), opts.Passphrase)
+	interKey, enc, err := keys.open(interRec.Key)
 	if err != nil {
 		return nil, err
 	}
 	if err := matchKey(inter, interKey); err != nil {
-		return nil, fmt.Errorf("%s: %w", IntermediateKeyFile, err)
+		return nil, fmt.Errorf("%s: %w", keyLocation(interRec.Key), err)
 	}
 	return &CA{
-		root:      root,
-		inter:     inter,
-		rootPEM:   rootPEM,
-		interPEM:  interPEM,
-		signer:    interKey,
-		encrypted: rootEnc && interEnc,
-		now:       opts.Now,
-		log:       opts.Logger,
+		issuers: []*Issuer{
+			{Role: RoleRoot, State: StateActive, Cert: root, KeyLocation: keyLocation(rootRec.Key), pem: rootPEM},
+			{Role: RoleIntermediate, State: StateActive, Cert: inter, KeyLocation: keyLocation(interRec.Key), pem: interPEM, signer: interKey},
+		},
+		root:        root,
+		inter:       inter,
+		rootPEM:     rootPEM,
+		interPEM:    interPEM,
+		signer:      interKey,
+		encrypted:   encrypted && enc,
+		constraints: chainConstraints(inter, root),
+		tokens:      keys.tokens,
+		now:         opts.Now,
+		log:         opts.Logger,
 	}, nil
 }
 
@@ -226,5 +284,6 @@ func (c *CA) RootFingerprint() string {
 // this interface so a file key could be swapped for an HSM-backed one.
 func (c *CA) Signer() crypto.Signer { return c.signer }
 
-// KeysEncrypted reports whether both CA key files are encrypted at rest.
+// KeysEncrypted reports whether no CA key lies in plaintext on disk: every
+// key file is encrypted, or the keys are in a token or offline.
 func (c *CA) KeysEncrypted() bool { return c.encrypted }

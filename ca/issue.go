@@ -50,7 +50,7 @@ type Template struct {
 	// NotBefore defaults to now minus one minute of backdating.
 	NotBefore time.Time
 	// NotAfter defaults to NotBefore + Profile.Validity; it is clamped to
-	// the intermediate's NotAfter.
+	// the NotAfter of the intermediate and of the root.
 	NotAfter time.Time
 	// Profile defaults to DefaultProfile when it is the zero value.
 	Profile Profile
@@ -105,6 +105,9 @@ func (c *CA) leafTemplate(t Template) (*x509.Certificate, error) {
 	if t.CommonName != "" && !nameListed(t.CommonName, t.DNSNames, t.IPAddresses) {
 		return nil, fmt.Errorf("common name %q is not among the DNS names or IP addresses", t.CommonName)
 	}
+	if err := c.checkNames(t.DNSNames, t.IPAddresses); err != nil {
+		return nil, err
+	}
 
 	p := t.Profile
 	if p.Name == "" && p.Validity == 0 && len(p.ExtKeyUsage) == 0 {
@@ -130,8 +133,11 @@ func (c *CA) leafTemplate(t Template) (*x509.Certificate, error) {
 	}
 	// A leaf must not outlive its issuer, or it fails path validation in
 	// its last days (RFC 5280 §6.1.3 checks every certificate's validity).
-	if notAfter.After(c.inter.NotAfter) {
-		notAfter = c.inter.NotAfter
+	// An imported intermediate may outlive its root, so both bound it.
+	for _, ca := range []*x509.Certificate{c.inter, c.root} {
+		if notAfter.After(ca.NotAfter) {
+			notAfter = ca.NotAfter
+		}
 	}
 	if !notAfter.After(notBefore) {
 		return nil, errors.New("NotAfter is not after NotBefore")

@@ -64,6 +64,9 @@ func (c *CA) ServerIdentity(dir string, hostnames []string) (*ServerIdentity, er
 	if err != nil {
 		return nil, fmt.Errorf("ca: server identity: %w", err)
 	}
+	if err := c.checkNames(dns, ips); err != nil {
+		return nil, fmt.Errorf("ca: server identity: %w; give --hostname names the CA may certify", err)
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("ca: server identity: %w", err)
 	}

@@ -72,6 +72,11 @@ type ServerOptions struct {
 	// SystemResolver leaves out --dns-resolver, so validation resolves
 	// names as the host does (/etc/hosts, then /etc/resolv.conf).
 	SystemResolver bool
+	// Hostnames, when set, is --hostname with --hostname-only (the
+	// server's defaults otherwise); TLSName, when set, is the name clients
+	// check the server's certificate for while still dialling 127.0.0.1.
+	Hostnames string
+	TLSName   string
 }
 
 // Server is a certmint process under test.
@@ -134,6 +139,11 @@ func (s *Server) Args() []string {
 		"--log-level", "warn"}
 	if !s.opts.SystemResolver {
 		args = append(args, "--dns-resolver", s.DNS.Addr)
+	}
+	if s.opts.Hostnames != "" {
+		// A constrained CA may not name localhost in the server's own
+		// certificate, so the test's names replace the defaults.
+		args = append(args, "--hostname", s.opts.Hostnames, "--hostname-only")
 	}
 	if s.opts.DB != "" {
 		args = append(args, "--db", s.opts.DB)
@@ -219,7 +229,13 @@ func (s *Server) Output() string {
 // HTTPClient trusts the server's root.
 func (s *Server) HTTPClient() *http.Client {
 	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: s.Roots}}}
+		TLSClientConfig: s.TLSConfig()}}
+}
+
+// TLSConfig trusts the server's root and checks its certificate for
+// ServerOptions.TLSName when set.
+func (s *Server) TLSConfig() *tls.Config {
+	return &tls.Config{RootCAs: s.Roots, ServerName: s.opts.TLSName}
 }
 
 // runCLI runs the certmint binary with args and returns stdout, stderr and

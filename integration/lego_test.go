@@ -6,7 +6,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"net/http"
@@ -55,7 +54,7 @@ func newLegoClient(t testing.TB, s *Server, keyKind string) (*lego.Client, *lego
 	cfg := lego.NewConfig(user)
 	cfg.CADirURL = s.DirectoryURL()
 	cfg.HTTPClient = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: s.Roots}}}
+		TLSClientConfig: s.TLSConfig()}}
 	cfg.Certificate.Timeout = 30 * time.Second
 	client, err := lego.NewClient(cfg)
 	if err != nil {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system components the tests drive for real: certbot,
 # PostgreSQL (initdb/pg_ctl for throwaway clusters), Chromium (console
-# browser tests), openssl and haproxy (its config check). Runs apt-get only as root and only for what
+# browser tests), openssl and haproxy (its config check), softhsm2 and
+# opensc (a PKCS#11 token and pkcs11-tool for the HSM test). Runs apt-get only as root and only for what
 # is missing; otherwise the tests skip those parts with a clear message
 # (or fail, under CI=true).
 set -euo pipefail
@@ -16,6 +17,9 @@ command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
 command -v certutil >/dev/null 2>&1 || missing+=(libnss3-tools)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v keytool >/dev/null 2>&1 || missing+=(openjdk-17-jdk-headless)
+# ca init --kms: a PKCS#11 token to test against, and pkcs11-tool to inspect it.
+[ -e /usr/lib/softhsm/libsofthsm2.so ] || missing+=(softhsm2)
+command -v pkcs11-tool >/dev/null 2>&1 || missing+=(opensc)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

@@ -49,6 +49,30 @@ func openApp(ctx context.Context, o serveOptions, log *slog.Logger) (a *app, err
 			_ = os.RemoveAll(o.Data)
 		}
 	}()
+	// The CA first: a CA that cannot sign (an intermediate waiting for
+	// the offline root, a token refusing its PIN) stops start-up before
+	// the database is touched.
+	authority, err := ca.Open(ca.Options{Dir: filepath.Join(o.Data, "ca"), Passphrase: o.Passphrase, RootName: o.RootName, Logger: log})
+	switch {
+	case errors.Is(err, ca.ErrBadPassphrase):
+		return nil, usagef("the CA keys in %s are encrypted and CERTMINT_CA_PASSPHRASE is missing or wrong", filepath.Join(o.Data, "ca"))
+	case errors.Is(err, ca.ErrInsecureKeyFile):
+		return nil, usagef("%v", err)
+	case errors.Is(err, ca.ErrPending):
+		return nil, usagef("the CA in %s waits for its intermediate certificate: have the offline root sign %s, then run `certmint ca import-intermediate --data %s FILE`",
+			filepath.Join(o.Data, "ca"), filepath.Join(o.Data, "ca", ca.IntermediateCSRFile), o.Data)
+	case err != nil:
+		return nil, usagef("cannot open the CA in %s: %v", filepath.Join(o.Data, "ca"), err)
+	}
+	defer func() {
+		if err != nil {
+			authority.Close()
+		}
+	}()
+	for _, iss := range authority.Issuers() {
+		log.Info("CA issuer", "role", iss.Role, "state", iss.State, "subject", iss.Cert.Subject.CommonName,
+			"not_after", iss.Cert.NotAfter, "key", iss.KeyLocation)
+	}
 	dsn := o.DB
 	if dsn == "" {
 		dsn = filepath.Join(o.Data, "certmint.db")
@@ -76,15 +100,6 @@ func openApp(ctx context.Context, o serveOptions, log *slog.Logger) (a *app, err
 			store.Close()
 		}
 	}()
-	authority, err := ca.Open(ca.Options{Dir: filepath.Join(o.Data, "ca"), Passphrase: o.Passphrase, RootName: o.RootName, Logger: log})
-	switch {
-	case errors.Is(err, ca.ErrBadPassphrase):
-		return nil, usagef("the CA keys in %s are encrypted and CERTMINT_CA_PASSPHRASE is missing or wrong", filepath.Join(o.Data, "ca"))
-	case errors.Is(err, ca.ErrInsecureKeyFile):
-		return nil, usagef("%v", err)
-	case err != nil:
-		return nil, usagef("cannot open the CA in %s: %v", filepath.Join(o.Data, "ca"), err)
-	}
 	// Replicas must share one CA: the first start records the root in the
 	// database, and a replica with other CA files is refused.
 	stored, err := store.InitSetting(ctx, "ca.root-sha256", authority.RootFingerprint())
@@ -164,6 +179,7 @@ func ensureDataDir(dir string) (created bool, err error) {
 func (a *app) close() {
 	a.acme.Close()
 	a.store.Close()
+	a.ca.Close()
 	if a.lock != nil {
 		a.lock.Close()
 	}

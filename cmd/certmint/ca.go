@@ -15,7 +15,7 @@ import (
 )
 
 func newCACmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "ca", Short: "Inspect the private CA"}
+	cmd := &cobra.Command{Use: "ca", Short: "Set up and inspect the private CA"}
 	var data string
 	root := &cobra.Command{
 		Use:   "root",
@@ -43,6 +43,6 @@ func newCACmd() *cobra.Command {
 		},
 	}
 	root.Flags().StringVar(&data, "data", "./certmint-data", "the certmint data directory")
-	cmd.AddCommand(root)
+	cmd.AddCommand(root, newCAInitCmd(), newCAImportCmd())
 	return cmd
 }

@@ -136,7 +136,7 @@ func (a *app) consoleSettings() []web.Setting {
 	if validationHosts == "" {
 		validationHosts = "(none)"
 	}
-	return []web.Setting{
+	settings := []web.Setting{
 		{Name: "data", Value: o.Data},
 		{Name: "db", Value: redactDSN(db)},
 		{Name: "listen", Value: o.Listen},
@@ -154,6 +154,11 @@ func (a *app) consoleSettings() []web.Setting {
 		{Name: "log-level", Value: o.LogLevel},
 		{Name: "CERTMINT_CA_PASSPHRASE", Value: passphrase},
 	}
+	// Where each CA key is: a file, "PKCS#11 token X, object Y", offline.
+	for _, iss := range a.ca.Issuers() {
+		settings = append(settings, web.Setting{Name: "CA key (" + string(iss.Role) + ")", Value: iss.KeyLocation})
+	}
+	return settings
 }
 
 func sortedStrings(s []string) []string {
