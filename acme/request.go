@@ -23,7 +23,7 @@ type request struct {
 }
 
 // postAsGet reports whether the request is POST-as-GET (RFC 8555 §6.3).
-func (r *request) postAsGet() bool { return r.msg.PayloadB64 == "" }
+func (r *request) postAsGet() bool { return r.msg.PostAsGet() }
 
 // decode unmarshals the payload into v; unknown fields are allowed, as
 // RFC 8555 §7.1 asks clients and servers to ignore them.

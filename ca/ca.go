@@ -270,9 +270,6 @@ func (c *CA) Intermediate() *x509.Certificate { return c.inter }
 // their trust anchor.
 func (c *CA) RootPEM() []byte { return bytes.Clone(c.rootPEM) }
 
-// IntermediatePEM returns the intermediate certificate in PEM.
-func (c *CA) IntermediatePEM() []byte { return bytes.Clone(c.interPEM) }
-
 // RootFingerprint returns the lowercase hex SHA-256 of the root's DER, with
 // no separators; operators compare it when pinning or installing the root.
 func (c *CA) RootFingerprint() string {

@@ -101,7 +101,7 @@ func TestOpenCreates(t *testing.T) {
 			if again.RootFingerprint() != c.RootFingerprint() {
 				t.Errorf("reopen changed root fingerprint")
 			}
-			if !bytes.Equal(again.IntermediatePEM(), c.IntermediatePEM()) {
+			if !bytes.Equal(again.Intermediate().Raw, c.Intermediate().Raw) {
 				t.Errorf("reopen changed intermediate")
 			}
 		})

@@ -300,28 +300,6 @@ func (k *JWK) Thumbprint() string {
 // MarshalJSON returns the canonical public JWK (see MarshalJWK).
 func (k *JWK) MarshalJSON() ([]byte, error) { return MarshalJWK(k.Key) }
 
-// UnmarshalJSON parses a public JWK with ParseJWK, so that JWK can be a
-// field of payloads such as keyChange (RFC 8555 §7.3.5).
-func (k *JWK) UnmarshalJSON(data []byte) error {
-	p, err := ParseJWK(data)
-	if err != nil {
-		return err
-	}
-	*k = *p
-	return nil
-}
-
-// Equal reports whether k and o hold the same public key, as external
-// account binding requires of its payload and the outer jwk (RFC 8555
-// §7.3.4).
-func (k *JWK) Equal(o *JWK) bool {
-	if k == nil || o == nil {
-		return k == o
-	}
-	e, ok := k.Key.(interface{ Equal(crypto.PublicKey) bool })
-	return ok && e.Equal(o.Key)
-}
-
 // clip bounds client-supplied text echoed in error details.
 func clip(b []byte) []byte {
 	if len(b) > 16 {

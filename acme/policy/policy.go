@@ -94,11 +94,6 @@ func (r Rules) Entries() []string {
 	return out
 }
 
-// Empty reports whether the rules restrict nothing.
-func (r Rules) Empty() bool {
-	return len(r.AllowDomains)+len(r.DenyDomains)+len(r.AllowIPs)+len(r.DenyIPs) == 0
-}
-
 // CheckDNS returns why name (lowercase; "*.x" for a wildcard) is refused,
 // or "".
 func (r Rules) CheckDNS(name string) string {

@@ -23,13 +23,6 @@ type Rule struct {
 // Enabled reports whether the rule limits anything.
 func (r Rule) Enabled() bool { return r.Limit > 0 && r.Window > 0 }
 
-func (r Rule) String() string {
-	if !r.Enabled() {
-		return r.Name + ": off"
-	}
-	return fmt.Sprintf("%s: %d per %s", r.Name, r.Limit, r.Window)
-}
-
 // Config holds the rules the ACME server applies.
 type Config struct {
 	NewAccountPerIP             Rule // newAccount requests (RFC 8555 §7.3) from one client IP

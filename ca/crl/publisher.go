@@ -334,15 +334,6 @@ func (p *Publisher) set(c *published) {
 	}
 }
 
-// Current returns the DER of the CRL being served and its number, or nil
-// and 0 before the first successful Refresh.
-func (p *Publisher) Current() ([]byte, int64) {
-	if cur := p.current(); cur != nil {
-		return cur.der, cur.number
-	}
-	return nil, 0
-}
-
 // NextUpdate is the nextUpdate of the CRL being served (RFC 5280 §5.1.2.5),
 // for monitoring; false before the first successful Refresh.
 func (p *Publisher) NextUpdate() (time.Time, bool) {

@@ -303,7 +303,7 @@ func opensslReads(t *testing.T, e *env, der []byte, serialHex string) {
 	if err := os.WriteFile(crlPath, der, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(caPath, append(e.ca.RootPEM(), e.ca.IntermediatePEM()...), 0o600); err != nil {
+	if err := os.WriteFile(caPath, append(e.ca.RootPEM(), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: e.ca.Intermediate().Raw})...), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	out, err := exec.Command(bin, "crl", "-inform", "DER", "-in", crlPath, "-text", "-noout").CombinedOutput()
@@ -325,11 +325,11 @@ func waitNumber(t *testing.T, p *Publisher, n int64) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if _, got := p.Current(); got >= n {
+		if _, got := p.served(); got >= n {
 			return
 		}
 		if time.Now().After(deadline) {
-			_, got := p.Current()
+			_, got := p.served()
 			t.Fatalf("CRL number still %d after 10s, want >= %d", got, n)
 		}
 		time.Sleep(5 * time.Millisecond)
@@ -349,8 +349,8 @@ func TestReplicasAndRestart(t *testing.T) {
 	if err := b.Refresh(ctx); err != nil {
 		t.Fatalf("b: %v", err)
 	}
-	derA, nA := a.Current()
-	derB, nB := b.Current()
+	derA, nA := a.served()
+	derB, nB := b.served()
 	if nA != 1 || nB != 1 || !bytes.Equal(derA, derB) {
 		t.Fatalf("replicas serve CRL %d and %d (same bytes %v), want both the one CRL 1", nA, nB, bytes.Equal(derA, derB))
 	}
@@ -364,8 +364,8 @@ func TestReplicasAndRestart(t *testing.T) {
 	if err := a.Refresh(ctx); err != nil {
 		t.Fatalf("a: %v", err)
 	}
-	derA, nA = a.Current()
-	derB, nB = b.Current()
+	derA, nA = a.served()
+	derB, nB = b.served()
 	if nB != 2 || nA != 2 || !bytes.Equal(derA, derB) {
 		t.Fatalf("after revocation: a serves %d, b serves %d, want both 2", nA, nB)
 	}
@@ -377,7 +377,7 @@ func TestReplicasAndRestart(t *testing.T) {
 	if err := a.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, n := a.Current(); n != 2 {
+	if _, n := a.served(); n != 2 {
 		t.Fatalf("idle refresh signed CRL %d", n)
 	}
 
@@ -387,7 +387,7 @@ func TestReplicasAndRestart(t *testing.T) {
 	if err := restarted.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if der, n := restarted.Current(); n != 2 || !bytes.Equal(der, derA) {
+	if der, n := restarted.served(); n != 2 || !bytes.Equal(der, derA) {
 		t.Fatalf("after restart serving %d, want stored CRL 2", n)
 	}
 	// Eight hours on (Validity/3), the list is re-signed though nothing
@@ -396,7 +396,7 @@ func TestReplicasAndRestart(t *testing.T) {
 	if err := restarted.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
-	der, n := restarted.Current()
+	der, n := restarted.served()
 	list, err := x509.ParseRevocationList(der)
 	if err != nil || n != 3 || list.Number.Int64() != 3 || !list.NextUpdate.Equal(e.clock.Now().Add(24*time.Hour)) ||
 		findEntry(list, c.Serial) == nil {
@@ -451,4 +451,13 @@ func TestHandler(t *testing.T) {
 	if resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Fatalf("POST: %s, want 405", resp.Status)
 	}
+}
+
+// served is the DER and number of the CRL p serves, or nil and 0 before
+// its first publication.
+func (p *Publisher) served() ([]byte, int64) {
+	if cur := p.current(); cur != nil {
+		return cur.der, cur.number
+	}
+	return nil, 0
 }
