@@ -269,6 +269,9 @@ func (f *fakeStore) GetEABKey(_ context.Context, id string) (*eab.Key, error) {
 func (f *fakeStore) BindEABKey(_ context.Context, id, accountID string, at time.Time) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if err := f.injected("BindEABKey"); err != nil {
+		return err
+	}
 	k, ok := f.eabKeys[id]
 	switch {
 	case !ok:

@@ -169,9 +169,6 @@ func (s *Server) Handler() http.Handler { return s.echo }
 // Close waits for running validations to finish.
 func (s *Server) Close() { s.pool.close() }
 
-// Nonces exposes the nonce service (tests and the bench use it).
-func (s *Server) Nonces() *Nonces { return s.nonces }
-
 func (s *Server) routes() *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
