@@ -49,6 +49,9 @@ type Config struct {
 	// Denied is added to the default denies (link-local, cloud metadata,
 	// unspecified, multicast) and always wins.
 	Allowed, Denied []netip.Prefix
+
+	// Now is the clock dns-persist-01 judges persistUntil by (default time.Now).
+	Now func() time.Time
 }
 
 // Defaults applied by New to zero fields of Config.
@@ -116,7 +119,12 @@ type Request struct {
 	Value      string // identifier value, lowercase, without "*."
 	Token      string // challenge token (RFC 8555 §8.1)
 	KeyAuth    string // token "." base64url(JWK thumbprint), RFC 8555 §8.1
-	AccountURL string // account URL, for the dns-account-01 label
+	AccountURL string // account URL, for the dns-account-01 label and dns-persist-01
+
+	// dns-persist-01 only: the issuer domain names the server offered and
+	// whether the identifier is a wildcard (which needs policy=wildcard).
+	IssuerDomainNames []string
+	Wildcard          bool
 }
 
 // Validator validates challenges. It is safe for concurrent use.
@@ -164,6 +172,8 @@ func (v *Validator) Validate(ctx context.Context, r Request) error {
 		err = v.dnsTXT(actx, name, r.KeyAuth)
 	case TypeTLSALPN01:
 		err = v.tlsALPN01(actx, r)
+	case TypeDNSPersist01:
+		_, err = v.dnsPersist(actx, r)
 	}
 	if err == nil {
 		return nil
@@ -189,13 +199,16 @@ func checkRequest(r Request) error {
 	}
 	switch r.Type {
 	case TypeHTTP01, TypeTLSALPN01:
-	case TypeDNS01, TypeDNSAccount01:
+	case TypeDNS01, TypeDNSAccount01, TypeDNSPersist01:
 		// RFC 8738 §7: dns-01 cannot prove control of an IP address.
 		if r.IdentType != IdentDNS {
 			return fmt.Errorf("%w: %s for %s identifier", ErrUnsupported, r.Type, r.IdentType)
 		}
-		if r.Type == TypeDNSAccount01 && r.AccountURL == "" {
-			return fmt.Errorf("%w: dns-account-01 without account URL", ErrUnsupported)
+		if (r.Type == TypeDNSAccount01 || r.Type == TypeDNSPersist01) && r.AccountURL == "" {
+			return fmt.Errorf("%w: %s without account URL", ErrUnsupported, r.Type)
+		}
+		if r.Type == TypeDNSPersist01 && len(r.IssuerDomainNames) == 0 {
+			return fmt.Errorf("%w: dns-persist-01 without issuer domain names", ErrUnsupported)
 		}
 	default:
 		return fmt.Errorf("%w: challenge type %q", ErrUnsupported, r.Type)
