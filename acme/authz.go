@@ -61,7 +61,7 @@ func (s *Server) authzJSON(c echo.Context, a *storage.Authorization) authzJSON {
 		if status == storage.StatusValid && ch.Status != storage.StatusValid {
 			continue
 		}
-		out.Challenges = append(out.Challenges, s.challengeJSON(c, ch))
+		out.Challenges = append(out.Challenges, s.challengeJSON(c, ch, a.AccountID))
 	}
 	if status == storage.StatusPending {
 		retryAfter(c, 1)
@@ -69,7 +69,7 @@ func (s *Server) authzJSON(c echo.Context, a *storage.Authorization) authzJSON {
 	return out
 }
 
-func (s *Server) challengeJSON(c echo.Context, ch *storage.Challenge) challengeJSON {
+func (s *Server) challengeJSON(c echo.Context, ch *storage.Challenge, accountID string) challengeJSON {
 	out := challengeJSON{
 		Type:   ch.Type,
 		URL:    s.challengeURL(c, ch.ID),
@@ -82,6 +82,7 @@ func (s *Server) challengeJSON(c echo.Context, ch *storage.Challenge) challengeJ
 	if ch.Error != "" {
 		out.Error = json.RawMessage(ch.Error)
 	}
+	s.persistChallengeJSON(c, &out, accountID)
 	return out
 }
 
@@ -124,7 +125,7 @@ func (s *Server) challenge(c echo.Context, r *request) error {
 	if ch.Status == storage.StatusProcessing {
 		retryAfter(c, 1)
 	}
-	return writeJSON(c, http.StatusOK, s.challengeJSON(c, ch))
+	return writeJSON(c, http.StatusOK, s.challengeJSON(c, ch, a.AccountID))
 }
 
 // newAuthz implements pre-authorization (RFC 8555 §7.4.1): the account

@@ -240,6 +240,7 @@ func (s *Server) newAuthorization(accountID string, id normalizedIdentifier, now
 	default:
 		types = []string{"http-01", "dns-01", "tls-alpn-01", "dns-account-01"}
 	}
+	types = s.withDNSPersist(id.Type, types)
 	for i, t := range types {
 		a.Challenges = append(a.Challenges, storage.Challenge{
 			ID: storage.NewID(), AuthzID: a.ID, Type: t, Token: newToken(),

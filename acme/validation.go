@@ -131,7 +131,7 @@ func (s *Server) runValidation(ch *storage.Challenge, a *storage.Authorization, 
 		KeyAuth:    ch.Token + "." + acct.KeyThumbprint,
 		AccountURL: acctURL,
 	}
-	err := s.validator.Validate(ctx, req)
+	err := s.validateChallenge(ctx, ch, a, req)
 	valid, problemJSON := err == nil, ""
 	if err != nil {
 		p := validationFailure(err)

@@ -46,9 +46,13 @@ type challengeJSON struct {
 	Type      string          `json:"type"`
 	URL       string          `json:"url"`
 	Status    string          `json:"status"`
-	Token     string          `json:"token"`
+	Token     string          `json:"token,omitempty"`
 	Validated string          `json:"validated,omitempty"`
 	Error     json.RawMessage `json:"error,omitempty"`
+
+	// dns-persist-01 (draft-ietf-acme-dns-persist-01 §3.1).
+	IssuerDomainNames []string `json:"issuer-domain-names,omitempty"`
+	AccountURI        string   `json:"accounturi,omitempty"`
 }
 
 // timestamp formats t as RFC 3339 in UTC, as RFC 8555 §7.1 asks.

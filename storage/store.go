@@ -38,6 +38,7 @@ type Store interface {
 	ConsoleStore
 	CRLStore
 	RateLimitStore
+	DNSPersistStore
 
 	// Shared reports whether several processes may use the database at
 	// once (Postgres), so that nothing may be kept in one process's memory;

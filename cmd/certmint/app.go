@@ -129,6 +129,7 @@ func openApp(ctx context.Context, o serveOptions, log *slog.Logger) (a *app, err
 		RateLimits:        o.RateLimits,
 		DefaultProfile:    o.DefaultProf,
 		ReuseAuthz:        o.ReuseAuthz,
+		DNSPersistIssuers: o.PersistIssuer,
 		Logger:            log,
 	}, store, authority, v)
 	if err != nil {

@@ -34,6 +34,7 @@ type serveOptions struct {
 	RootName      string
 	TOS           string
 	ReuseAuthz    bool
+	PersistIssuer []string
 	LogLevel      string
 	Passphrase    []byte
 	ProfileSpecs  []string
@@ -91,6 +92,7 @@ func newServeCmd() *cobra.Command {
 	f.IntVar(&o.HTTP01Port, "http01-port", 80, "port that http-01 validation connects to")
 	f.IntVar(&o.TLSALPN01Port, "tlsalpn01-port", 443, "port that tls-alpn-01 validation connects to")
 	f.StringVar(&o.DNSResolver, "dns-resolver", "", "DNS server (host:port) for validation look-ups (default: system)")
+	f.StringSliceVar(&o.PersistIssuer, "dns-persist-issuer", nil, "enable dns-persist-01 with this issuer domain name (repeatable, at most 10), e.g. ca.internal")
 	f.StringVar(&o.RootName, "ca-name", "certmint Root CA", "common name of the root CA, used when it is first created")
 	f.StringVar(&o.TOS, "tos-url", "", "terms of service URL; when set, new accounts must agree to it")
 	f.BoolVar(&o.ReuseAuthz, "reuse-authz", false, "reuse an account's still-valid authorizations in new orders")
@@ -167,6 +169,9 @@ func (o *serveOptions) validate() error {
 		if _, err := netip.ParseAddrPort(o.DNSResolver); err != nil {
 			return usagef("--dns-resolver %q must be ip:port, e.g. 127.0.0.1:53", o.DNSResolver)
 		}
+	}
+	if err := o.checkPersistIssuers(); err != nil {
+		return err
 	}
 	if o.DB != "" && !strings.HasPrefix(o.DB, "postgres://") && !strings.HasPrefix(o.DB, "postgresql://") && !strings.HasPrefix(o.DB, "sqlite:") {
 		return usagef("--db %q is not a database URL; use postgres://user:pass@host:5432/db or sqlite:/path/file.db", redactDSN(o.DB))
