@@ -56,7 +56,7 @@ func (s *Server) directory(c echo.Context) error {
 }
 
 // newNonce serves RFC 8555 §7.2: HEAD answers 200, GET 204. The nonce
-// itself is set by commonHeaders, like on every response.
+// itself is set by commonHeaders, as on every answer to a POST.
 func (s *Server) newNonce(c echo.Context) error {
 	c.Response().Header().Set("Cache-Control", "no-store")
 	if c.Request().Method == http.MethodHead {

@@ -167,9 +167,9 @@ func (s *Server) routes() *echo.Echo {
 	e.IPExtractor = echo.ExtractIPDirect()
 	e.Use(s.commonHeaders, s.recoverPanic)
 
-	e.GET("/acme/directory", s.directory)
-	e.HEAD("/acme/new-nonce", s.newNonce)
-	e.GET("/acme/new-nonce", s.newNonce)
+	e.GET(directoryPath, s.directory)
+	e.HEAD(newNoncePath, s.newNonce)
+	e.GET(newNoncePath, s.newNonce)
 	e.GET("/roots/root.pem", s.rootPEM)
 	e.GET("/acme/renewal-info/:id", s.renewalInfo)
 	if s.cfg.CRLHandler != nil {
@@ -200,20 +200,34 @@ func (s *Server) routes() *echo.Echo {
 	return e
 }
 
+// Paths that commonHeaders treats apart.
+const (
+	directoryPath = "/acme/directory"
+	newNoncePath  = "/acme/new-nonce"
+)
+
 func methodNotAllowed(c echo.Context) error {
 	c.Response().Header().Set("Allow", http.MethodPost)
 	return problem(http.StatusMethodNotAllowed, "malformed", "method %s is not allowed on %s; use POST (RFC 8555 §6.3)",
 		c.Request().Method, c.Request().URL.Path)
 }
 
-// commonHeaders sets the headers every ACME response carries: a fresh
-// Replay-Nonce (RFC 8555 §6.5, errors included) and the directory link
-// (§7.1). Minting a nonce costs no database write.
+// commonHeaders sets the headers ACME responses carry: a fresh
+// Replay-Nonce on every answer to a POST, errors included (RFC 8555 §6.5),
+// and on newNonce (§7.2), and nowhere else: Ruby's acme-client fails on a
+// nonce in the directory response (Pebble and step-ca dropped theirs for
+// that); and the directory link on every resource but the directory
+// itself (§7.1). Minting a nonce costs no database write.
 func (s *Server) commonHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		h := c.Response().Header()
-		h.Set("Replay-Nonce", s.nonces.New())
-		h.Add("Link", link(s.baseURL(c)+"/acme/directory", "index"))
+		req := c.Request()
+		if req.Method == http.MethodPost || req.URL.Path == newNoncePath {
+			h.Set("Replay-Nonce", s.nonces.New())
+		}
+		if req.URL.Path != directoryPath {
+			h.Add("Link", link(s.baseURL(c)+directoryPath, "index"))
+		}
 		h.Set("Cache-Control", "no-store")
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Strict-Transport-Security", "max-age=31536000")
