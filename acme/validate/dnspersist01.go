@@ -229,8 +229,10 @@ func (v *Validator) dnsPersist(ctx context.Context, r Request) (*PersistMatch, *
 				why = "accounturi names another account"
 			case rec.PersistUntil != nil && !now.Before(*rec.PersistUntil):
 				why = "persistUntil has passed"
+			case depth > 0 && !rec.Wildcard:
+				continue // a parent's record without policy=wildcard covers only the parent
 			case needWildcard && !rec.Wildcard:
-				why = "policy=wildcard is needed for " + map[bool]string{true: "a wildcard", false: "a subdomain"}[depth == 0]
+				why = "policy=wildcard is needed for a wildcard"
 			default:
 				return &PersistMatch{Name: qname, Record: val, PersistUntil: rec.PersistUntil}, nil
 			}

@@ -100,7 +100,7 @@ func TestDNSPersist01(t *testing.T) {
 		}, kind: KindUnauthorized, subs: []string{"policy=wildcard"}},
 		{name: "fail/subdomain-without-policy", value: "a.svc.test", records: []string{
 			txt(own, rec("")),
-		}, kind: KindUnauthorized, subs: []string{"subdomain"}},
+		}, kind: KindUnauthorized, subs: []string{"_validation-persist.a.svc.test names this CA"}},
 		{name: "fail/nothing", value: "svc.test", kind: KindUnauthorized, subs: []string{"_validation-persist.svc.test"}},
 	}
 	for _, tc := range tests {

@@ -1,0 +1,148 @@
+package integration
+
+import (
+	"context"
+	"crypto"
+	"crypto/tls"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	legov5acme "github.com/go-acme/lego/v5/acme"
+	"github.com/go-acme/lego/v5/certcrypto"
+	"github.com/go-acme/lego/v5/certificate"
+	"github.com/go-acme/lego/v5/challenge/dnspersist01"
+	legov5 "github.com/go-acme/lego/v5/lego"
+	legov5log "github.com/go-acme/lego/v5/log"
+	"github.com/go-acme/lego/v5/registration"
+)
+
+// persistIssuer is the issuer domain name the dns-persist-01 tests run
+// the server with.
+const persistIssuer = "ca.certmint.test"
+
+type legoV5User struct {
+	key crypto.Signer
+	reg *legov5acme.ExtendedAccount
+}
+
+func (u *legoV5User) GetEmail() string                             { return "" }
+func (u *legoV5User) GetRegistration() *legov5acme.ExtendedAccount { return u.reg }
+func (u *legoV5User) GetPrivateKey() crypto.Signer                 { return u.key }
+
+// newLegoV5PersistClient registers an account with lego v5's library and
+// gives it lego's dns-persist-01 solver only, reading TXT records from the
+// test's DNS server. When lego finds no matching record it "publishes" one
+// by waiting 0 s (the manual provider's wait mode), so the server still
+// gets to judge the DNS it sees.
+func newLegoV5PersistClient(t *testing.T, s *Server) (*legov5.Client, string) {
+	t.Helper()
+	t.Setenv("DNSPERSIST_MANUAL_MODE", "wait")
+	t.Setenv("DNSPERSIST_MANUAL_WAIT", "0")
+	t.Setenv("DNSPERSIST_MANUAL_POLLING_INTERVAL", "0")
+	t.Setenv("DNSPERSIST_MANUAL_PROPAGATION_TIMEOUT", "10")
+	legov5log.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	dnspersist01.SetDefaultClient(dnspersist01.NewClient(&dnspersist01.Options{RecursiveNameservers: []string{s.DNS.Addr}}))
+
+	user := &legoV5User{key: newAccountKey(t, "ec")}
+	cfg := legov5.NewConfig(user)
+	cfg.CADirURL = s.DirectoryURL()
+	cfg.HTTPClient = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: s.Roots}}}
+	client, err := legov5.NewClient(cfg)
+	if err != nil {
+		t.Fatalf("lego v5 client: %v", err)
+	}
+	if err := client.Challenge.SetDNSPersist01(dnspersist01.PropagationWait(0, true)); err != nil {
+		t.Fatal(err)
+	}
+	reg, err := client.Registration.Register(context.Background(), registration.RegisterOptions{TermsOfServiceAgreed: true})
+	if err != nil {
+		t.Fatalf("lego v5 register: %v", err)
+	}
+	user.reg = reg
+	return client, reg.Location
+}
+
+// TestDNSPersist01LegoV5: lego v5's dns-persist-01 solver gets a
+// certificate for a name whose _validation-persist record names this CA
+// and the account; none when the record names another account or another
+// issuer; a wildcard only with policy=wildcard, which also covers names
+// below (draft-ietf-acme-dns-persist §4, §5).
+func TestDNSPersist01LegoV5(t *testing.T) {
+	s := StartServer(t, ServerOptions{Args: []string{"--dns-persist-issuer", persistIssuer}})
+	client, acct := newLegoV5PersistClient(t, s)
+	_, other := newLegoV5PersistClient(t, s)
+	ctx := context.Background()
+	publish := func(name, value string) {
+		s.DNS.ClearTXT("_validation-persist." + name)
+		s.DNS.SetTXT("_validation-persist."+name, value)
+	}
+	obtain := func(names ...string) (*certificate.Resource, error) {
+		return client.Certificate.Obtain(ctx, certificate.ObtainRequest{Domains: names, Bundle: true, KeyType: certcrypto.EC256})
+	}
+	refused := func(t *testing.T, err error, why string) {
+		t.Helper()
+		if err == nil {
+			t.Fatal("a certificate was issued")
+		}
+		if !strings.Contains(err.Error(), "unauthorized") || !strings.Contains(err.Error(), why) {
+			t.Fatalf("refusal %v does not say unauthorized / %q", err, why)
+		}
+	}
+
+	t.Run("ok", func(t *testing.T) {
+		// The record the operator is told to publish.
+		id := acct[strings.LastIndex(acct, "/")+1:]
+		out, errOut, code := runCLI(t, nil, "admin", "dns-persist-record", "--data", s.Data, "--account", id,
+			"--name", "persist.test", "--dns-persist-issuer", persistIssuer,
+			"--server", s.DirectoryURL())
+		want := `_validation-persist.persist.test. IN TXT "` + persistIssuer + `; accounturi=` + acct + `"` + "\n"
+		if code != 0 || out != want {
+			t.Fatalf("admin dns-persist-record: %d %q %s, want %q", code, out, errOut, want)
+		}
+		publish("persist.test", persistIssuer+"; accounturi="+acct)
+		res, err := obtain("persist.test")
+		if err != nil {
+			t.Fatalf("obtain: %v\n%s", err, s.Output())
+		}
+		if leaf := parseLeaf(t, res.Certificate); len(leaf.DNSNames) != 1 || leaf.DNSNames[0] != "persist.test" {
+			t.Fatalf("certificate for %v", leaf.DNSNames)
+		}
+		// Renewal: the record stays as it is and still works.
+		if _, err := obtain("persist.test"); err != nil {
+			t.Fatalf("second obtain with the same record: %v", err)
+		}
+	})
+	t.Run("other-account", func(t *testing.T) {
+		publish("acct.persist.test", persistIssuer+"; accounturi="+other)
+		_, err := obtain("acct.persist.test")
+		refused(t, err, "another account")
+	})
+	t.Run("other-issuer", func(t *testing.T) {
+		publish("issuer.persist.test", "other-ca.test; accounturi="+acct)
+		_, err := obtain("issuer.persist.test")
+		refused(t, err, "names this CA")
+	})
+	t.Run("wildcard", func(t *testing.T) {
+		publish("wild.persist.test", persistIssuer+"; accounturi="+acct)
+		_, err := obtain("*.wild.persist.test")
+		refused(t, err, "policy=wildcard")
+
+		publish("wild.persist.test", persistIssuer+"; accounturi="+acct+"; policy=wildcard")
+		res, err := obtain("*.wild.persist.test")
+		if err != nil {
+			t.Fatalf("wildcard with policy=wildcard: %v", err)
+		}
+		if leaf := parseLeaf(t, res.Certificate); len(leaf.DNSNames) != 1 || leaf.DNSNames[0] != "*.wild.persist.test" {
+			t.Fatalf("certificate for %v", leaf.DNSNames)
+		}
+		// The same record covers a name below it (§5.1).
+		if _, err := obtain("deep.down.wild.persist.test"); err != nil {
+			t.Fatalf("subdomain under policy=wildcard: %v", err)
+		}
+	})
+}
