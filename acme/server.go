@@ -43,9 +43,6 @@ type Config struct {
 	AuthzLifetime      time.Duration // pending authorization lifetime, default 24h
 	ValidAuthzLifetime time.Duration // valid authorization lifetime, default 30 days
 	ReuseAuthz         bool          // reuse a still-valid authorization of the account
-	// DNSPersistIssuers are the issuer domain names of dns-persist-01
-	// (draft-ietf-acme-dns-persist §3.1); none leaves the challenge off.
-	DNSPersistIssuers []string
 	MaxIdentifiers     int           // identifiers per order, default 100
 	MaxPendingAuthzs   int           // pending authorizations per account, default 1000
 	MaxBody            int64         // request body cap, default 64 KiB
@@ -59,6 +56,10 @@ type Config struct {
 	// Limiter enforces RateLimits; nil turns rate limiting off.
 	Limiter    *ratelimit.Limiter
 	RateLimits ratelimit.Config
+
+	// DNSPersistIssuers are the issuer domain names of dns-persist-01
+	// (draft-ietf-acme-dns-persist §3.1); none leaves the challenge off.
+	DNSPersistIssuers []string
 
 	// BaseURL is how clients reach the server ("https://host:port"); it is
 	// only used outside requests, to resume validations after a restart.
