@@ -4,9 +4,13 @@ import (
 	"context"
 	"crypto"
 	"crypto/tls"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -145,4 +149,55 @@ func TestDNSPersist01LegoV5(t *testing.T) {
 			t.Fatalf("subdomain under policy=wildcard: %v", err)
 		}
 	})
+}
+
+// TestAgentDNSPersistOnce: `certmint agent --dns-persist --once` gets a
+// certificate with no DNS credentials and no listener, once the operator
+// has published the record `admin dns-persist-record` prints for the
+// agent's account; before that it fails, saying what the server found.
+func TestAgentDNSPersistOnce(t *testing.T) {
+	s := StartServer(t, ServerOptions{Args: []string{"--dns-persist-issuer", persistIssuer}})
+	out := filepath.Join(t.TempDir(), "out")
+	args := []string{"agent", "--server", s.DirectoryURL(), "--root-fingerprint", rootFingerprint(t, s),
+		"--out", out, "--name", "agent.persist.test", "--dns-persist", "--once"}
+	_, stderr, code := runCLI(t, nil, args...)
+	if code != 1 || !strings.Contains(stderr, "_validation-persist.agent.persist.test") {
+		t.Fatalf("agent without the record: exit %d, want 1 naming the record: %s", code, stderr)
+	}
+	// The account the first run registered is the one the record names.
+	var af struct {
+		Registration struct {
+			URI string `json:"uri"`
+		} `json:"registration"`
+	}
+	data, err := os.ReadFile(filepath.Join(out, "account.json"))
+	if err != nil || json.Unmarshal(data, &af) != nil || af.Registration.URI == "" {
+		t.Fatalf("account.json: %v %s", err, data)
+	}
+	acct := af.Registration.URI
+	rec, errOut, code := runCLI(t, nil, "admin", "dns-persist-record", "--data", s.Data,
+		"--account", acct[strings.LastIndex(acct, "/")+1:], "--name", "agent.persist.test",
+		"--dns-persist-issuer", persistIssuer, "--hostname", "127.0.0.1", "--listen", "127.0.0.1:"+strconv.Itoa(s.Port))
+	if code != 0 {
+		t.Fatalf("admin dns-persist-record: %d %s", code, errOut)
+	}
+	// Publish the value as the operator would from the printed line.
+	value, err := strconv.Unquote(strings.TrimSpace(rec[strings.Index(rec, "TXT ")+4:]))
+	if err != nil || !strings.Contains(value, "accounturi="+acct) {
+		t.Fatalf("printed record %q (%v) does not name %s", rec, err, acct)
+	}
+	s.DNS.SetTXT("_validation-persist.agent.persist.test", value)
+
+	start := time.Now()
+	if _, stderr, code := runCLI(t, nil, args...); code != 0 {
+		t.Fatalf("agent --dns-persist --once: exit %d: %s\n%s", code, stderr, s.Output())
+	}
+	t.Logf("agent --dns-persist --once in %s", time.Since(start).Round(time.Millisecond))
+	certPEM, err := os.ReadFile(filepath.Join(out, "cert.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if leaf := parseLeaf(t, certPEM); len(leaf.DNSNames) != 1 || leaf.DNSNames[0] != "agent.persist.test" {
+		t.Fatalf("certificate for %v", leaf.DNSNames)
+	}
 }
