@@ -57,16 +57,6 @@ func (s *server) orders(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-type authzView struct {
-	storage.Authorization
-	Challenges []challengeView
-}
-
-type challengeView struct {
-	storage.Challenge
-	Problem *problem
-}
-
 func (s *server) order(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	o, err := s.store.GetOrder(ctx, r.PathValue("id"))
@@ -80,13 +70,9 @@ func (s *server) order(w http.ResponseWriter, r *http.Request) error {
 		Authzs  []authzView
 	}{Order: o, Names: splitNames(o.Names), Problem: parseProblem(o.Error)}
 	for _, id := range o.AuthzIDs {
-		a, err := s.store.GetAuthorization(ctx, id)
+		v, err := s.authzView(ctx, id)
 		if err != nil {
 			return err
-		}
-		v := authzView{Authorization: *a}
-		for _, c := range a.Challenges {
-			v.Challenges = append(v.Challenges, challengeView{Challenge: c, Problem: parseProblem(c.Error)})
 		}
 		d.Authzs = append(d.Authzs, v)
 	}
