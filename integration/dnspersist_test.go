@@ -77,7 +77,7 @@ func newLegoV5PersistClient(t *testing.T, s *Server) (*legov5.Client, string) {
 // issuer; a wildcard only with policy=wildcard, which also covers names
 // below (draft-ietf-acme-dns-persist §4, §5).
 func TestDNSPersist01LegoV5(t *testing.T) {
-	s := StartServer(t, ServerOptions{Args: []string{"--dns-persist-issuer", persistIssuer}})
+	s := StartServer(t, ServerOptions{Args: []string{"--dns-persist-issuer", persistIssuer, "--reuse-authz"}})
 	client, acct := newLegoV5PersistClient(t, s)
 	_, other := newLegoV5PersistClient(t, s)
 	ctx := context.Background()
@@ -116,10 +116,28 @@ func TestDNSPersist01LegoV5(t *testing.T) {
 		if leaf := parseLeaf(t, res.Certificate); len(leaf.DNSNames) != 1 || leaf.DNSNames[0] != "persist.test" {
 			t.Fatalf("certificate for %v", leaf.DNSNames)
 		}
-		// Renewal: the record stays as it is and still works.
+		// With --reuse-authz the valid authorization serves the next
+		// order: it needs no record look-up (the record is gone now).
+		s.DNS.ClearTXT("_validation-persist.persist.test")
 		if _, err := obtain("persist.test"); err != nil {
-			t.Fatalf("second obtain with the same record: %v", err)
+			t.Fatalf("second obtain, reusing the authorization: %v", err)
 		}
+	})
+	t.Run("persistUntil", func(t *testing.T) {
+		// A record that lapses in 30 minutes validates, but the
+		// authorization expires with it (draft §4.1 item 5), too soon to be
+		// reused (reuse wants an hour left): the next order looks again.
+		until := time.Now().Add(30 * time.Minute).Unix()
+		publish("until.persist.test", persistIssuer+"; accounturi="+acct+"; persistUntil="+strconv.FormatInt(until, 10))
+		if _, err := obtain("until.persist.test"); err != nil {
+			t.Fatalf("obtain with persistUntil ahead: %v", err)
+		}
+		s.DNS.ClearTXT("_validation-persist.until.persist.test")
+		_, err := obtain("until.persist.test")
+		refused(t, err, "names this CA")
+		publish("until.persist.test", persistIssuer+"; accounturi="+acct+"; persistUntil="+strconv.FormatInt(time.Now().Unix()-1, 10))
+		_, err = obtain("until.persist.test")
+		refused(t, err, "persistUntil has passed")
 	})
 	t.Run("other-account", func(t *testing.T) {
 		publish("acct.persist.test", persistIssuer+"; accounturi="+other)
@@ -199,5 +217,29 @@ func TestAgentDNSPersistOnce(t *testing.T) {
 	}
 	if leaf := parseLeaf(t, certPEM); len(leaf.DNSNames) != 1 || leaf.DNSNames[0] != "agent.persist.test" {
 		t.Fatalf("certificate for %v", leaf.DNSNames)
+	}
+}
+
+// TestDNSPersistUsage: bad dns-persist-01 settings are one line on stderr
+// and exit status 2, with nothing written.
+func TestDNSPersistUsage(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"serve", "--data", data, "--dns-persist-issuer", "not a name!"}, "--dns-persist-issuer"},
+		{[]string{"admin", "dns-persist-record", "--data", data, "--name", "svc.test"}, "--account"},
+		{[]string{"admin", "dns-persist-record", "--data", data, "--account", "x", "--name", "svc.test"}, "--dns-persist-issuer"},
+		{[]string{"agent", "--server", "https://127.0.0.1:1/acme/directory", "--root", "r.pem", "--name", "x.test",
+			"--out", filepath.Join(data, "out"), "--dns-persist", "--dns01-hook", "true"}, "only one of"},
+	} {
+		_, stderr, code := runCLI(t, nil, tc.args...)
+		if code != 2 || !strings.Contains(stderr, tc.want) || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and one line about %s", tc.args, code, stderr, tc.want)
+		}
+	}
+	if _, err := os.Stat(data); !os.IsNotExist(err) {
+		t.Errorf("something was written to %s: %v", data, err)
 	}
 }
