@@ -12,6 +12,9 @@ type directoryMeta struct {
 	Website                 string            `json:"website,omitempty"`
 	ExternalAccountRequired bool              `json:"externalAccountRequired"`
 	Profiles                map[string]string `json:"profiles,omitempty"`
+	// IssuerDomainNames lets a client learn the names a dns-persist-01
+	// record may use before any order (draft-ietf-acme-dns-persist §3.2).
+	IssuerDomainNames []string `json:"issuerDomainNames,omitempty"`
 }
 
 type directoryJSON struct {
@@ -51,6 +54,7 @@ func (s *Server) directory(c echo.Context) error {
 			TermsOfService:          s.cfg.TermsOfService,
 			Website:                 s.cfg.Website,
 			Profiles:                profiles,
+			IssuerDomainNames:       s.cfg.DNSPersistIssuers,
 		},
 	})
 }

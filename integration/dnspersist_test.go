@@ -80,6 +80,15 @@ func TestDNSPersist01LegoV5(t *testing.T) {
 	s := StartServer(t, ServerOptions{Args: []string{"--dns-persist-issuer", persistIssuer, "--reuse-authz"}})
 	client, acct := newLegoV5PersistClient(t, s)
 	_, other := newLegoV5PersistClient(t, s)
+	var dir struct {
+		Meta struct {
+			IssuerDomainNames []string `json:"issuerDomainNames"`
+		} `json:"meta"`
+	}
+	if resp, err := s.HTTPClient().Get(s.DirectoryURL()); err != nil || json.NewDecoder(resp.Body).Decode(&dir) != nil ||
+		len(dir.Meta.IssuerDomainNames) != 1 || dir.Meta.IssuerDomainNames[0] != persistIssuer {
+		t.Errorf("directory meta issuerDomainNames = %v (%v)", dir.Meta.IssuerDomainNames, err)
+	}
 	ctx := context.Background()
 	publish := func(name, value string) {
 		s.DNS.ClearTXT("_validation-persist." + name)
