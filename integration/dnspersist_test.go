@@ -188,6 +188,7 @@ func TestAgentDNSPersistOnce(t *testing.T) {
 	args := []string{"agent", "--server", s.DirectoryURL(), "--root-fingerprint", rootFingerprint(t, s),
 		"--out", out, "--name", "agent.persist.test", "--dns-persist", "--once"}
 	_, stderr, code := runCLI(t, nil, args...)
+	t.Logf("first run: %s", stderr)
 	if code != 1 || !strings.Contains(stderr, "_validation-persist.agent.persist.test") {
 		t.Fatalf("agent without the record: exit %d, want 1 naming the record: %s", code, stderr)
 	}
@@ -202,6 +203,9 @@ func TestAgentDNSPersistOnce(t *testing.T) {
 		t.Fatalf("account.json: %v %s", err, data)
 	}
 	acct := af.Registration.URI
+	if !strings.Contains(stderr, "accounturi="+acct) {
+		t.Errorf("the first run's error does not name the account the record needs: %s", stderr)
+	}
 	rec, errOut, code := runCLI(t, nil, "admin", "dns-persist-record", "--data", s.Data,
 		"--account", acct[strings.LastIndex(acct, "/")+1:], "--name", "agent.persist.test",
 		"--dns-persist-issuer", persistIssuer, "--hostname", "127.0.0.1", "--listen", "127.0.0.1:"+strconv.Itoa(s.Port))

@@ -104,16 +104,18 @@ func (a *Agent) persistAuthorize(core *api.Core, authzURL string, deadline time.
 			a.log.Info("dns-persist-01 record accepted", "name", name)
 			return nil
 		case legoacme.StatusInvalid:
-			// The problem names what the server found at _validation-persist.
+			// The problem names what the server found at _validation-persist;
+			// the operator also needs the account the record must name.
+			cause := errors.New("the authorization is invalid")
 			for _, ch := range authz.Challenges {
 				if ch.Type == challengeDNSPersist01 && ch.Error != nil {
-					return fmt.Errorf("%s for %s: %w", challengeDNSPersist01, name, ch.Err())
+					cause = ch.Err()
 				}
 			}
 			if chlng.Error != nil {
-				return fmt.Errorf("%s for %s: %w", challengeDNSPersist01, name, chlng.Err())
+				cause = chlng.Err()
 			}
-			return fmt.Errorf("%s for %s: %w", challengeDNSPersist01, name, errors.New("the authorization is invalid"))
+			return fmt.Errorf("%s for %s (the record must name accounturi=%s): %w", challengeDNSPersist01, name, a.acct.reg.URI, cause)
 		case legoacme.StatusPending, legoacme.StatusProcessing:
 		default:
 			return fmt.Errorf("%s for %s: the authorization is %s", challengeDNSPersist01, name, status)
