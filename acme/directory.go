@@ -15,6 +15,7 @@ type directoryMeta struct {
 	// IssuerDomainNames lets a client learn the names a dns-persist-01
 	// record may use before any order (draft-ietf-acme-dns-persist §3.2).
 	IssuerDomainNames []string `json:"issuerDomainNames,omitempty"`
+	AccountHashPrefix string   `json:"accountHashPrefix,omitempty"`
 }
 
 type directoryJSON struct {
@@ -55,6 +56,7 @@ func (s *Server) directory(c echo.Context) error {
 			Website:                 s.cfg.Website,
 			Profiles:                profiles,
 			IssuerDomainNames:       s.cfg.DNSPersistIssuers,
+			AccountHashPrefix:       s.accountHashPrefix(c),
 		},
 	})
 }

@@ -2,6 +2,7 @@ package acme
 
 import (
 	"context"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -9,10 +10,27 @@ import (
 	"github.com/certmint/certmint/storage"
 )
 
-// dns-persist-01 (draft-ietf-acme-dns-persist-01): the challenge is offered
+// dns-persist-01 (draft-ietf-acme-dns-persist): the challenge is offered
 // for DNS identifiers, wildcards included, when the server has issuer
 // domain names (Config.DNSPersistIssuers); its object carries those names
-// and the account URL the record must name (§3.1).
+// and the account URL the record must name (draft -01 §3.1, what lego v5
+// reads; the names also under draft -02's issuerDomainNames). A record may
+// name the account by its URL (-01) or by a hashed URI under the account
+// hash prefix the directory advertises (-02 §4.1).
+
+// AccountHashPath is where hashed account URIs live (draft -02 §4.1: the
+// accountHashPrefix is the server's base URL and this path). Nothing is
+// served there: the URIs only name accounts.
+const AccountHashPath = "/acme/account-hash/"
+
+// accountHashPrefix is the accountHashPrefix of the directory, when the
+// server offers dns-persist-01.
+func (s *Server) accountHashPrefix(c echo.Context) string {
+	if len(s.cfg.DNSPersistIssuers) == 0 {
+		return ""
+	}
+	return s.baseURL(c) + AccountHashPath
+}
 
 // withDNSPersist adds dns-persist-01 to the challenge types of a DNS
 // identifier when the server offers it.
@@ -31,6 +49,7 @@ func (s *Server) persistChallengeJSON(c echo.Context, out *challengeJSON, accoun
 	}
 	out.Token = ""
 	out.IssuerDomainNames = s.cfg.DNSPersistIssuers
+	out.IssuerDomainNamesV2 = s.cfg.DNSPersistIssuers
 	out.AccountURI = s.accountURL(c, accountID)
 }
 
@@ -43,6 +62,12 @@ func (s *Server) validateChallenge(ctx context.Context, ch *storage.Challenge, a
 	}
 	req.IssuerDomainNames = s.cfg.DNSPersistIssuers
 	req.Wildcard = a.Wildcard
+	// The account URL is the server's base URL and /acme/account/ID; the
+	// key authorization is token "." thumbprint (RFC 8555 §8.1).
+	if base, ok := strings.CutSuffix(req.AccountURL, "/acme/account/"+a.AccountID); ok {
+		req.AccountHashPrefix = base + AccountHashPath
+	}
+	_, req.KeyThumbprint, _ = strings.Cut(req.KeyAuth, ".")
 	m, err := s.validator.ValidatePersist(ctx, req)
 	if err != nil {
 		return err

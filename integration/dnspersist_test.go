@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"crypto/tls"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -83,11 +84,14 @@ func TestDNSPersist01LegoV5(t *testing.T) {
 	var dir struct {
 		Meta struct {
 			IssuerDomainNames []string `json:"issuerDomainNames"`
+			AccountHashPrefix string   `json:"accountHashPrefix"`
 		} `json:"meta"`
 	}
+	base := strings.TrimSuffix(s.DirectoryURL(), "/acme/directory")
 	if resp, err := s.HTTPClient().Get(s.DirectoryURL()); err != nil || json.NewDecoder(resp.Body).Decode(&dir) != nil ||
-		len(dir.Meta.IssuerDomainNames) != 1 || dir.Meta.IssuerDomainNames[0] != persistIssuer {
-		t.Errorf("directory meta issuerDomainNames = %v (%v)", dir.Meta.IssuerDomainNames, err)
+		len(dir.Meta.IssuerDomainNames) != 1 || dir.Meta.IssuerDomainNames[0] != persistIssuer ||
+		dir.Meta.AccountHashPrefix != base+"/acme/account-hash/" {
+		t.Errorf("directory meta = %+v (%v)", dir.Meta, err)
 	}
 	ctx := context.Background()
 	publish := func(name, value string) {
@@ -107,6 +111,26 @@ func TestDNSPersist01LegoV5(t *testing.T) {
 		}
 	}
 
+	t.Run("challenge-object", func(t *testing.T) {
+		// draft -01 §3.1 (and -02's spelling of the names); no token.
+		raw := &rawClient{t: t, s: s, http: s.HTTPClient(), key: newAccountKey(t, "ec")}
+		_, _, resp := raw.post(base+"/acme/new-account", map[string]any{"termsOfServiceAgreed": true})
+		raw.kid = resp.Header.Get("Location")
+		_, order, _ := raw.post(base+"/acme/new-order", map[string]any{"identifiers": []map[string]string{{"type": "dns", "value": "*.obj.persist.test"}}})
+		authzURL, _ := order["authorizations"].([]any)[0].(string)
+		_, authz, _ := raw.post(authzURL, nil)
+		var ch map[string]any
+		for _, c := range authz["challenges"].([]any) {
+			if c := c.(map[string]any); c["type"] == "dns-persist-01" {
+				ch = c
+			}
+		}
+		names := fmt.Sprint([]any{persistIssuer})
+		if ch == nil || ch["accounturi"] != raw.kid || fmt.Sprint(ch["issuer-domain-names"]) != names ||
+			fmt.Sprint(ch["issuerDomainNames"]) != names || ch["token"] != nil {
+			t.Fatalf("dns-persist-01 challenge of a wildcard authorization: %v", authz)
+		}
+	})
 	t.Run("ok", func(t *testing.T) {
 		// The record the operator is told to publish.
 		id := acct[strings.LastIndex(acct, "/")+1:]
@@ -147,6 +171,25 @@ func TestDNSPersist01LegoV5(t *testing.T) {
 		publish("until.persist.test", persistIssuer+"; accounturi="+acct+"; persistUntil="+strconv.FormatInt(time.Now().Unix()-1, 10))
 		_, err = obtain("until.persist.test")
 		refused(t, err, "persistUntil has passed")
+	})
+	t.Run("hashed", func(t *testing.T) {
+		// A draft -02 record names the account by a hashed URI, which lego
+		// v5.6.0 does not write; the server accepts it all the same.
+		out, errOut, code := runCLI(t, nil, "admin", "dns-persist-record", "--data", s.Data,
+			"--account", acct[strings.LastIndex(acct, "/")+1:], "--name", "hashed.persist.test", "--hashed",
+			"--dns-persist-issuer", persistIssuer, "--server", s.DirectoryURL())
+		value, err := strconv.Unquote(strings.TrimSpace(out[strings.Index(out, "TXT ")+4:]))
+		if code != 0 || err != nil || !strings.HasPrefix(value, persistIssuer+"; accounturi="+base+"/acme/account-hash/sha-256/") {
+			t.Fatalf("admin dns-persist-record --hashed: %d %q %s", code, out, errOut)
+		}
+		publish("hashed.persist.test", value)
+		if _, err := obtain("hashed.persist.test"); err != nil {
+			t.Fatalf("obtain with a hashed accounturi: %v", err)
+		}
+		// The same hash does not serve another name.
+		publish("other-hashed.persist.test", value)
+		_, err = obtain("other-hashed.persist.test")
+		refused(t, err, "another account")
 	})
 	t.Run("other-account", func(t *testing.T) {
 		publish("acct.persist.test", persistIssuer+"; accounturi="+other)

@@ -2,6 +2,8 @@ package validate
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"strconv"
@@ -59,6 +61,39 @@ func FormatPersistRecord(issuer, accountURL string, wildcard bool, until *time.T
 		v += "; persistUntil=" + strconv.FormatInt(until.Unix(), 10)
 	}
 	return v
+}
+
+// HashedAccountURI returns the hashed account URI of
+// draft-ietf-acme-dns-persist-02 §4.1, which binds a record to the account
+// without publishing the account URL:
+//
+//	prefix "sha-256/" base64url(SHA-256(len(domain) || domain || thumbprint || accountURL))
+//
+// domain is the name the record is published for (without the
+// _validation-persist label), or "*" for a record meant for any domain;
+// thumbprint is the account key's RFC 7638 thumbprint, base64url.
+func HashedAccountURI(prefix, domain, thumbprint, accountURL string) string {
+	h := sha256.New()
+	h.Write([]byte{byte(len(domain))})
+	h.Write([]byte(domain))
+	h.Write([]byte(thumbprint))
+	h.Write([]byte(accountURL))
+	return prefix + "sha-256/" + base64.RawURLEncoding.EncodeToString(h.Sum(nil))
+}
+
+// namesAccount reports whether a record's accounturi names the requesting
+// account: its URL as is (draft -01, what lego v5 writes) or, when the
+// server has an account hash prefix, a hashed URI over the account's
+// current key for the record's own domain or for "*" (draft -02 §4.2).
+func namesAccount(accountURI string, r Request, domain string) bool {
+	if accountURI == r.AccountURL {
+		return true
+	}
+	if r.AccountHashPrefix == "" || r.KeyThumbprint == "" || !strings.HasPrefix(accountURI, r.AccountHashPrefix) {
+		return false
+	}
+	return accountURI == HashedAccountURI(r.AccountHashPrefix, domain, r.KeyThumbprint, r.AccountURL) ||
+		accountURI == HashedAccountURI(r.AccountHashPrefix, "*", r.KeyThumbprint, r.AccountURL)
 }
 
 // NormalizeIssuer puts an issuer domain name in the form §3.1 asks for:
@@ -162,7 +197,8 @@ func trimWSP(s string) string { return strings.Trim(s, " \t") }
 // ValidatePersist validates a dns-persist-01 challenge (§4.2) and returns
 // the record that satisfied it. It looks up TXT records at
 // "_validation-persist.<name>" and accepts one whose issuer-domain-name is
-// among r.IssuerDomainNames, whose accounturi is r.AccountURL and whose
+// among r.IssuerDomainNames, whose accounturi names the account (its URL,
+// or a hashed URI: see namesAccount) and whose
 // persistUntil has not passed; a wildcard identifier needs policy=wildcard.
 // When the name itself has no such record, its parent names are asked
 // for one with policy=wildcard, which covers subdomains (§5.1, §6.1).
@@ -225,7 +261,7 @@ func (v *Validator) dnsPersist(ctx context.Context, r Request) (*PersistMatch, *
 				why = "malformed: " + perr.Error()
 			case !issuers[rec.IssuerDomainName]:
 				continue // §4.3.2: records for other CAs are ignored
-			case rec.AccountURI != r.AccountURL:
+			case !namesAccount(rec.AccountURI, r, name):
 				why = "accounturi names another account"
 			case rec.PersistUntil != nil && !now.Before(*rec.PersistUntil):
 				why = "persistUntil has passed"

@@ -135,3 +135,50 @@ func TestDNSPersist01ServFail(t *testing.T) {
 		AccountURL: acctURL, IssuerDomainNames: []string{"ca.example"}})
 	wantKind(t, err, KindDNS, "SERVFAIL")
 }
+
+// The test vectors of draft-ietf-acme-dns-persist-02 §10.2.
+func TestHashedAccountURI(t *testing.T) {
+	const prefix, thumb, acct = "https://ca.example/account-hash/", "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs", "https://ca.example/acct/123"
+	for domain, want := range map[string]string{
+		"example.com": prefix + "sha-256/5SQm7n6tPh2-PlLbCKGnViTXX5z19SCN4cPGQHSk-kw",
+		"*":           prefix + "sha-256/NpDnSwUthQK8zCgFdefYxAdAVPnygMLbs9US6oO-5ug",
+	} {
+		if got := HashedAccountURI(prefix, domain, thumb, acct); got != want {
+			t.Errorf("HashedAccountURI(%q) = %q, want %q", domain, got, want)
+		}
+	}
+}
+
+// A draft -02 hashed accounturi is accepted for the record's own domain
+// (the parent's, for a record found at a parent) or for "*", and only for
+// the account's key.
+func TestDNSPersist01Hashed(t *testing.T) {
+	const prefix, thumb = "https://127.0.0.1:14000/acme/account-hash/", "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+	txt := func(name, uri, extra string) string {
+		return fmt.Sprintf("%s TXT %q", name, "ca.example; accounturi="+uri+extra)
+	}
+	tests := []struct {
+		name, value, record string
+		ok                  bool
+	}{
+		{"ok/domain", "svc.test", txt("_validation-persist.svc.test.", HashedAccountURI(prefix, "svc.test", thumb, acctURL), ""), true},
+		{"ok/any-domain", "svc.test", txt("_validation-persist.svc.test.", HashedAccountURI(prefix, "*", thumb, acctURL), ""), true},
+		{"ok/parent", "a.svc.test", txt("_validation-persist.svc.test.", HashedAccountURI(prefix, "svc.test", thumb, acctURL), "; policy=wildcard"), true},
+		{"fail/other-domain", "svc.test", txt("_validation-persist.svc.test.", HashedAccountURI(prefix, "other.test", thumb, acctURL), ""), false},
+		{"fail/other-key", "svc.test", txt("_validation-persist.svc.test.", HashedAccountURI(prefix, "svc.test", "x"+thumb[1:], acctURL), ""), false},
+		{"fail/other-prefix", "svc.test", txt("_validation-persist.svc.test.", HashedAccountURI("https://elsewhere/", "svc.test", thumb, acctURL), ""), false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			v := New(Config{Resolver: newTestDNS(t, true, tc.record).Addr})
+			_, err := v.ValidatePersist(context.Background(), Request{IdentType: IdentDNS, Value: tc.value, AccountURL: acctURL,
+				IssuerDomainNames: []string{"ca.example"}, AccountHashPrefix: prefix, KeyThumbprint: thumb})
+			if tc.ok && err != nil {
+				t.Fatalf("ValidatePersist: %v", err)
+			}
+			if !tc.ok {
+				wantKind(t, err, KindUnauthorized, "another account")
+			}
+		})
+	}
+}

@@ -125,6 +125,10 @@ type Request struct {
 	// whether the identifier is a wildcard (which needs policy=wildcard).
 	IssuerDomainNames []string
 	Wildcard          bool
+	// AccountHashPrefix and KeyThumbprint (the account key's RFC 7638
+	// thumbprint) let dns-persist-01 accept hashed account URIs too.
+	AccountHashPrefix string
+	KeyThumbprint     string
 }
 
 // Validator validates challenges. It is safe for concurrent use.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/certmint/certmint/acme"
 	"github.com/certmint/certmint/acme/validate"
 	"github.com/certmint/certmint/storage"
 )
@@ -43,7 +44,7 @@ func init() { adminSubcommands = append(adminSubcommands, newDNSPersistRecordCmd
 func newDNSPersistRecordCmd(t *adminTarget) *cobra.Command {
 	var o serveOptions
 	var account, name, server string
-	var wildcard bool
+	var wildcard, hashed bool
 	cmd := &cobra.Command{
 		Use:   "dns-persist-record --account ID --name NAME [--wildcard]",
 		Short: "Print the _validation-persist TXT record that lets an account issue for a name with dns-persist-01",
@@ -90,7 +91,11 @@ func newDNSPersistRecordCmd(t *adminTarget) *cobra.Command {
 			if acct.Status != storage.StatusValid {
 				return usagef("account %s is %s; a record for it would never validate", account, acct.Status)
 			}
-			rec := validate.FormatPersistRecord(o.PersistIssuer[0], base+"/acme/account/"+acct.ID, wildcard, nil)
+			accountURI := base + "/acme/account/" + acct.ID
+			if hashed {
+				accountURI = validate.HashedAccountURI(base+acme.AccountHashPath, n, acct.KeyThumbprint, accountURI)
+			}
+			rec := validate.FormatPersistRecord(o.PersistIssuer[0], accountURI, wildcard, nil)
 			fmt.Fprintf(cmd.OutOrStdout(), "%s.%s. IN TXT %q\n", validate.PersistLabel, n, rec)
 			return nil
 		},
@@ -99,6 +104,7 @@ func newDNSPersistRecordCmd(t *adminTarget) *cobra.Command {
 	f.StringVar(&account, "account", "", "ID of the ACME account that may issue (the end of its account URL)")
 	f.StringVar(&name, "name", "", "DNS name the record covers, e.g. svc.internal (*.svc.internal implies --wildcard)")
 	f.BoolVar(&wildcard, "wildcard", false, "add policy=wildcard: the record also covers *.NAME and every name under NAME")
+	f.BoolVar(&hashed, "hashed", false, "name the account by its hashed URI (draft-ietf-acme-dns-persist-02), not its URL; stops validating after an account key change")
 	f.StringVar(&server, "server", "", "the ACME directory URL clients use (default: https://<first --hostname>:<--listen port>)")
 	f.StringSliceVar(&o.PersistIssuer, "dns-persist-issuer", nil, "issuer domain name the server runs with (the first is used)")
 	f.StringSliceVar(&o.Hostnames, "hostname", nil, "as for serve: the first one is the host of the account URL")
