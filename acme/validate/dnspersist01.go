@@ -232,6 +232,7 @@ func (v *Validator) dnsPersist(ctx context.Context, r Request) (*PersistMatch, *
 		}
 	}
 	var notes []string
+	malformed := 0 // notes about records of this CA that do not parse
 	name := r.Value
 	for depth := 0; depth <= maxPersistParents; depth++ {
 		// The name itself needs policy=wildcard only for a wildcard
@@ -257,8 +258,11 @@ func (v *Validator) dnsPersist(ctx context.Context, r Request) (*PersistMatch, *
 			rec, perr := ParsePersistRecord(val)
 			why := ""
 			switch {
+			case perr != nil && !issuers[rec.IssuerDomainName]:
+				continue // not recognizably this CA's record
 			case perr != nil:
 				why = "malformed: " + perr.Error()
+				malformed++
 			case !issuers[rec.IssuerDomainName]:
 				continue // §4.3.2: records for other CAs are ignored
 			case !namesAccount(rec.AccountURI, r, name):
@@ -284,9 +288,15 @@ func (v *Validator) dnsPersist(ctx context.Context, r Request) (*PersistMatch, *
 		return nil, failf(KindUnauthorized, "no TXT record at %s.%s names this CA (issuer domain names %s)",
 			PersistLabel, r.Value, quoteList(r.IssuerDomainNames, maxTXTShown))
 	}
+	// §9.3.1: a record of this CA with bad syntax is malformed, any other
+	// refusal unauthorized.
+	kind := KindUnauthorized
+	if malformed == len(notes) {
+		kind = KindMalformed
+	}
 	if len(notes) > maxTXTShown {
 		notes = append(notes[:maxTXTShown], fmt.Sprintf("… %d more", len(notes)-maxTXTShown))
 	}
-	return nil, failf(KindUnauthorized, "no %s TXT record authorizes account %s for %s: %s",
+	return nil, failf(kind, "no %s TXT record authorizes account %s for %s: %s",
 		PersistLabel, r.AccountURL, r.Value, strings.Join(notes, "; "))
 }

@@ -102,6 +102,14 @@ func TestDNSPersist01(t *testing.T) {
 			txt(own, rec("")),
 		}, kind: KindUnauthorized, subs: []string{"_validation-persist.a.svc.test names this CA"}},
 		{name: "fail/nothing", value: "svc.test", kind: KindUnauthorized, subs: []string{"_validation-persist.svc.test"}},
+		{name: "fail/malformed", value: "svc.test", records: []string{
+			txt(own, rec("; persistUntil=tomorrow")),
+			txt(own, "!!!"),
+		}, kind: KindMalformed, subs: []string{"base-10"}},
+		{name: "fail/malformed-and-other-account", value: "svc.test", records: []string{
+			txt(own, rec("; persistUntil=tomorrow")),
+			txt(own, "ca.example; accounturi=https://127.0.0.1:14000/acme/acct/2"),
+		}, kind: KindUnauthorized, subs: []string{"base-10", "another account"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -97,6 +97,7 @@ const (
 	KindIncorrectResponse Kind = "incorrectResponse"
 	KindTLS               Kind = "tls"
 	KindUnauthorized      Kind = "unauthorized"
+	KindMalformed         Kind = "malformed"
 )
 
 // Error is a failed validation. Detail is meant for the applicant: it names
