@@ -1,6 +1,7 @@
 // Package validate performs the outbound half of ACME challenge validation:
 // it connects to the applicant's HTTP server (RFC 8555 §8.3), looks up DNS
-// TXT records (RFC 8555 §8.4 and draft-ietf-acme-dns-account-label) or
+// TXT records (RFC 8555 §8.4, draft-ietf-acme-dns-account-label and
+// draft-ietf-acme-dns-persist) or
 // performs a TLS handshake (RFC 8737), and says whether the challenge is
 // satisfied. It knows nothing of storage or of the ACME HTTP handlers; the
 // caller maps an *Error to an RFC 8555 problem document.
@@ -115,7 +116,7 @@ func failf(k Kind, format string, args ...any) *Error {
 
 // Request is one challenge to validate.
 type Request struct {
-	Type       string // TypeHTTP01, TypeDNS01, TypeTLSALPN01 or TypeDNSAccount01
+	Type       string // TypeHTTP01, TypeDNS01, TypeTLSALPN01, TypeDNSAccount01 or TypeDNSPersist01
 	IdentType  string // IdentDNS or IdentIP
 	Value      string // identifier value, lowercase, without "*."
 	Token      string // challenge token (RFC 8555 §8.1)
