@@ -88,8 +88,13 @@ func TestDNSPersist01LegoV5(t *testing.T) {
 		} `json:"meta"`
 	}
 	base := strings.TrimSuffix(s.DirectoryURL(), "/acme/directory")
-	if resp, err := s.HTTPClient().Get(s.DirectoryURL()); err != nil || json.NewDecoder(resp.Body).Decode(&dir) != nil ||
-		len(dir.Meta.IssuerDomainNames) != 1 || dir.Meta.IssuerDomainNames[0] != persistIssuer ||
+	resp, err := s.HTTPClient().Get(s.DirectoryURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = json.NewDecoder(resp.Body).Decode(&dir)
+	resp.Body.Close()
+	if err != nil || len(dir.Meta.IssuerDomainNames) != 1 || dir.Meta.IssuerDomainNames[0] != persistIssuer ||
 		dir.Meta.AccountHashPrefix != base+"/acme/account-hash/" {
 		t.Errorf("directory meta = %+v (%v)", dir.Meta, err)
 	}
