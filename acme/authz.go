@@ -58,7 +58,7 @@ func (s *Server) authzJSON(c echo.Context, a *Authorization) authzJSON {
 		if status == StatusValid && ch.Status != StatusValid {
 			continue
 		}
-		out.Challenges = append(out.Challenges, s.challengeJSON(c, ch))
+		out.Challenges = append(out.Challenges, s.challengeJSON(c, ch, a.AccountID))
 	}
 	if status == StatusPending {
 		retryAfter(c, 1)
@@ -66,7 +66,7 @@ func (s *Server) authzJSON(c echo.Context, a *Authorization) authzJSON {
 	return out
 }
 
-func (s *Server) challengeJSON(c echo.Context, ch *Challenge) challengeJSON {
+func (s *Server) challengeJSON(c echo.Context, ch *Challenge, accountID string) challengeJSON {
 	out := challengeJSON{
 		Type:   ch.Type,
 		URL:    s.challengeURL(c, ch.ID),
@@ -77,6 +77,7 @@ func (s *Server) challengeJSON(c echo.Context, ch *Challenge) challengeJSON {
 		out.Validated = timestamp(*ch.Validated)
 	}
 	out.Error = ch.Error
+	s.persistChallengeJSON(c, &out, accountID)
 	return out
 }
 
@@ -119,7 +120,7 @@ func (s *Server) challenge(c echo.Context, r *request) error {
 	if ch.Status == StatusProcessing {
 		retryAfter(c, 1)
 	}
-	return writeJSON(c, http.StatusOK, s.challengeJSON(c, ch))
+	return writeJSON(c, http.StatusOK, s.challengeJSON(c, ch, a.AccountID))
 }
 
 // newAuthz implements pre-authorization (RFC 8555 §7.4.1): the account

@@ -12,6 +12,10 @@ type directoryMeta struct {
 	Website                 string            `json:"website,omitempty"`
 	ExternalAccountRequired bool              `json:"externalAccountRequired"`
 	Profiles                map[string]string `json:"profiles,omitempty"`
+	// IssuerDomainNames lets a client learn the names a dns-persist-01
+	// record may use before any order (draft-ietf-acme-dns-persist §3.2).
+	IssuerDomainNames []string `json:"issuerDomainNames,omitempty"`
+	AccountHashPrefix string   `json:"accountHashPrefix,omitempty"`
 }
 
 type directoryJSON struct {
@@ -51,12 +55,14 @@ func (s *Server) directory(c echo.Context) error {
 			TermsOfService:          s.cfg.TermsOfService,
 			Website:                 s.cfg.Website,
 			Profiles:                profiles,
+			IssuerDomainNames:       s.cfg.DNSPersistIssuers,
+			AccountHashPrefix:       s.accountHashPrefix(c),
 		},
 	})
 }
 
 // newNonce serves RFC 8555 §7.2: HEAD answers 200, GET 204. The nonce
-// itself is set by commonHeaders, like on every response.
+// itself is set by commonHeaders, as on every answer to a POST.
 func (s *Server) newNonce(c echo.Context) error {
 	c.Response().Header().Set("Cache-Control", "no-store")
 	if c.Request().Method == http.MethodHead {

@@ -28,6 +28,7 @@ type fakeStore struct {
 	authzs   map[string]Authorization // challenges inside
 	certs    map[string]Certificate
 	eabKeys  map[string]eab.Key
+	persist  map[string]DNSPersistMatch // by challenge ID
 	audit    []audit.Event
 
 	// failNext, when set, makes the next store call fail with this error
@@ -71,7 +72,7 @@ func newFakeStore() *fakeStore {
 	return &fakeStore{
 		nonces: map[string]time.Time{}, settings: map[string]string{}, accounts: map[string]Account{},
 		orders: map[string]Order{}, authzs: map[string]Authorization{}, certs: map[string]Certificate{},
-		eabKeys: map[string]eab.Key{},
+		eabKeys: map[string]eab.Key{}, persist: map[string]DNSPersistMatch{},
 	}
 }
 
@@ -644,4 +645,15 @@ func (f *fakeStore) expireNonces(now time.Time) {
 			delete(f.nonces, n)
 		}
 	}
+}
+
+func (f *fakeStore) RecordDNSPersistMatch(_ context.Context, m DNSPersistMatch) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.persist[m.ChallengeID] = m
+	if a, ok := f.authzs[m.AuthzID]; ok && m.PersistUntil != nil && a.Expires.After(*m.PersistUntil) {
+		a.Expires = *m.PersistUntil
+		f.authzs[a.ID] = a
+	}
+	return nil
 }

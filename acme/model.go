@@ -132,3 +132,15 @@ type Certificate struct {
 	ReplacedBy       string // the order that replaces this certificate
 	CreatedAt        time.Time
 }
+
+// DNSPersistMatch is the _validation-persist TXT record that satisfied a
+// dns-persist-01 challenge (draft-ietf-acme-dns-persist §4.2), kept so
+// that an operator sees which published record an authorization rests on.
+type DNSPersistMatch struct {
+	ChallengeID  string
+	AuthzID      string
+	Name         string // e.g. _validation-persist.svc.internal
+	Record       string
+	PersistUntil *time.Time
+	CreatedAt    time.Time
+}

@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-
-	"github.com/certmint/certmint/acme/validate"
 )
 
 type newOrderRequest struct {
@@ -230,7 +228,7 @@ func (s *Server) newAuthorization(accountID string, id normalizedIdentifier, now
 		Wildcard: id.Wildcard, Status: StatusPending,
 		Expires: now.Add(s.cfg.AuthzLifetime), CreatedAt: now,
 	}
-	for i, t := range validate.Offered(id.Type, id.Wildcard) {
+	for i, t := range s.offeredTypes(id) {
 		a.Challenges = append(a.Challenges, Challenge{
 			ID: NewID(), AuthzID: a.ID, Type: t, Token: newToken(),
 			Status: StatusPending, Position: i,

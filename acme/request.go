@@ -46,21 +46,26 @@ type authOpts struct {
 	jwkOrKid bool
 }
 
-// authenticated runs the RFC 8555 §6 checks in order: content type, body
-// size, JWS syntax and algorithm, url, key or account, signature, and last
-// the nonce, so that a forged request costs no database write.
+// authenticated runs the RFC 8555 §6 checks in order: the algorithm
+// first (§6.2: an unaccepted one is badSignatureAlgorithm whatever else is
+// wrong), content type, body size, JWS syntax, url, key or account,
+// signature, and last the nonce, so that a forged request costs no
+// database write.
 func (s *Server) authenticated(h handlerFunc, opt authOpts) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		req := c.Request()
-		ct, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type"))
-		if ct != "application/jose+json" {
-			p := Malformed("Content-Type must be application/jose+json (RFC 8555 §6.2)")
-			p.Status = http.StatusUnsupportedMediaType
-			return p
-		}
 		body, err := io.ReadAll(io.LimitReader(req.Body, s.cfg.MaxBody+1))
 		if err != nil {
 			return Malformed("could not read the request body")
+		}
+		ct, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type"))
+		if ct != "application/jose+json" {
+			if err := jws.CheckAlgorithm(body, jws.ParseOptions{}); err != nil {
+				return jwsProblem(err)
+			}
+			p := Malformed("Content-Type must be application/jose+json (RFC 8555 §6.2)")
+			p.Status = http.StatusUnsupportedMediaType
+			return p
 		}
 		if int64(len(body)) > s.cfg.MaxBody {
 			p := Malformed("the request body is larger than %d bytes", s.cfg.MaxBody)

@@ -57,6 +57,10 @@ type Config struct {
 	Limiter    *ratelimit.Limiter
 	RateLimits ratelimit.Config
 
+	// DNSPersistIssuers are the issuer domain names of dns-persist-01
+	// (draft-ietf-acme-dns-persist §3.1); none leaves the challenge off.
+	DNSPersistIssuers []string
+
 	// BaseURL is how clients reach the server ("https://host:port"); it is
 	// only used outside requests, to resume validations after a restart.
 	BaseURL string
@@ -125,6 +129,9 @@ func (c *Config) setDefaults() {
 // real one; the interface lets handler tests validate without a network.
 type Validator interface {
 	Validate(ctx context.Context, r validate.Request) error
+	// ValidatePersist checks a dns-persist-01 challenge and returns the
+	// record that satisfied it (draft-ietf-acme-dns-persist §4.2).
+	ValidatePersist(ctx context.Context, r validate.Request) (*validate.PersistMatch, error)
 }
 
 // Server is the ACME HTTP API. Create it with New, serve Handler.
@@ -178,9 +185,9 @@ func (s *Server) routes() *echo.Echo {
 	e.IPExtractor = echo.ExtractIPDirect()
 	e.Use(s.observe, s.commonHeaders, s.recoverPanic)
 
-	e.GET("/acme/directory", s.directory)
-	e.HEAD("/acme/new-nonce", s.newNonce)
-	e.GET("/acme/new-nonce", s.newNonce)
+	e.GET(directoryPath, s.directory)
+	e.HEAD(newNoncePath, s.newNonce)
+	e.GET(newNoncePath, s.newNonce)
 	e.GET("/roots/root.pem", s.rootPEM)
 	// Every root to trust now (the contract in ARCHITECTURE.md). With one
 	// root in service that is the current root; root rotation extends it.
@@ -214,20 +221,34 @@ func (s *Server) routes() *echo.Echo {
 	return e
 }
 
+// Paths that commonHeaders treats apart.
+const (
+	directoryPath = "/acme/directory"
+	newNoncePath  = "/acme/new-nonce"
+)
+
 func methodNotAllowed(c echo.Context) error {
 	c.Response().Header().Set("Allow", http.MethodPost)
 	return problem(http.StatusMethodNotAllowed, "malformed", "method %s is not allowed on %s; use POST (RFC 8555 §6.3)",
 		c.Request().Method, c.Request().URL.Path)
 }
 
-// commonHeaders sets the headers every ACME response carries: a fresh
-// Replay-Nonce (RFC 8555 §6.5, errors included) and the directory link
-// (§7.1). Minting a nonce costs no database write.
+// commonHeaders sets the headers ACME responses carry: a fresh
+// Replay-Nonce on every answer to a POST, errors included (RFC 8555 §6.5),
+// and on newNonce (§7.2), and nowhere else: Ruby's acme-client fails on a
+// nonce in the directory response (Pebble and step-ca dropped theirs for
+// that); and the directory link on every resource but the directory
+// itself (§7.1). Minting a nonce costs no database write.
 func (s *Server) commonHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		h := c.Response().Header()
-		h.Set("Replay-Nonce", s.nonces.New())
-		h.Add("Link", link(s.baseURL(c)+"/acme/directory", "index"))
+		req := c.Request()
+		if req.Method == http.MethodPost || req.URL.Path == newNoncePath {
+			h.Set("Replay-Nonce", s.nonces.New())
+		}
+		if req.URL.Path != directoryPath {
+			h.Add("Link", link(s.baseURL(c)+directoryPath, "index"))
+		}
 		h.Set("Cache-Control", "no-store")
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Strict-Transport-Security", "max-age=31536000")

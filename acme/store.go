@@ -121,6 +121,12 @@ type ChallengeStore interface {
 	// deactivated (RFC 8555 §7.5.2); pending or ready orders that use it
 	// become invalid.
 	DeactivateAuthorization(ctx context.Context, id string) error
+	// RecordDNSPersistMatch stores the record a dns-persist-01 challenge
+	// matched (a second match of the challenge replaces the first) and,
+	// when it sets persistUntil, brings the authorization's expiry forward
+	// to it: the draft (§4.1 item 5) forbids relying on the record after
+	// that time, and reuse goes by the expiry.
+	RecordDNSPersistMatch(ctx context.Context, m DNSPersistMatch) error
 	// ListProcessingChallenges returns up to limit challenges in
 	// processing: after a crash their validation runs nowhere and must be
 	// started again.

@@ -131,7 +131,7 @@ func (s *Server) runValidation(ch *Challenge, a *Authorization, acct *Account, a
 	}
 	var failure *Problem
 	started := time.Now()
-	err := s.validator.Validate(ctx, req)
+	err := s.validateChallenge(ctx, ch, a, req)
 	result := "valid"
 	if err != nil {
 		result = "invalid"

@@ -44,9 +44,15 @@ type challengeJSON struct {
 	Type      string   `json:"type"`
 	URL       string   `json:"url"`
 	Status    string   `json:"status"`
-	Token     string   `json:"token"`
+	Token     string   `json:"token,omitempty"`
 	Validated string   `json:"validated,omitempty"`
 	Error     *Problem `json:"error,omitempty"`
+
+	// dns-persist-01 (draft-ietf-acme-dns-persist-01 §3.1).
+	IssuerDomainNames []string `json:"issuer-domain-names,omitempty"`
+	AccountURI        string   `json:"accounturi,omitempty"`
+	// draft -02 §3.1 spells the names issuerDomainNames.
+	IssuerDomainNamesV2 []string `json:"issuerDomainNames,omitempty"`
 }
 
 // timestamp formats t as RFC 3339 in UTC, as RFC 8555 §7.1 asks.

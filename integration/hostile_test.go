@@ -269,6 +269,14 @@ func TestHostileRequests(t *testing.T) {
 				if method == http.MethodGet && resp.Header.Get("Allow") != http.MethodPost {
 					t.Errorf("405 with Allow %q, want POST", resp.Header.Get("Allow"))
 				}
+				// A GET is answered without a nonce (RFC 8555 §6.5 and §7.2
+				// put them on POST answers and newNonce only).
+				if method != http.MethodPost {
+					if n := resp.Header.Get("Replay-Nonce"); n != "" {
+						t.Errorf("Replay-Nonce on a %s answer", method)
+					}
+					return
+				}
 				// The nonce of an error works for the next request (RFC 8555 §6.5).
 				n := resp.Header.Get("Replay-Nonce")
 				if n == "" {

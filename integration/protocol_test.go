@@ -23,6 +23,11 @@ func TestDirectoryAndNonce(t *testing.T) {
 	var dir map[string]any
 	json.NewDecoder(resp.Body).Decode(&dir)
 	resp.Body.Close()
+	// No nonce and no index link on the directory itself (RFC 8555 §7.1,
+	// §7.2); Ruby's acme-client fails on a nonce there.
+	if resp.Header.Get("Replay-Nonce") != "" || strings.Contains(resp.Header.Get("Link"), `rel="index"`) {
+		t.Errorf("GET directory: %v", resp.Header)
+	}
 	for _, k := range []string{"newNonce", "newAccount", "newOrder", "revokeCert", "keyChange", "renewalInfo", "newAuthz"} {
 		if u, _ := dir[k].(string); !strings.HasPrefix(u, "https://127.0.0.1:") {
 			t.Errorf("directory %s = %v", k, dir[k])

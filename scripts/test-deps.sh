@@ -2,7 +2,8 @@
 # Installs the system components the tests drive for real: certbot,
 # PostgreSQL (initdb/pg_ctl for throwaway clusters), Chromium (console
 # browser tests), openssl and haproxy (its config check), softhsm2 and
-# opensc (a PKCS#11 token and pkcs11-tool for the HSM test). Runs apt-get only as root and only for what
+# opensc (a PKCS#11 token and pkcs11-tool for the HSM test) and
+# ruby-acme-client. Runs apt-get only as root and only for what
 # is missing; otherwise the tests skip those parts with a clear message
 # (or fail, under CI=true).
 set -euo pipefail
@@ -20,6 +21,8 @@ command -v keytool >/dev/null 2>&1 || missing+=(openjdk-17-jdk-headless)
 # ca init --kms: a PKCS#11 token to test against, and pkcs11-tool to inspect it.
 [ -e /usr/lib/softhsm/libsofthsm2.so ] || missing+=(softhsm2)
 command -v pkcs11-tool >/dev/null 2>&1 || missing+=(opensc)
+# Debian's Ruby ACME client, one more real client against certmint.
+ruby -e 'require "acme/client"' >/dev/null 2>&1 || missing+=(ruby-acme-client)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

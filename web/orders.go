@@ -54,16 +54,6 @@ func (s *server) orders(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-type authzView struct {
-	acme.Authorization
-	Challenges []challengeView
-}
-
-type challengeView struct {
-	acme.Challenge
-	Problem *problem
-}
-
 func (s *server) order(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	o, err := s.store.GetOrder(ctx, r.PathValue("id"))
@@ -77,13 +67,9 @@ func (s *server) order(w http.ResponseWriter, r *http.Request) error {
 		Authzs  []authzView
 	}{Order: o, Names: o.Names, Problem: problemView(o.Error)}
 	for _, id := range o.AuthzIDs {
-		a, err := s.store.GetAuthorization(ctx, id)
+		v, err := s.authzView(ctx, id)
 		if err != nil {
 			return err
-		}
-		v := authzView{Authorization: *a}
-		for _, c := range a.Challenges {
-			v.Challenges = append(v.Challenges, challengeView{Challenge: c, Problem: problemView(c.Error)})
 		}
 		d.Authzs = append(d.Authzs, v)
 	}

@@ -27,4 +27,7 @@ type Store interface {
 	GetAuthorization(ctx context.Context, id string) (*acme.Authorization, error)
 	GetCertificate(ctx context.Context, id string) (*acme.Certificate, error)
 	GetEABKey(ctx context.Context, id string) (*eab.Key, error)
+	// DNSPersistMatches returns the dns-persist-01 records that the given
+	// authorizations' challenges matched, keyed by challenge ID.
+	DNSPersistMatches(ctx context.Context, authzIDs []string) (map[string]acme.DNSPersistMatch, error)
 }

@@ -115,6 +115,7 @@ func (s *server) routes() http.Handler {
 	auth("POST /accounts/{id}/deactivate", s.deactivate)
 	auth("GET /orders", s.orders)
 	auth("GET /orders/{id}", s.order)
+	auth("GET /authz/{id}", s.authz)
 	auth("GET /certificates", s.certificates)
 	auth("GET /certificates/{id}", s.certificate)
 	auth("GET /certificates/{id}/pem", s.certificatePEM)

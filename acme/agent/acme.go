@@ -36,11 +36,7 @@ func (a *Agent) legoClient() (*lego.Client, error) {
 	lc := lego.NewConfig(a.acct)
 	lc.CADirURL = a.cfg.DirectoryURL
 	lc.UserAgent = "certmint-agent"
-	lc.HTTPClient = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		TLSClientConfig:     &tls.Config{RootCAs: a.roots, MinVersion: tls.VersionTLS12},
-		TLSHandshakeTimeout: 10 * time.Second,
-		DialContext:         (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
-	}}
+	lc.HTTPClient = a.httpClient()
 	lc.Certificate.Timeout = a.cfg.Timeout
 	client, err := lego.NewClient(lc)
 	if err != nil {
@@ -53,8 +49,19 @@ func (a *Agent) legoClient() (*lego.Client, error) {
 	return client, nil
 }
 
+// httpClient talks to the ACME server, trusting only the CA's root.
+func (a *Agent) httpClient() *http.Client {
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		TLSClientConfig:     &tls.Config{RootCAs: a.roots, MinVersion: tls.VersionTLS12},
+		TLSHandshakeTimeout: 10 * time.Second,
+		DialContext:         (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
+	}}
+}
+
 func (a *Agent) setProvider(client *lego.Client) error {
 	switch {
+	case a.cfg.DNSPersist:
+		return nil // no solver: obtainPersist answers the challenge
 	case a.cfg.HTTP01Listen != "":
 		host, port, _ := net.SplitHostPort(a.cfg.HTTP01Listen)
 		return client.Challenge.SetHTTP01Provider(http01.NewProviderServer(host, port))
@@ -120,20 +127,24 @@ func (a *Agent) obtain(ctx context.Context) error {
 	if cur := a.Current(); cur != nil {
 		req.ReplacesCertID, _ = certificate.MakeARICertID(cur.Leaf)
 	}
-	res, err := client.Certificate.Obtain(req)
+	obtainFn := client.Certificate.Obtain
+	if a.cfg.DNSPersist {
+		obtainFn = a.obtainPersist
+	}
+	res, err := obtainFn(req)
 	var pd *legoacme.ProblemDetails
 	if err != nil && errors.As(err, &pd) && strings.HasSuffix(pd.Type, ":accountDoesNotExist") {
 		// The server forgot us (a fresh database): register again, once.
 		a.acct.reg = nil
 		if err = a.register(client); err == nil {
-			res, err = client.Certificate.Obtain(req)
+			res, err = obtainFn(req)
 		}
 	}
 	if err != nil && req.ReplacesCertID != "" && errors.As(err, &pd) {
 		// A server that does not know the replaced certificate must not
 		// block the renewal.
 		req.ReplacesCertID = ""
-		res, err = client.Certificate.Obtain(req)
+		res, err = obtainFn(req)
 	}
 	if err != nil {
 		a.client = nil

@@ -61,6 +61,10 @@ type Config struct {
 	// serve the TXT record before asking for validation. Without them the
 	// hook's "present" is trusted to return only once the record is live.
 	DNS01Resolvers []string
+	// DNSPersist answers dns-persist-01 (draft-ietf-acme-dns-persist)
+	// instead: the _validation-persist record is published once by the
+	// operator, so the agent needs no DNS credentials and no listener.
+	DNSPersist bool
 
 	// StateDir keeps the account and the certificate between runs (created
 	// 0700): account.key, account.json, key.pem (0600), cert.pem,
@@ -135,13 +139,16 @@ func (c *Config) normalize() error {
 		return configErr("EAB needs both the key id and the HMAC key")
 	}
 	modes := 0
+	if c.DNSPersist {
+		modes++
+	}
 	for _, m := range []string{c.HTTP01Listen, c.TLSALPN01Listen, c.DNS01Hook} {
 		if m != "" {
 			modes++
 		}
 	}
 	if modes != 1 {
-		return configErr("exactly one challenge mode is required: http-01 listen address, tls-alpn-01 listen address or dns-01 hook")
+		return configErr("exactly one challenge mode is required: http-01 listen address, tls-alpn-01 listen address, dns-01 hook or dns-persist-01")
 	}
 	for _, addr := range []string{c.HTTP01Listen, c.TLSALPN01Listen} {
 		if addr == "" {

@@ -97,9 +97,17 @@ type ParseOptions struct {
 //
 // The compact and general serializations, an unprotected "header", "crit"
 // and "b64": false are rejected with ErrMalformed; an algorithm outside
-// Algorithms with ErrBadAlgorithm (checked before the key); an embedded
-// key that fails CheckKey with ErrBadKey.
+// Algorithms with ErrBadAlgorithm, before any other fault (RFC 8555 §6.2;
+// see CheckAlgorithm); an embedded key that fails CheckKey with ErrBadKey.
 func Parse(body []byte, opts ParseOptions) (*Message, error) {
+	m, err := parse(body, opts)
+	if err != nil {
+		return nil, algFirst(body, opts, err)
+	}
+	return m, nil
+}
+
+func parse(body []byte, opts ParseOptions) (*Message, error) {
 	if !json.Valid(body) {
 		return nil, fmt.Errorf("%w: request body is not a JSON object (flattened JWS serialization required)", ErrMalformed)
 	}

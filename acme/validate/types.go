@@ -23,6 +23,9 @@ var ChallengeTypes = []ChallengeType{
 	{Name: TypeDNS01, Wildcard: true, NonWildcard: true},
 	{Name: TypeTLSALPN01, IP: true, NonWildcard: true},
 	{Name: TypeDNSAccount01, Wildcard: true, NonWildcard: true},
+	// Offered only when the server has issuer domain names
+	// (--dns-persist-issuer); acme drops it otherwise.
+	{Name: TypeDNSPersist01, Wildcard: true, NonWildcard: true},
 }
 
 // allows reports whether t can prove an identifier of identType (wildcard

@@ -12,8 +12,8 @@ func TestChallengeTypeTable(t *testing.T) {
 		wildcard  bool
 		want      []string
 	}{
-		{"ok/dns-name", IdentDNS, false, []string{TypeHTTP01, TypeDNS01, TypeTLSALPN01, TypeDNSAccount01}},
-		{"ok/wildcard-dns-only", IdentDNS, true, []string{TypeDNS01, TypeDNSAccount01}},
+		{"ok/dns-name", IdentDNS, false, []string{TypeHTTP01, TypeDNS01, TypeTLSALPN01, TypeDNSAccount01, TypeDNSPersist01}},
+		{"ok/wildcard-dns-only", IdentDNS, true, []string{TypeDNS01, TypeDNSAccount01, TypeDNSPersist01}},
 		{"ok/ip-no-dns", IdentIP, false, []string{TypeHTTP01, TypeTLSALPN01}},
 		{"fail/unknown-ident", "email", false, nil},
 	} {

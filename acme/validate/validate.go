@@ -1,6 +1,7 @@
 // Package validate performs the outbound half of ACME challenge validation:
 // it connects to the applicant's HTTP server (RFC 8555 §8.3), looks up DNS
-// TXT records (RFC 8555 §8.4 and draft-ietf-acme-dns-account-label) or
+// TXT records (RFC 8555 §8.4, draft-ietf-acme-dns-account-label and
+// draft-ietf-acme-dns-persist) or
 // performs a TLS handshake (RFC 8737), and says whether the challenge is
 // satisfied. It knows nothing of storage or of the ACME HTTP handlers; the
 // caller maps an *Error to an RFC 8555 problem document.
@@ -51,6 +52,9 @@ type Config struct {
 	// Denied is added to the default denies (link-local, cloud metadata,
 	// unspecified, multicast) and always wins.
 	Allowed, Denied []netip.Prefix
+
+	// Now is the clock dns-persist-01 judges persistUntil by (default time.Now).
+	Now func() time.Time
 }
 
 // Defaults applied by New to zero fields of Config.
@@ -96,6 +100,7 @@ const (
 	KindIncorrectResponse Kind = "incorrectResponse"
 	KindTLS               Kind = "tls"
 	KindUnauthorized      Kind = "unauthorized"
+	KindMalformed         Kind = "malformed"
 )
 
 // Error is a failed validation. Detail is meant for the applicant: it names
@@ -113,12 +118,21 @@ func failf(k Kind, format string, args ...any) *Error {
 
 // Request is one challenge to validate.
 type Request struct {
-	Type       string // TypeHTTP01, TypeDNS01, TypeTLSALPN01 or TypeDNSAccount01
+	Type       string // TypeHTTP01, TypeDNS01, TypeTLSALPN01, TypeDNSAccount01 or TypeDNSPersist01
 	IdentType  string // IdentDNS or IdentIP
 	Value      string // identifier value, lowercase, without "*."
 	Token      string // challenge token (RFC 8555 §8.1)
 	KeyAuth    string // token "." base64url(JWK thumbprint), RFC 8555 §8.1
-	AccountURL string // account URL, for the dns-account-01 label
+	AccountURL string // account URL, for the dns-account-01 label and dns-persist-01
+
+	// dns-persist-01 only: the issuer domain names the server offered and
+	// whether the identifier is a wildcard (which needs policy=wildcard).
+	IssuerDomainNames []string
+	Wildcard          bool
+	// AccountHashPrefix and KeyThumbprint (the account key's RFC 7638
+	// thumbprint) let dns-persist-01 accept hashed account URIs too.
+	AccountHashPrefix string
+	KeyThumbprint     string
 }
 
 // Validator validates challenges. It is safe for concurrent use.
@@ -166,6 +180,8 @@ func (v *Validator) Validate(ctx context.Context, r Request) error {
 		err = v.dnsTXT(actx, name, r.KeyAuth)
 	case TypeTLSALPN01:
 		err = v.tlsALPN01(actx, r)
+	case TypeDNSPersist01:
+		_, err = v.dnsPersist(actx, r)
 	}
 	if err == nil {
 		return nil
@@ -195,8 +211,11 @@ func checkRequest(r Request) error {
 	if !Allowed(r.Type, r.IdentType, false) {
 		return fmt.Errorf("%w: challenge type %q for %s identifier", ErrUnsupported, r.Type, r.IdentType)
 	}
-	if r.Type == TypeDNSAccount01 && r.AccountURL == "" {
-		return fmt.Errorf("%w: dns-account-01 without account URL", ErrUnsupported)
+	if (r.Type == TypeDNSAccount01 || r.Type == TypeDNSPersist01) && r.AccountURL == "" {
+		return fmt.Errorf("%w: %s without account URL", ErrUnsupported, r.Type)
+	}
+	if r.Type == TypeDNSPersist01 && len(r.IssuerDomainNames) == 0 {
+		return fmt.Errorf("%w: dns-persist-01 without issuer domain names", ErrUnsupported)
 	}
 	return nil
 }

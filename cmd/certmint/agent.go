@@ -41,6 +41,7 @@ type agentOptions struct {
 	P12PasswordFile, Exec, Metrics string
 	P12Alias                       string
 	Once, Quiet, InstallTrust      bool
+	DNSPersist                     bool
 }
 
 func newAgentCmd() *cobra.Command {
@@ -74,6 +75,7 @@ the names, the serial, the expiry and the time of its next check, e.g.
 	f.StringVar(&o.HTTP01, "http01-listen", "", "answer http-01 on this `ADDR` (default :80)")
 	f.StringVar(&o.TLSALPN01, "tlsalpn01-listen", "", "answer tls-alpn-01 on this `ADDR`")
 	f.StringVar(&o.DNS01Hook, "dns01-hook", "", "answer dns-01 by running `CMD`, as: CMD present|cleanup FQDN VALUE")
+	f.BoolVar(&o.DNSPersist, "dns-persist", false, "answer dns-persist-01: the _validation-persist TXT record is published once (see certmint admin dns-persist-record); no DNS credentials, no listener")
 	f.StringVar(&o.Profile, "profile", "", "ACME profile `NAME` to ask for")
 	f.StringVar(&o.EABKid, "eab-kid", "", "External Account Binding key `ID`")
 	f.StringVar(&o.EABHMAC, "eab-hmac", "", "External Account Binding HMAC `KEY` (base64url)")
@@ -107,8 +109,11 @@ func (o *agentOptions) validate() error {
 			modes++
 		}
 	}
+	if o.DNSPersist {
+		modes++
+	}
 	if modes > 1 {
-		return usagef("give only one of --http01-listen, --tlsalpn01-listen and --dns01-hook")
+		return usagef("give only one of --http01-listen, --tlsalpn01-listen, --dns01-hook and --dns-persist")
 	}
 	if modes == 0 {
 		o.HTTP01 = ":80"
@@ -171,7 +176,7 @@ func runAgent(ctx context.Context, o agentOptions) error {
 		DirectoryURL: o.Server, RootFile: o.Root, RootFingerprint: o.Fingerprint,
 		Names: o.Names, Profile: o.Profile, EABKeyID: o.EABKid, EABHMAC: o.EABHMAC,
 		HTTP01Listen: o.HTTP01, TLSALPN01Listen: o.TLSALPN01, DNS01Hook: o.DNS01Hook,
-		StateDir: o.Out, Logger: log, OnRenew: d.onRenew, OnEvent: d.report,
+		StateDir: o.Out, Logger: log, OnRenew: d.onRenew, OnEvent: d.report, DNSPersist: o.DNSPersist,
 		OnError: func(error, time.Duration) { d.failures.Inc() },
 	})
 	if errors.Is(err, agent.ErrConfig) {

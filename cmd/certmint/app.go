@@ -148,6 +148,7 @@ func openApp(ctx context.Context, o serveOptions, log *slog.Logger) (a *app, err
 		DefaultProfile:    o.DefaultProf,
 		ReuseAuthz:        o.ReuseAuthz,
 		Observer:          m,
+		DNSPersistIssuers: o.PersistIssuer,
 		Logger:            log,
 	}, store, authority, v)
 	if err != nil {

@@ -149,6 +149,7 @@ func (a *app) consoleSettings() []web.Setting {
 		{Name: "ca-name", Value: o.RootName},
 		{Name: "tos-url", Value: tos},
 		{Name: "reuse-authz", Value: strconv.FormatBool(o.ReuseAuthz)},
+		{Name: "dns-persist-issuer", Value: strings.Join(o.PersistIssuer, ", ")},
 		{Name: "profile", Value: strings.Join(sortedStrings(profiles), ", ")},
 		{Name: "default-profile", Value: o.DefaultProf},
 		{Name: "log-level", Value: o.LogLevel},

@@ -38,6 +38,7 @@ type serveOptions struct {
 	RootName        string
 	TOS             string
 	ReuseAuthz      bool
+	PersistIssuer   []string
 	LogLevel        string
 	Passphrase      []byte
 	ProfileSpecs    []string
@@ -175,6 +176,9 @@ func (o *serveOptions) validate() error {
 		if _, err := netip.ParseAddrPort(o.DNSResolver); err != nil {
 			return usagef("--dns-resolver %q must be ip:port, e.g. 127.0.0.1:53", o.DNSResolver)
 		}
+	}
+	if err := o.checkPersistIssuers(); err != nil {
+		return err
 	}
 	if o.DB != "" && !strings.HasPrefix(o.DB, "postgres://") && !strings.HasPrefix(o.DB, "postgresql://") && !strings.HasPrefix(o.DB, "sqlite:") {
 		return usagef("--db %q is not a database URL; use postgres://user:pass@host:5432/db or sqlite:/path/file.db", redactDSN(o.DB))
