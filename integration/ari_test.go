@@ -85,11 +85,14 @@ func legoRun(t *testing.T, s *Server, dir string, args ...string) (string, int) 
 	if err := os.WriteFile(root, s.RootPEM, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// Build (or find) the lego command before the run's clock starts: the
+	// first build can take minutes on a busy machine.
+	lego := legoCLI(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	all := append([]string{"--server", s.DirectoryURL(), "--accept-tos", "--email", "ops@example.test",
 		"--path", dir, "--http", "--http.port", "127.0.0.1:" + itoa(s.HTTPPort)}, args...)
-	cmd := exec.CommandContext(ctx, legoCLI(t), all...)
+	cmd := exec.CommandContext(ctx, lego, all...)
 	cmd.Env = append(os.Environ(), "LEGO_CA_CERTIFICATES="+root)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
