@@ -76,7 +76,7 @@ func newFixture(t testing.TB) *fixture {
 	t.Cleanup(func() { st.Close() })
 	f := &fixture{t: t, store: st}
 	srv, err := newServer(Config{Store: st, CA: sharedCA(t), ACMEDirectoryURL: "https://acme.test:8443/acme/directory",
-		Settings: []Setting{{"db", "postgres://certmint:xxxxx@db/certmint"}}, Version: "test",
+		Settings: []Setting{{Name: "db", Value: "postgres://certmint:xxxxx@db/certmint", Source: "flag"}}, Version: "test",
 		OnRevoke: func() { f.mu.Lock(); f.revoked++; f.mu.Unlock() }})
 	if err != nil {
 		t.Fatal(err)
