@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"net/http"
 	"time"
-
 )
 
 type caCertView struct {
