@@ -121,7 +121,7 @@ func (s *gormStore) UpsertOIDCUser(ctx context.Context, username, role string, a
 		if u.Source != "oidc" {
 			return fmt.Errorf("a local console user is named %s: %w", username, ErrConflict)
 		}
-		u.Role = role
+		u.Role, u.LastLoginAt = role, tsp(&at)
 		return tx.Model(&AdminUser{}).Where("id = ?", u.ID).
 			Updates(map[string]any{"role": role, "last_login_at": ts(at)}).Error
 	})

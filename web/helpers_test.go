@@ -99,7 +99,8 @@ func newFixture(t testing.TB) *fixture {
 // followed (tests look at them).
 func (f *fixture) client() *http.Client {
 	jar, _ := cookiejar.New(nil)
-	c := f.ts.Client()
+	c := new(http.Client)
+	*c = *f.ts.Client() // a copy: each client has its own cookie jar
 	c.Jar = jar
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return c
