@@ -78,6 +78,8 @@ func TestConsoleTeam(t *testing.T) {
 	t.Logf("screenshots: %s", shots)
 
 	// OIDC roles: alice (pki-ops) lands as operator and can revoke.
+	b.open("/login")
+	b.shot("login-sso")
 	b.oidcLogin("alice")
 	if loc := b.location(); loc != b.base+"/" {
 		t.Fatalf("alice after OIDC sign-in at %s\n%s", loc, s.Output())
