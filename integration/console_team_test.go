@@ -101,6 +101,13 @@ func TestConsoleTeam(t *testing.T) {
 	b.shot("operator-users-403")
 	b.submit(`form.who button`)
 
+	// A callback whose state is not this browser's sign-in is refused.
+	b.open("/oidc/login") // sets the flow cookie, leaves for the provider
+	b.open("/oidc/callback?state=forged&code=stolen")
+	if got := b.text("main"); !strings.Contains(got, "state parameter does not match") {
+		t.Fatalf("forged callback state: %q", got)
+	}
+
 	// bob is in no mapped group: refused, with the reason.
 	b.oidcLogin("bob")
 	if got := b.text("main"); !strings.Contains(got, "Sign-in refused") || !strings.Contains(got, "none of them has a role") {
