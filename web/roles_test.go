@@ -126,3 +126,24 @@ func between(s, from, to string) string {
 	}
 	return s
 }
+
+// TestPasswordChange: a user replaces its one-time password; all its
+// sessions end and the new password signs in.
+func TestPasswordChange(t *testing.T) {
+	f := newFixture(t)
+	c, tok := f.signedInAs("pat", RoleViewer)
+	resp, body := f.post(c, "/password", url.Values{"csrf_token": {tok}, "current": {"wrong-password"}, "new": {"new-password-1"}, "again": {"new-password-1"}})
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "current password is wrong") {
+		t.Fatalf("wrong current password: %d", resp.StatusCode)
+	}
+	resp, _ = f.post(c, "/password", url.Values{"csrf_token": {tok}, "current": {testPassword}, "new": {"new-password-1"}, "again": {"new-password-1"}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("change: %d", resp.StatusCode)
+	}
+	if resp, _ := f.get(c, "/"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("session after the change: %d, want sign-in again", resp.StatusCode)
+	}
+	if resp, _ := f.tryLogin(f.client(), "pat", "new-password-1"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-in with the new password: %d", resp.StatusCode)
+	}
+}

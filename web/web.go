@@ -163,6 +163,8 @@ func (s *server) routes() http.Handler {
 	auth("GET /audit", RoleViewer, s.auditPage)
 	auth("GET /audit/export", RoleViewer, s.auditExport)
 	auth("GET /settings", RoleAdmin, s.settings)
+	auth("GET /password", RoleViewer, s.passwordForm)
+	auth("POST /password", RoleViewer, s.passwordChange)
 	auth("GET /users", RoleAdmin, s.users)
 	auth("POST /users", RoleAdmin, s.userAdd)
 	auth("GET /users/{name}", RoleAdmin, s.user)
