@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -21,6 +20,12 @@ type AdminUser struct {
 	PasswordHash string    `gorm:"size:255;not null"`
 	CreatedAt    time.Time `gorm:"not null"`
 	LastLoginAt  *time.Time
+	// Role is viewer, operator or admin (web.Role); Disabled users cannot
+	// sign in and their sessions stop working; Source is "local"
+	// (password) or "oidc" (signed in through the OpenID provider).
+	Role     string `gorm:"size:16;not null;default:admin"`
+	Disabled bool   `gorm:"not null;default:false"`
+	Source   string `gorm:"size:16;not null;default:local"`
 }
 
 // Session is a signed-in console session. Only the SHA-256 of the cookie
@@ -117,6 +122,12 @@ func (s *gormStore) CreateAdminUser(ctx context.Context, u *AdminUser) error {
 	}
 	if u.CreatedAt.IsZero() {
 		u.CreatedAt = s.now()
+	}
+	if u.Role == "" {
+		u.Role = "admin"
+	}
+	if u.Source == "" {
+		u.Source = "local"
 	}
 	u.CreatedAt, u.LastLoginAt = ts(u.CreatedAt), tsp(u.LastLoginAt)
 	if err := s.q(ctx).Create(u).Error; err != nil {
@@ -273,25 +284,7 @@ func (s *gormStore) AddAuditEvent(ctx context.Context, e audit.Event) error {
 }
 
 func (s *gormStore) ListAuditEvents(ctx context.Context, q string, page Page) ([]audit.Event, error) {
-	db := s.r(ctx).Model(&auditRow{})
-	if page.After != "" {
-		db = db.Where("id < ?", page.After)
-	}
-	if q = strings.TrimSpace(q); q != "" {
-		pat := "%" + likeEscape(strings.ToLower(q)) + "%"
-		db = db.Where(`(LOWER(actor) LIKE ? ESCAPE '\' OR LOWER(action) LIKE ? ESCAPE '\' OR LOWER(target) LIKE ? ESCAPE '\' OR LOWER(detail) LIKE ? ESCAPE '\')`,
-			pat, pat, pat, pat)
-	}
-	var rows []auditRow
-	if err := db.Order("id DESC").Limit(limitOf(page)).Find(&rows).Error; err != nil {
-		return nil, fmt.Errorf("list audit events: %w", mapErr(err))
-	}
-	out := make([]audit.Event, len(rows))
-	for i, r := range rows {
-		out[i] = audit.Event{ID: r.ID, At: utc(r.At), Actor: r.Actor, Action: r.Action, Target: r.Target,
-			Detail: r.Detail, RemoteAddr: r.RemoteAddr}
-	}
-	return out, nil
+	return s.FindAuditEvents(ctx, AuditFilter{Q: q}, page)
 }
 
 // ExpiringPerDay groups in SQL like IssuedPerDay; it reads only the

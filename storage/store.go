@@ -41,6 +41,7 @@ type Store interface {
 	ReportStore
 	EABStore
 	ConsoleStore
+	ConsoleTeamStore
 	LeaseStore
 	MetricsStore
 	DNSPersistStore

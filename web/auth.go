@@ -80,27 +80,49 @@ func sessionFrom(ctx context.Context) *storage.Session {
 	return se
 }
 
-// lookupSession returns the session of the request's cookie, or nil.
-func (s *server) lookupSession(r *http.Request) (*storage.Session, error) {
+// lookupSession returns the session of the request's cookie and its user,
+// or nils. The user is read on every request, so a user disabled or given
+// another role since signing in is held to that at its next request; the
+// session of a disabled or deleted user is ended.
+func (s *server) lookupSession(r *http.Request) (*storage.Session, *storage.AdminUser, error) {
 	if se := sessionFrom(r.Context()); se != nil {
-		return se, nil
+		return se, userFrom(r.Context()), nil
 	}
 	c, err := r.Cookie(sessionCookie)
 	if err != nil || c.Value == "" {
-		return nil, nil
+		return nil, nil, nil
 	}
 	se, err := s.store.GetSession(r.Context(), hashToken(c.Value), s.now())
 	if errors.Is(err, storage.ErrNotFound) {
-		return nil, nil
+		return nil, nil, nil
 	}
-	return se, err
+	if err != nil {
+		return nil, nil, err
+	}
+	u, err := s.store.GetAdminUser(r.Context(), se.Username)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return nil, nil, err
+	}
+	if u == nil || u.Disabled {
+		if err := s.store.DeleteSession(r.Context(), se.TokenHash); err != nil {
+			s.log.Warn("console: end session of a disabled user", "user", se.Username, "err", err)
+		}
+		return nil, nil, nil
+	}
+	return se, u, nil
+}
+
+// withSession is r with the session and its user in the context.
+func withSession(r *http.Request, se *storage.Session, u *storage.AdminUser) *http.Request {
+	ctx := context.WithValue(r.Context(), ctxKey{}, se)
+	return r.WithContext(context.WithValue(ctx, userKey{}, u))
 }
 
 // requireSession sends requests without a valid session to the sign-in
 // page, remembering where they were going.
 func (s *server) requireSession(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		se, err := s.lookupSession(r)
+		se, u, err := s.lookupSession(r)
 		if err != nil {
 			s.handle(func(http.ResponseWriter, *http.Request) error { return err })(w, r)
 			return
@@ -113,7 +135,7 @@ func (s *server) requireSession(next http.Handler) http.Handler {
 			http.Redirect(w, r, target, http.StatusSeeOther)
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, se)))
+		next.ServeHTTP(w, withSession(r, se, u))
 	})
 }
 
@@ -142,13 +164,13 @@ func (s *server) csrf(next http.Handler) http.Handler {
 				want = c.Value
 			}
 		} else {
-			se, err := s.lookupSession(r)
+			se, u, err := s.lookupSession(r)
 			if err != nil || se == nil {
 				s.requireSession(next).ServeHTTP(w, r) // redirects or reports
 				return
 			}
 			want = se.CSRFToken
-			r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, se))
+			r = withSession(r, se, u)
 		}
 		if !sameToken(sent, want) {
 			s.log.Warn("console: form without a valid CSRF token refused", "path", r.URL.Path, "remote", remoteIP(r))
@@ -188,10 +210,12 @@ type loginData struct {
 	CSRF     string
 	Next     string
 	Error    string
+	Local    bool   // the password form is shown (--local-login)
+	OIDC     string // the provider's button label, "" without OIDC
 }
 
 func (s *server) loginForm(w http.ResponseWriter, r *http.Request) error {
-	if se, _ := s.lookupSession(r); se != nil {
+	if se, _, _ := s.lookupSession(r); se != nil {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return nil
 	}
@@ -202,6 +226,10 @@ func (s *server) loginForm(w http.ResponseWriter, r *http.Request) error {
 // showLogin renders the form with a fresh double-submit token.
 func (s *server) showLogin(w http.ResponseWriter, r *http.Request, status int, d loginData) {
 	d.CSRF = randomToken()
+	d.Local = !s.cfg.NoLocalLogin
+	if s.oidc != nil {
+		d.OIDC = s.oidc.label()
+	}
 	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: d.CSRF, Path: "/", MaxAge: 3600,
 		Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode})
 	s.render(w, r, status, "login", "Sign in", "", d)
@@ -220,6 +248,12 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) error {
 	username := strings.TrimSpace(r.PostForm.Get("username"))
 	password := r.PostForm.Get("password")
 	d := loginData{Username: username, Next: safeNext(r.PostForm.Get("next"))}
+	if s.cfg.NoLocalLogin {
+		s.audit(r, username, audit.LoginFailed, audit.User(username), "refused: local sign-in is turned off")
+		d.Error = "Sign-in with a password is turned off on this server; use single sign-on."
+		s.showLogin(w, r, http.StatusForbidden, d)
+		return nil
+	}
 	if username == "" || password == "" {
 		d.Error = "Enter your user name and password."
 		s.showLogin(w, r, http.StatusBadRequest, d)
@@ -244,7 +278,7 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) error {
 	case !errors.Is(err, storage.ErrNotFound):
 		return err
 	}
-	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || u == nil {
+	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || u == nil || u.Source == "oidc" {
 		th, err := s.store.RecordLoginFailure(ctx, username, now, lockAfter, lockFor)
 		if err != nil {
 			return err
@@ -260,9 +294,28 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) error {
 		s.showLogin(w, r, status, d)
 		return nil
 	}
+	if u.Disabled {
+		s.audit(r, username, audit.LoginFailed, audit.User(username), "refused: user disabled")
+		d.Error = "This console user is disabled. Ask a console administrator to enable it."
+		s.showLogin(w, r, http.StatusForbidden, d)
+		return nil
+	}
 	if err := s.store.RecordLoginSuccess(ctx, username, now); err != nil {
 		return err
 	}
+	return s.startSession(w, r, u, d.Next, false)
+}
+
+// startSession signs u in: a new session, its cookie, an audit entry,
+// and a redirect to next. After a sign-in through the OpenID provider
+// (viaPage) the redirect is a page that moves on by itself: the browser
+// arrives from the provider's site, and a SameSite=Strict cookie set on
+// a cross-site navigation is only sent once the console's own page
+// navigates.
+func (s *server) startSession(w http.ResponseWriter, r *http.Request, u *storage.AdminUser, next string, viaPage bool) error {
+	ctx := r.Context()
+	now := s.now()
+	username := u.Username
 	tok := randomToken()
 	se := &storage.Session{TokenHash: hashToken(tok), Username: username, CSRFToken: randomToken(),
 		RemoteAddr: remoteIP(r), CreatedAt: now, ExpiresAt: now.Add(s.cfg.SessionTTL)}
@@ -277,9 +330,16 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) error {
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: tok, Path: "/", MaxAge: int(s.cfg.SessionTTL / time.Second),
 		Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode})
 	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: "", Path: "/", MaxAge: -1, Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode})
-	r = r.WithContext(context.WithValue(ctx, ctxKey{}, se))
-	s.audit(r, username, audit.Login, audit.User(username), "")
-	http.Redirect(w, r, d.Next, http.StatusSeeOther)
+	r = withSession(r, se, u)
+	detail := "role " + u.Role
+	if viaPage {
+		detail += ", through the OpenID provider"
+		s.audit(r, username, audit.Login, audit.User(username), detail)
+		s.render(w, r, http.StatusOK, "signed-in", "Signed in", "", map[string]string{"Next": next})
+		return nil
+	}
+	s.audit(r, username, audit.Login, audit.User(username), detail)
+	http.Redirect(w, r, next, http.StatusSeeOther)
 	return nil
 }
 

@@ -44,6 +44,7 @@ type certListData struct {
 	Next                      string
 	First                     bool
 	DirectoryURL              string
+	Total                     int64 // matching the filter, all pages
 }
 
 func (s *server) certificates(w http.ResponseWriter, r *http.Request) error {
@@ -69,6 +70,9 @@ func (s *server) certificates(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	list, d.Next = onePage(list, func(x *acme.Certificate) string { return x.ID })
+	if d.Total, err = s.store.CountCertificates(r.Context(), f); err != nil {
+		return err
+	}
 	for i := range list {
 		d.Rows = append(d.Rows, certRow{Certificate: list[i], State: certState(&list[i], now), Names: list[i].Names})
 	}

@@ -11,6 +11,7 @@ type dashboardData struct {
 	Issued, Expiry                                         chart
 	DirectoryURL, Fingerprint, FingerprintColons           string
 	RootSubject                                            string
+	ExpiryDays                                             int // span of the expiry timeline
 }
 
 // chart is a bar chart laid out in Go and drawn by the template as inline
@@ -42,14 +43,15 @@ const (
 	chartBase   = 130.0 // y of the x axis; labels below it
 )
 
-// dayChart lays out one bar per UTC day from start, chartDays long.
-func dayChart(start time.Time, counts map[string]int64, class func(i int) string) chart {
+// dayChart lays out one bar per UTC day from start, days long.
+func dayChart(start time.Time, days int, counts map[string]int64, class func(i int) string) chart {
 	c := chart{Width: chartWidth, Height: chartHeight, Base: chartBase}
+	tickEvery := max(7, (days/6+6)/7*7) // about six labels, on whole weeks
 	for _, n := range counts {
 		c.Max = max(c.Max, n)
 	}
-	slot := chartWidth / chartDays
-	for i := range chartDays {
+	slot := chartWidth / float64(days)
+	for i := range days {
 		day := start.AddDate(0, 0, i).Format("2006-01-02")
 		n := counts[day]
 		c.Sum += n
@@ -60,8 +62,9 @@ func dayChart(start time.Time, counts map[string]int64, class func(i int) string
 		if n > 0 && h < 2 {
 			h = 2
 		}
-		c.Bars = append(c.Bars, bar{X: float64(i)*slot + 2, Y: chartBase - h, W: slot - 4, H: h, Day: day, N: n, Class: class(i)})
-		if i%7 == 0 {
+		gap := min(2, slot/4)
+		c.Bars = append(c.Bars, bar{X: float64(i)*slot + gap, Y: chartBase - h, W: slot - 2*gap, H: h, Day: day, N: n, Class: class(i)})
+		if i%tickEvery == 0 {
 			t := tick{X: float64(i)*slot + slot/2, Label: start.AddDate(0, 0, i).Format("Jan 2"), Anchor: "middle"}
 			if i == 0 {
 				t.X, t.Anchor = 0, "start"
@@ -93,12 +96,18 @@ func (s *server) dashboard(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	d.Issued = dayChart(issuedFrom, issued, func(int) string { return "bar" })
-	expiring, err := s.store.ExpiringPerDay(ctx, today, today.AddDate(0, 0, chartDays))
+	d.Issued = dayChart(issuedFrom, chartDays, issued, func(int) string { return "bar" })
+	// The expiry timeline spans the longest lifetime a certificate can
+	// have, so every valid certificate is on it (90-day ones too).
+	d.ExpiryDays = chartDays
+	if lv := s.cfg.LongestValidity; lv > chartDays*24*time.Hour {
+		d.ExpiryDays = min(int((lv+24*time.Hour-1)/(24*time.Hour))+1, 400)
+	}
+	expiring, err := s.store.ExpiringPerDay(ctx, today, today.AddDate(0, 0, d.ExpiryDays))
 	if err != nil {
 		return err
 	}
-	d.Expiry = dayChart(today, expiring, func(i int) string {
+	d.Expiry = dayChart(today, d.ExpiryDays, expiring, func(i int) string {
 		switch {
 		case i < 7:
 			return "bar bar-urgent"

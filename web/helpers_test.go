@@ -76,7 +76,7 @@ func newFixture(t testing.TB) *fixture {
 	t.Cleanup(func() { st.Close() })
 	f := &fixture{t: t, store: st}
 	srv, err := newServer(Config{Store: st, CA: sharedCA(t), ACMEDirectoryURL: "https://acme.test:8443/acme/directory",
-		Settings: []Setting{{"db", "postgres://certmint:xxxxx@db/certmint"}}, Version: "test",
+		Settings: []Setting{{Name: "db", Value: "postgres://certmint:xxxxx@db/certmint", Source: "flag"}}, Version: "test",
 		OnRevoke: func() { f.mu.Lock(); f.revoked++; f.mu.Unlock() }})
 	if err != nil {
 		t.Fatal(err)
@@ -99,7 +99,8 @@ func newFixture(t testing.TB) *fixture {
 // followed (tests look at them).
 func (f *fixture) client() *http.Client {
 	jar, _ := cookiejar.New(nil)
-	c := f.ts.Client()
+	c := new(http.Client)
+	*c = *f.ts.Client() // a copy: each client has its own cookie jar
 	c.Jar = jar
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return c
@@ -160,6 +161,13 @@ func (f *fixture) signedIn() *http.Client {
 // for name, expiring at notAfter.
 func seedCert(t testing.TB, st storage.Store, name string, notAfter time.Time) *acme.Certificate {
 	t.Helper()
+	return seedCertCN(t, st, name, name, notAfter)
+}
+
+// seedCertCN is seedCert with the subject's common name cn ("" for none,
+// as from a CN-less CSR).
+func seedCertCN(t testing.TB, st storage.Store, name, cn string, notAfter time.Time) *acme.Certificate {
+	t.Helper()
 	ctx := context.Background()
 	acct := &acme.Account{KeyThumbprint: "tp-" + acme.NewID(), KeyJWK: "{}", Status: acme.StatusValid,
 		Contact: []string{"mailto:ops@example.test"}, TOSAgreed: true}
@@ -178,7 +186,7 @@ func seedCert(t testing.TB, st storage.Store, name string, notAfter time.Time) *
 	must(t, st.CompleteChallenge(ctx, a.Challenges[0].ID, nil, time.Now()))
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	serial, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
-	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
+	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: cn}, DNSNames: []string{name},
 		NotBefore: notAfter.Add(-90 * 24 * time.Hour), NotAfter: notAfter, KeyUsage: x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
@@ -186,7 +194,7 @@ func seedCert(t testing.TB, st storage.Store, name string, notAfter time.Time) *
 		t.Fatal(err)
 	}
 	c := &acme.Certificate{ID: acme.NewID(), Serial: hex.EncodeToString(serial.Bytes()), AccountID: acct.ID, OrderID: o.ID,
-		Names: []string{name}, CommonName: name, NotBefore: tmpl.NotBefore, NotAfter: notAfter, DER: der,
+		Names: []string{name}, CommonName: cn, NotBefore: tmpl.NotBefore, NotAfter: notAfter, DER: der,
 		ChainPEM: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), CreatedAt: time.Now()}
 	must(t, st.CompleteFinalize(ctx, o.ID, c))
 	return c

@@ -68,11 +68,17 @@ type view struct {
 	Title   string
 	Nav     string
 	User    string
+	Role    Role
 	CSRF    string
 	Version string
 	Now     time.Time
 	Data    any
 }
+
+// Can says whether the signed-in user's role allows what needs role need;
+// templates hide buttons with it ({{if $.Can "operator"}}). requireRole
+// enforces the same on the server.
+func (v view) Can(need string) bool { return v.Role.Allows(Role(need)) }
 
 type pages struct {
 	byName map[string]*template.Template
@@ -125,7 +131,7 @@ func (s *server) render(w http.ResponseWriter, r *http.Request, status int, page
 	}
 	v := view{Title: title, Nav: nav, Version: s.cfg.Version, Now: s.now(), Data: data}
 	if se := sessionFrom(r.Context()); se != nil {
-		v.User, v.CSRF = se.Username, se.CSRFToken
+		v.User, v.CSRF, v.Role = se.Username, se.CSRFToken, roleFrom(r.Context())
 	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout.html", v); err != nil {

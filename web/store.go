@@ -17,6 +17,7 @@ type Store interface {
 	storage.ReportStore
 	storage.EABStore
 	storage.ConsoleStore
+	storage.ConsoleTeamStore
 	revocation.Store
 
 	GetAccount(ctx context.Context, id string) (*acme.Account, error)

@@ -19,6 +19,9 @@ import (
 type Setting struct {
 	Name  string
 	Value string
+	// Source is where the value came from: flag, environment, file
+	// (--config) or default; empty for values that are not options.
+	Source string
 }
 
 // Config is what the console needs. Store and CA are required.
@@ -39,6 +42,15 @@ type Config struct {
 	LoginDelay time.Duration
 	// SessionTTL is how long a sign-in lasts (default 12h).
 	SessionTTL time.Duration
+
+	// OIDC turns on sign-in through an OpenID provider; nil leaves it off.
+	OIDC *OIDCConfig
+	// NoLocalLogin turns off sign-in with a local user's password
+	// (--local-login=false); then only the OpenID provider signs in.
+	NoLocalLogin bool
+	// LongestValidity is the longest profile's certificate lifetime: the
+	// span of the dashboard's expiry timeline (default 30 days).
+	LongestValidity time.Duration
 }
 
 // Sign-in throttling: after lockAfter failures in a row a user name is
@@ -59,6 +71,7 @@ type server struct {
 	pages   *pages
 	assets  *assets
 	sleep   func(r *http.Request, d time.Duration)
+	oidc    *oidcClient // nil without Config.OIDC
 }
 
 // New returns the console's handler. It serves plain HTTP semantics; the
@@ -95,8 +108,17 @@ func newServer(cfg Config) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.NoLocalLogin && cfg.OIDC == nil {
+		return nil, errors.New("web: local sign-in is turned off and no OpenID provider is configured: nobody could sign in")
+	}
 	rv := &revocation.Revoker{Store: cfg.Store, OnRevoke: cfg.OnRevoke, Log: cfg.Logger, Now: cfg.Now}
-	return &server{cfg: cfg, store: cfg.Store, revoker: rv, log: cfg.Logger, now: cfg.Now, pages: ps, assets: as, sleep: sleepCtx}, nil
+	s := &server{cfg: cfg, store: cfg.Store, revoker: rv, log: cfg.Logger, now: cfg.Now, pages: ps, assets: as, sleep: sleepCtx}
+	if cfg.OIDC != nil {
+		if s.oidc, err = newOIDCClient(*cfg.OIDC, cfg.Logger); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
 }
 
 func (s *server) routes() http.Handler {
@@ -105,41 +127,58 @@ func (s *server) routes() http.Handler {
 	mux.HandleFunc("GET /login", s.handle(s.loginForm))
 	mux.HandleFunc("POST /login", s.handle(s.login))
 
-	auth := func(pattern string, h handlerFunc) { mux.Handle(pattern, s.requireSession(s.handle(h))) }
-	auth("POST /logout", s.logout)
-	auth("GET /{$}", s.dashboard)
-	auth("GET /root.pem", s.rootPEM)
-	auth("GET /accounts", s.accounts)
-	auth("GET /accounts/{id}", s.account)
-	auth("GET /accounts/{id}/deactivate", s.deactivateForm)
-	auth("POST /accounts/{id}/deactivate", s.deactivate)
-	auth("GET /orders", s.orders)
-	auth("GET /orders/{id}", s.order)
-	auth("GET /authz/{id}", s.authz)
-	auth("GET /certificates", s.certificates)
-	auth("GET /certificates/{id}", s.certificate)
-	auth("GET /certificates/{id}/pem", s.certificatePEM)
-	auth("GET /certificates/{id}/revoke", s.revokeForm)
-	auth("POST /certificates/{id}/revoke", s.revoke)
-	auth("GET /certificates/renew", s.patternRenewForm)
-	auth("POST /certificates/renew", s.patternRenew)
-	auth("GET /certificates/{id}/renew", s.certRenewForm)
-	auth("POST /certificates/{id}/renew", s.certRenew)
-	auth("GET /accounts/{id}/renew", s.accountRenewForm)
-	auth("POST /accounts/{id}/renew", s.accountRenew)
-	auth("GET /eab", s.eabKeys)
-	auth("POST /eab", s.eabCreate)
-	auth("GET /eab/{id}/revoke", s.eabRevokeForm)
-	auth("POST /eab/{id}/revoke", s.eabRevoke)
-	auth("GET /audit", s.auditPage)
-	auth("GET /settings", s.settings)
+	mux.HandleFunc("GET /oidc/login", s.handle(s.oidcLogin))
+	mux.HandleFunc("GET /oidc/callback", s.handle(s.oidcCallback))
 
-	// Profiling (issue 8): only for signed-in operators.
-	mux.Handle("GET /debug/pprof/", s.requireSession(http.HandlerFunc(pprof.Index)))
-	mux.Handle("GET /debug/pprof/cmdline", s.requireSession(http.HandlerFunc(pprof.Cmdline)))
-	mux.Handle("GET /debug/pprof/profile", s.requireSession(http.HandlerFunc(pprof.Profile)))
-	mux.Handle("GET /debug/pprof/symbol", s.requireSession(http.HandlerFunc(pprof.Symbol)))
-	mux.Handle("GET /debug/pprof/trace", s.requireSession(http.HandlerFunc(pprof.Trace)))
+	// Every signed-in route names the least role it needs (issue 20):
+	// viewer reads, operator acts on certificates, accounts and EAB keys,
+	// admin manages users and settings. See requireRole.
+	auth := func(pattern string, need Role, h handlerFunc) {
+		mux.Handle(pattern, s.requireSession(s.handle(s.requireRole(need, h))))
+	}
+	auth("POST /logout", RoleViewer, s.logout)
+	auth("GET /{$}", RoleViewer, s.dashboard)
+	auth("GET /root.pem", RoleViewer, s.rootPEM)
+	auth("GET /accounts", RoleViewer, s.accounts)
+	auth("GET /accounts/{id}", RoleViewer, s.account)
+	auth("GET /accounts/{id}/deactivate", RoleOperator, s.deactivateForm)
+	auth("POST /accounts/{id}/deactivate", RoleOperator, s.deactivate)
+	auth("GET /orders", RoleViewer, s.orders)
+	auth("GET /orders/{id}", RoleViewer, s.order)
+	auth("GET /authz/{id}", RoleViewer, s.authz)
+	auth("GET /certificates", RoleViewer, s.certificates)
+	auth("GET /certificates/{id}", RoleViewer, s.certificate)
+	auth("GET /certificates/{id}/pem", RoleViewer, s.certificatePEM)
+	auth("GET /certificates/{id}/revoke", RoleOperator, s.revokeForm)
+	auth("POST /certificates/{id}/revoke", RoleOperator, s.revoke)
+	auth("GET /certificates/renew", RoleOperator, s.patternRenewForm)
+	auth("POST /certificates/renew", RoleOperator, s.patternRenew)
+	auth("GET /certificates/{id}/renew", RoleOperator, s.certRenewForm)
+	auth("POST /certificates/{id}/renew", RoleOperator, s.certRenew)
+	auth("GET /accounts/{id}/renew", RoleOperator, s.accountRenewForm)
+	auth("POST /accounts/{id}/renew", RoleOperator, s.accountRenew)
+	auth("GET /eab", RoleViewer, s.eabKeys)
+	auth("POST /eab", RoleOperator, s.eabCreate)
+	auth("GET /eab/{id}/revoke", RoleOperator, s.eabRevokeForm)
+	auth("POST /eab/{id}/revoke", RoleOperator, s.eabRevoke)
+	auth("GET /audit", RoleViewer, s.auditPage)
+	auth("GET /audit/export", RoleViewer, s.auditExport)
+	auth("GET /settings", RoleAdmin, s.settings)
+	auth("GET /password", RoleViewer, s.passwordForm)
+	auth("POST /password", RoleViewer, s.passwordChange)
+	auth("GET /users", RoleAdmin, s.users)
+	auth("POST /users", RoleAdmin, s.userAdd)
+	auth("GET /users/{name}", RoleAdmin, s.user)
+	auth("POST /users/{name}", RoleAdmin, s.userUpdate)
+
+	// Profiling (issue 8): only for signed-in admins.
+	for _, p := range []struct {
+		path string
+		h    http.HandlerFunc
+	}{{"/", pprof.Index}, {"/cmdline", pprof.Cmdline}, {"/profile", pprof.Profile}, {"/symbol", pprof.Symbol}, {"/trace", pprof.Trace}} {
+		h := p.h
+		auth("GET /debug/pprof"+p.path, RoleAdmin, func(w http.ResponseWriter, r *http.Request) error { h(w, r); return nil })
+	}
 
 	// Anything else: signed-in users get a 404 page, others the sign-in.
 	mux.Handle("/", s.requireSession(s.handle(func(w http.ResponseWriter, r *http.Request) error {

@@ -86,7 +86,7 @@ func newAdminCmd() *cobra.Command {
 // The password comes from --password-file or stdin, never from a flag
 // value, so it does not show up in shell history or ps.
 func newUserAddCmd(t *adminTarget, passwd bool) *cobra.Command {
-	var pwFile string
+	var pwFile, roleName string
 	use, short := "add NAME", "Add a console user"
 	if passwd {
 		use, short = "passwd NAME", "Set a console user's password (ends the user's sessions and lifts a lock)"
@@ -102,6 +102,10 @@ func newUserAddCmd(t *adminTarget, passwd bool) *cobra.Command {
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := strings.TrimSpace(args[0])
+			role, err := web.ParseRole(roleName)
+			if roleName != "" && err != nil {
+				return usagef("--role %q must be viewer, operator or admin", roleName)
+			}
 			pw, err := readPassword(pwFile, cmd.InOrStdin())
 			if err != nil {
 				return err
@@ -123,8 +127,14 @@ func newUserAddCmd(t *adminTarget, passwd bool) *cobra.Command {
 				if errors.Is(err, storage.ErrNotFound) {
 					return usagef("there is no console user %q; add it with `certmint admin user add %s`", name, name)
 				}
+				if err == nil && role != "" {
+					err = st.SetAdminRole(ctx, name, string(role))
+				}
 			} else {
-				err = st.CreateAdminUser(ctx, &storage.AdminUser{Username: name, PasswordHash: hash})
+				if role == "" {
+					role = web.RoleAdmin
+				}
+				err = st.CreateAdminUser(ctx, &storage.AdminUser{Username: name, PasswordHash: hash, Role: string(role), Source: "local"})
 				if errors.Is(err, storage.ErrConflict) {
 					return usagef("console user %q exists already; use `certmint admin user passwd %s`", name, name)
 				}
@@ -132,7 +142,11 @@ func newUserAddCmd(t *adminTarget, passwd bool) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			_ = st.AddAuditEvent(ctx, audit.Event{Actor: "cli", Action: action, Target: audit.User(name), RemoteAddr: "local"})
+			detail := ""
+			if role != "" {
+				detail = "role " + string(role)
+			}
+			_ = st.AddAuditEvent(ctx, audit.Event{Actor: "cli", Action: action, Target: audit.User(name), Detail: detail, RemoteAddr: "local"})
 			if passwd {
 				fmt.Fprintf(cmd.OutOrStdout(), "password of %s changed\n", name)
 			} else {
@@ -142,6 +156,11 @@ func newUserAddCmd(t *adminTarget, passwd bool) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&pwFile, "password-file", "", "read the password from this file (default: stdin)")
+	roleHelp := "console role: viewer, operator or admin (default admin)"
+	if passwd {
+		roleHelp = "also set the console role: viewer, operator or admin"
+	}
+	cmd.Flags().StringVar(&roleName, "role", "", roleHelp)
 	return cmd
 }
 
@@ -187,13 +206,21 @@ func newUserListCmd(t *adminTarget) *cobra.Command {
 				return err
 			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "USER\tCREATED\tLAST SIGN-IN")
+			fmt.Fprintln(w, "USER\tROLE\tSTATE\tSIGNS IN WITH\tCREATED\tLAST SIGN-IN")
 			for _, u := range users {
 				last := "never"
 				if u.LastLoginAt != nil {
 					last = u.LastLoginAt.Format(time.RFC3339)
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\n", u.Username, u.CreatedAt.Format(time.RFC3339), last)
+				state := "active"
+				if u.Disabled {
+					state = "disabled"
+				}
+				via := "password"
+				if u.Source == "oidc" {
+					via = "identity provider"
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", u.Username, u.Role, state, via, u.CreatedAt.Format(time.RFC3339), last)
 			}
 			return w.Flush()
 		},

@@ -56,6 +56,7 @@ func applyConfig(cmd *cobra.Command) error {
 			if err := setFlag(f, v); err != nil {
 				firstErr = usagef("%s=%q: %v", envName(f.Name), v, err)
 			}
+			markSource(f, sourceEnv)
 			return
 		}
 		v, ok := fileValues[f.Name]
@@ -66,6 +67,7 @@ func applyConfig(cmd *cobra.Command) error {
 			if err := setFlag(f, yamlString(v)); err != nil {
 				firstErr = usagef("%s: key %q: %v", path, f.Name, err)
 			}
+			markSource(f, sourceFile)
 		}
 	})
 	if firstErr != nil {
@@ -103,4 +105,38 @@ func yamlString(v any) string {
 		return strings.Join(parts, ",")
 	}
 	return fmt.Sprint(v)
+}
+
+// Where a flag's value came from, as /settings shows it.
+const (
+	sourceFlag    = "flag"
+	sourceEnv     = "environment"
+	sourceFile    = "file"
+	sourceDefault = "default"
+	sourceAnnot   = "certmint-source"
+)
+
+// markSource notes on f that applyConfig set it from the environment or
+// the file (pflag's Changed only means the command line).
+func markSource(f *pflag.Flag, source string) {
+	if f.Annotations == nil {
+		f.Annotations = map[string][]string{}
+	}
+	f.Annotations[sourceAnnot] = []string{source}
+}
+
+// flagSources says for every flag of fs where its value came from.
+func flagSources(fs *pflag.FlagSet) map[string]string {
+	out := map[string]string{}
+	fs.VisitAll(func(f *pflag.Flag) {
+		switch {
+		case f.Changed:
+			out[f.Name] = sourceFlag
+		case len(f.Annotations[sourceAnnot]) > 0:
+			out[f.Name] = f.Annotations[sourceAnnot][0]
+		default:
+			out[f.Name] = sourceDefault
+		}
+	})
+	return out
 }

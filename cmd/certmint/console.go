@@ -11,8 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
+	"time"
 
 	"github.com/certmint/certmint/storage"
 	"github.com/certmint/certmint/web"
@@ -85,6 +84,9 @@ func (a *app) adminHandler() http.Handler {
 		Version:          version,
 		Logger:           a.log,
 		OnRevoke:         a.crl.Notify,
+		OIDC:             a.opts.Console.OIDC,
+		NoLocalLogin:     !a.opts.Console.LocalLogin,
+		LongestValidity:  a.longestValidity(),
 	})
 	if err != nil {
 		// Templates and assets are embedded, so this is a build defect;
@@ -108,60 +110,19 @@ func (a *app) directoryURL() string {
 	return "https://" + net.JoinHostPort(host, port) + "/acme/directory"
 }
 
-// consoleSettings lists the effective serve options for /settings, with
-// the database password and the CA passphrase hidden.
-func (a *app) consoleSettings() []web.Setting {
-	o := a.opts
-	db := o.DB
-	if db == "" {
-		db = "sqlite: " + filepath.Join(o.Data, "certmint.db")
+// longestValidity is the longest lifetime a certificate can get: the
+// longest profile, capped by --max-validity. The dashboard's expiry
+// timeline spans it.
+func (a *app) longestValidity() time.Duration {
+	var d time.Duration
+	for _, p := range a.opts.Profiles {
+		d = max(d, p.Validity)
 	}
-	passphrase := "not set (CA keys not encrypted)"
-	if len(o.Passphrase) > 0 || a.ca.KeysEncrypted() {
-		passphrase = "set (hidden)"
+	if m := a.opts.MaxValidity; m > 0 && m < d {
+		d = m
 	}
-	profiles := make([]string, 0, len(o.Profiles))
-	for name, p := range o.Profiles {
-		profiles = append(profiles, fmt.Sprintf("%s=%s", name, p.Validity))
-	}
-	tos := o.TOS
-	if tos == "" {
-		tos = "(none)"
-	}
-	resolver := o.DNSResolver
-	if resolver == "" {
-		resolver = "(system: /etc/hosts, then /etc/resolv.conf)"
-	}
-	validationHosts := o.ValidationHosts
-	if validationHosts == "" {
-		validationHosts = "(none)"
-	}
-	settings := []web.Setting{
-		{Name: "data", Value: o.Data},
-		{Name: "db", Value: redactDSN(db)},
-		{Name: "listen", Value: o.Listen},
-		{Name: "admin-listen", Value: o.AdminListen},
-		{Name: "hostname", Value: strings.Join(o.Hostnames, ", ")},
-		{Name: "http01-port", Value: strconv.Itoa(o.HTTP01Port)},
-		{Name: "tlsalpn01-port", Value: strconv.Itoa(o.TLSALPN01Port)},
-		{Name: "dns-resolver", Value: resolver},
-		{Name: "validation-hosts", Value: validationHosts},
-		{Name: "ca-name", Value: o.RootName},
-		{Name: "tos-url", Value: tos},
-		{Name: "reuse-authz", Value: strconv.FormatBool(o.ReuseAuthz)},
-		{Name: "dns-persist-issuer", Value: strings.Join(o.PersistIssuer, ", ")},
-		{Name: "profile", Value: strings.Join(sortedStrings(profiles), ", ")},
-		{Name: "default-profile", Value: o.DefaultProf},
-		{Name: "log-level", Value: o.LogLevel},
-		{Name: "CERTMINT_CA_PASSPHRASE", Value: passphrase},
-	}
-	// Where each CA key is: a file, "PKCS#11 token X, object Y", offline.
-	for _, iss := range a.ca.Issuers() {
-		settings = append(settings, web.Setting{Name: "CA key (" + string(iss.Role) + ")", Value: iss.KeyLocation})
-	}
-	return settings
+	return d
 }
-
 func sortedStrings(s []string) []string {
 	slices.Sort(s)
 	return s

@@ -59,6 +59,9 @@ type serveOptions struct {
 	RateLimitsOn    bool
 	RateSpecs       map[string]*string
 	RateLimits      ratelimit.Config
+	Console         consoleOptions
+	// Sources says where each flag's value came from (flagSources).
+	Sources map[string]string
 }
 
 // serverGCPercent is GOGC for serve and bench unless the environment
@@ -84,6 +87,7 @@ func newServeCmd() *cobra.Command {
 			if err := o.validate(); err != nil {
 				return err
 			}
+			o.Sources = flagSources(cmd.Flags())
 			tuneGC()
 			return serve(cmd.Context(), o)
 		},
@@ -144,6 +148,7 @@ func newServeCmd() *cobra.Command {
 	f.DurationVar(&l.WriteTimeout, "write-timeout", 60*time.Second, "time to write a response")
 	f.DurationVar(&l.IdleTimeout, "idle-timeout", 120*time.Second, "keep-alive idle time")
 	f.IntVar(&l.MaxHeaderBytes, "max-header-bytes", 32<<10, "largest request header block")
+	o.Console.register(f)
 	f.IntVar(&l.DBMaxConns, "db-max-conns", 20, "Postgres connection pool size")
 	f.DurationVar(&l.DBStatementTimeout, "db-statement-timeout", 10*time.Second, "Postgres statement timeout")
 	return cmd
@@ -215,6 +220,9 @@ func (o *serveOptions) validate() error {
 		return err
 	}
 	if err := o.parseRateLimits(); err != nil {
+		return err
+	}
+	if err := o.Console.validate(); err != nil {
 		return err
 	}
 	if o.CRLListen != "" {

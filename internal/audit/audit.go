@@ -32,6 +32,12 @@ const (
 	UserPassword      = "user.password"
 	EABCreate         = "eab.create"
 	EABRevoke         = "eab.revoke"
+	// Issue 20: roles, users and sign-in through an OpenID provider.
+	AccessDenied = "access.denied"
+	UserRole     = "user.role"
+	UserDisable  = "user.disable"
+	UserEnable   = "user.enable"
+	SessionEnd   = "session.revoke"
 )
 
 // Targets: "kind/id", the same spelling from every front end.
