@@ -106,6 +106,7 @@ func newServeCmd() *cobra.Command {
 	f.StringVar(&o.RootName, "ca-name", "certmint Root CA", "common name of the root CA, used when it is first created")
 	f.StringVar(&o.TOS, "tos-url", "", "terms of service URL; when set, new accounts must agree to it")
 	f.BoolVar(&o.ReuseAuthz, "reuse-authz", false, "reuse an account's still-valid authorizations in new orders")
+	f.StringSliceVar(&o.PersistIssuer, "dns-persist-issuer", nil, "enable dns-persist-01 with this issuer domain name (repeatable, at most 10), e.g. ca.internal")
 	f.StringVar(&o.LogLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringSliceVar(&o.ProfileSpecs, "profile", nil, "issuance profile NAME=VALIDITY[:server+client], repeatable (e.g. short=48h)")
 	f.StringVar(&o.DefaultProf, "default-profile", "default", "profile used when an order names none")
