@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/certmint/certmint/internal/certpem"
 )
 
 // ErrBadInput marks a certificate or key given to `ca init` or
@@ -35,24 +37,12 @@ func readCertFile(path string) ([]*x509.Certificate, error) {
 	if err != nil {
 		return nil, badInput("cannot read %s: %v", path, errors.Unwrap(err))
 	}
-	var certs []*x509.Certificate
-	for {
-		var block *pem.Block
-		block, data = pem.Decode(data)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, badInput("%s: %v", path, err)
-		}
-		certs = append(certs, c)
-	}
-	if len(certs) == 0 {
+	certs, err := certpem.Parse(data)
+	if errors.Is(err, certpem.ErrNone) {
 		return nil, badInput("%s holds no PEM certificate", path)
+	}
+	if err != nil {
+		return nil, badInput("%s: %v", path, err)
 	}
 	return certs, nil
 }

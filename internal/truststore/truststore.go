@@ -15,11 +15,12 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"strings"
+
+	"github.com/certmint/certmint/internal/certpem"
 )
 
 // Store is one trust store. Implementations are not safe for concurrent
@@ -79,28 +80,7 @@ func ParseFingerprint(s string) (string, error) {
 }
 
 // ParseCerts returns every CERTIFICATE block of a PEM text, in order.
-func ParseCerts(data []byte) ([]*x509.Certificate, error) {
-	var out []*x509.Certificate
-	for {
-		var block *pem.Block
-		block, data = pem.Decode(data)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("parse certificate: %w", err)
-		}
-		out = append(out, c)
-	}
-	if len(out) == 0 {
-		return nil, errors.New("no PEM certificate found")
-	}
-	return out, nil
-}
+func ParseCerts(data []byte) ([]*x509.Certificate, error) { return certpem.Parse(data) }
 
 // ParseRoots is ParseCerts for roots to trust: it checks that each is a
 // CA certificate, since a store must never be told to trust a leaf.
