@@ -291,4 +291,3 @@ func lineageEventData(r *lineageRow) map[string]any {
 		"names": splitNames(r.Names), "account_id": r.AccountID, "profile": r.Profile,
 		"renewal_window_end": r.WindowEnd.UTC().Format(time.RFC3339), "not_after": r.NotAfter.UTC().Format(time.RFC3339)}
 }
-

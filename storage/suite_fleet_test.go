@@ -128,7 +128,9 @@ func testWebhookOutbox(t *testing.T, s Store) {
 	}
 	var body struct {
 		ID, Type string
-		Data     struct{ CertificateID string `json:"certificate_id"` }
+		Data     struct {
+			CertificateID string `json:"certificate_id"`
+		}
 	}
 	if json.Unmarshal(got[0].Body, &body) != nil || body.ID != got[0].EventID || body.Data.CertificateID != c.ID {
 		t.Fatalf("body %s", got[0].Body)
