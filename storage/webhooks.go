@@ -78,23 +78,9 @@ type WebhookEndpoint struct {
 	CreatedAt time.Time
 }
 
-// WebhookDelivery is one delivery as the console and the dispatcher see it.
-type WebhookDelivery struct {
-	ID            string
-	EventID       string
-	EventType     string
-	EndpointID    string
-	EndpointURL   string
-	Body          []byte
-	Secret        []byte // set for claimed deliveries only, for signing
-	Status        string
-	Attempts      int
-	NextAttemptAt time.Time
-	LastCode      int
-	LastError     string
-	CreatedAt     time.Time
-	DeliveredAt   *time.Time
-}
+// WebhookDelivery is one delivery as the console and the dispatcher see
+// it; its type belongs to the dispatcher's package.
+type WebhookDelivery = webhook.Delivery
 
 // WebhookStore keeps endpoints and the delivery outbox.
 type WebhookStore interface {

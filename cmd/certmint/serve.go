@@ -58,6 +58,8 @@ type serveOptions struct {
 	RateLimitsOn    bool
 	RateSpecs       map[string]*string
 	RateLimits      ratelimit.Config
+	WebhookRetry    time.Duration
+	WebhookPoll     time.Duration
 }
 
 // serverGCPercent is GOGC for serve and bench unless the environment
@@ -145,6 +147,7 @@ func newServeCmd() *cobra.Command {
 	f.IntVar(&l.MaxHeaderBytes, "max-header-bytes", 32<<10, "largest request header block")
 	f.IntVar(&l.DBMaxConns, "db-max-conns", 20, "Postgres connection pool size")
 	f.DurationVar(&l.DBStatementTimeout, "db-statement-timeout", 10*time.Second, "Postgres statement timeout")
+	webhookFlags(cmd, &o)
 	return cmd
 }
 
@@ -211,6 +214,9 @@ func (o *serveOptions) validate() error {
 		return err
 	}
 	if err := o.parseRateLimits(); err != nil {
+		return err
+	}
+	if err := o.validateWebhooks(); err != nil {
 		return err
 	}
 	if o.CRLListen != "" {
