@@ -17,6 +17,8 @@ type Store interface {
 	storage.ReportStore
 	storage.EABStore
 	storage.ConsoleStore
+	storage.InventoryStore
+	storage.WebhookStore
 	revocation.Store
 
 	GetAccount(ctx context.Context, id string) (*acme.Account, error)

@@ -130,6 +130,10 @@ func (s *server) routes() http.Handler {
 	auth("POST /eab", s.eabCreate)
 	auth("GET /eab/{id}/revoke", s.eabRevokeForm)
 	auth("POST /eab/{id}/revoke", s.eabRevoke)
+	auth("GET /inventory", s.inventory)
+	auth("GET /webhooks", s.webhooks)
+	auth("POST /webhooks", s.webhookAdd)
+	auth("POST /webhooks/{id}/remove", s.webhookRemove)
 	auth("GET /audit", s.auditPage)
 	auth("GET /settings", s.settings)
 
