@@ -91,7 +91,7 @@ func migrateFleet0013(tx *gorm.DB) error {
 // at most for a few seconds, once.
 func backfillLineages0013(tx *gorm.DB) error {
 	rows, err := tx.Table("certificates c").
-		Select("c.id, c.account_id, c.names, c.serial, c.ari_id, c.profile, c.not_before, c.not_after, c.revoked, COALESCE(o.replaces, '') AS replaces").
+		Select("c.id, c.account_id, c.names, c.serial, c.ari_id, c.profile, c.not_before, c.not_after, c.created_at, c.revoked, COALESCE(o.replaces, '') AS replaces").
 		Joins("LEFT JOIN orders o ON o.id = c.order_id").Order("c.created_at, c.id").Rows()
 	if err != nil {
 		return fmt.Errorf("read certificates: %w", err)
@@ -103,7 +103,7 @@ func backfillLineages0013(tx *gorm.DB) error {
 	for rows.Next() {
 		var c struct {
 			ID, AccountID, Names, Serial, ARIID, Profile string
-			NotBefore, NotAfter                          time.Time
+			NotBefore, NotAfter, CreatedAt               time.Time
 			Revoked                                      bool
 			Replaces                                     string
 		}
@@ -129,7 +129,7 @@ func backfillLineages0013(tx *gorm.DB) error {
 				delete(byNames, oldKey)
 			}
 			l.Renewals++
-			at := ts(c.NotBefore)
+			at := ts(c.CreatedAt)
 			l.LastRenewalAt = &at
 		}
 		l.AccountID, l.NamesHash, l.Names = c.AccountID, namesHash(names), joinNames(names)

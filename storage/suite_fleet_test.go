@@ -2,6 +2,7 @@ package storage
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ func init() {
 		suiteCase{"fleet/lineage-states", testLineageStates},
 		suiteCase{"fleet/lineage-replaces", testLineageReplaces},
 		suiteCase{"fleet/outbox", testWebhookOutbox},
+		suiteCase{"fleet/backfill", testLineageBackfill},
 	)
 }
 
@@ -187,5 +189,33 @@ func testWebhookOutbox(t *testing.T, s Store) {
 	}
 	if ok, _ := s.EmitOnce(ctx(t), "ca.expiring/x", time.Hour, webhook.CAExpiring, map[string]any{}, base.Add(time.Minute)); ok {
 		t.Fatal("second EmitOnce within the hour emitted")
+	}
+}
+
+// The migration's backfill files existing certificates by the same rule
+// as CompleteFinalize: rebuilt from scratch, the lineages come out as
+// the issuing path left them.
+func testLineageBackfill(t *testing.T, s Store) {
+	acct := newAccount(t, s)
+	finalizeNames(t, s, acct, "", base, base.Add(time.Hour), "bf1.fleet.test")
+	finalizeNames(t, s, acct, "", base.Add(time.Minute), base.Add(2*time.Hour), "bf1.fleet.test")
+	b := finalizeNames(t, s, acct, "", base, base.Add(time.Hour), "bf2.fleet.test")
+	finalizeNames(t, s, acct, b.ARIID, base.Add(time.Minute), base.Add(2*time.Hour), "bf2.fleet.test", "bf3.fleet.test")
+	c := finalizeNames(t, s, acct, "", base, base.Add(time.Hour), "bf4.fleet.test")
+	noErr(t, "revoke", s.RevokeCertificate(ctx(t), c.ID, 1, base, revokeEvent(c.ID)))
+	finalizeNames(t, s, acct, "", base, base.Add(time.Hour), "bf4.fleet.test")
+	want := lineages(t, s, LineageFilter{Pattern: ".fleet.test", Now: base})
+	db := gormOf(s).db.WithContext(ctx(t))
+	noErr(t, "clear lineages", db.Exec("DELETE FROM lineages").Error)
+	noErr(t, "backfill", db.Transaction(backfillLineages0013))
+	got := lineages(t, s, LineageFilter{Pattern: ".fleet.test", Now: base})
+	if len(got) != len(want) || len(got) != 4 {
+		t.Fatalf("backfill made %d lineages, the issuing path %d (want 4):\n%+v\n%+v", len(got), len(want), got, want)
+	}
+	for i := range want {
+		w, g := want[i], got[i]
+		if fmt.Sprintf("%+v %v", w, w.LastRenewalAt) != fmt.Sprintf("%+v %v", g, g.LastRenewalAt) {
+			t.Errorf("lineage %d:\nbackfill %+v\nissuing  %+v", i, g, w)
+		}
 	}
 }
