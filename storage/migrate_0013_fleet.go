@@ -16,7 +16,7 @@ import (
 func init() { register("0013_fleet", migrateFleet0013) }
 
 type fleet0013Lineage struct {
-	ID              string     `gorm:"primaryKey;size:64"`
+	ID              string     `gorm:"primaryKey;size:64;index:idx_lineages_late,priority:4;index:idx_lineages_window,priority:4;index:idx_lineages_expired,priority:3"`
 	AccountID       string     `gorm:"size:64;not null;index:idx_lineages_match,priority:1"`
 	NamesHash       string     `gorm:"size:64;not null;index:idx_lineages_match,priority:2"`
 	Names           string     `gorm:"type:text;not null"`
@@ -25,12 +25,12 @@ type fleet0013Lineage struct {
 	ARIID           string     `gorm:"size:255;index"`
 	Profile         string     `gorm:"size:64"`
 	IssuedAt        time.Time  `gorm:"not null"`
-	NotAfter        time.Time  `gorm:"not null;index"`
-	WindowStart     time.Time  `gorm:"not null;index"`
-	WindowEnd       time.Time  `gorm:"not null;index"`
+	NotAfter        time.Time  `gorm:"not null;index:idx_lineages_late,priority:3;index:idx_lineages_expired,priority:2"`
+	WindowStart     time.Time  `gorm:"not null;index:idx_lineages_window,priority:2"`
+	WindowEnd       time.Time  `gorm:"not null;index:idx_lineages_late,priority:2;index:idx_lineages_window,priority:3"`
 	Renewals        int        `gorm:"not null"`
 	LastRenewalAt   *time.Time `gorm:""`
-	Revoked         bool       `gorm:"not null;index"`
+	Revoked         bool       `gorm:"not null;index:idx_lineages_late,priority:1;index:idx_lineages_window,priority:1;index:idx_lineages_expired,priority:1"`
 	OverdueNotified bool       `gorm:"not null"`
 }
 

@@ -31,10 +31,10 @@ func (benchLineageRow) TableName() string { return "lineages" }
 var lineageOnce sync.Once
 
 // seedLineages adds benchLineages lineages over seedBench's 100,000
-// certificates (3.3 certificates each: the current one and its
-// predecessors), in every state: lineage i is issued i%90 days ago for
-// 90 days, so its window (60-75 days in) puts about two thirds healthy,
-// a sixth due and a sixth overdue or expired; every 50th is revoked.
+// certificates (3.3 certificates per lineage), in every state: lineage i
+// was issued i%100 days ago for 90 days, with its window 60-75 days in,
+// so 60% are healthy, 15% due, 15% overdue and 10% expired; every 50th
+// is revoked.
 func seedLineages(b *testing.B) {
 	seedBench(b)
 	lineageOnce.Do(func() {
@@ -55,7 +55,7 @@ func seedLineages(b *testing.B) {
 		now := time.Now().UTC()
 		batch := make([]benchLineageRow, 0, 1000)
 		for i, id := range certIDs {
-			nb := now.Add(-time.Duration(i%90)*24*time.Hour - time.Hour)
+			nb := now.Add(-time.Duration(i%100)*24*time.Hour - time.Hour)
 			last := nb
 			name := fmt.Sprintf("svc-%06d.fleet.internal", i)
 			batch = append(batch, benchLineageRow{ID: fmt.Sprintf("l%09d", i), AccountID: fmt.Sprintf("acct%04d", i%500),
