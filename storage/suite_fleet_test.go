@@ -104,6 +104,17 @@ func testLineageReplaces(t *testing.T, s Store) {
 	if len(got) != 1 || got[0].ID != old.ID || got[0].CertificateID != next.ID || len(got[0].Names) != 2 {
 		t.Fatalf("replaces: %+v", got)
 	}
+	// Renew-now (RFC 9773 §4.2's past window) makes the lineage due.
+	gs := gormOf(s)
+	saved := gs.now
+	gs.now = func() time.Time { return base.Add(time.Minute) }
+	defer func() { gs.now = saved }()
+	n, err := s.SetRenewNow(ctx(t), RenewFilter{NamePattern: "r2.fleet.test"})
+	noErr(t, "renew now", err)
+	got = lineages(t, s, LineageFilter{State: LineageDue, Pattern: "r1.fleet", Now: base.Add(2 * time.Minute)})
+	if n != 1 || len(got) != 1 || got[0].ID != old.ID {
+		t.Fatalf("after renew-now (%d marked): %+v", n, got)
+	}
 	// Paging: keyset on ID, newest first.
 	for i := 0; i < 3; i++ {
 		finalizeNames(t, s, acct, "", base, base.Add(time.Hour), acme.NewID()+".page.test")
