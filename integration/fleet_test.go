@@ -97,6 +97,14 @@ func ofType(evs []hookEvent, typ string) []hookEvent {
 	return out
 }
 
+// dbOf are the admin commands' flags for s's database.
+func dbOf(s *Server) []string {
+	if s.opts.DB != "" {
+		return []string{"--db", s.opts.DB}
+	}
+	return []string{"--data", s.Data}
+}
+
 // addWebhook runs `certmint admin webhook add` with the secret in a file.
 func addWebhook(t *testing.T, s *Server, url, secret, events string) string {
 	t.Helper()
@@ -104,7 +112,7 @@ func addWebhook(t *testing.T, s *Server, url, secret, events string) string {
 	if err := os.WriteFile(f, []byte(secret+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	args := []string{"admin", "webhook", "add", "--data", s.Data, "--url", url, "--secret-file", f}
+	args := append([]string{"admin", "webhook", "add", "--url", url, "--secret-file", f}, dbOf(s)...)
 	if events != "" {
 		args = append(args, "--events", events)
 	}
@@ -119,12 +127,18 @@ func addWebhook(t *testing.T, s *Server, url, secret, events string) string {
 // 127.0.0.1 gets certificate.issued with a valid signature; while it
 // answers 500 the event is retried, survives a restart of certmint, and
 // arrives (same event id) once the receiver recovers. The console lists
-// the failures; the secret shows nowhere.
+// the failures; the secret shows nowhere. On SQLite and on Postgres.
 func TestWebhookDelivery(t *testing.T) {
+	for engine, dsn := range engines(t) {
+		t.Run(engine, func(t *testing.T) { testWebhookDelivery(t, dsn(t)) })
+	}
+}
+
+func testWebhookDelivery(t *testing.T, dsn string) {
 	const secret = "webhook-secret-0123456789"
 	rcv := startReceiver(t, secret)
 	rcv.status.Store(http.StatusInternalServerError)
-	s := StartServer(t, ServerOptions{Args: []string{"--webhook-retry-base", "1s", "--webhook-poll", "200ms"}})
+	s := StartServer(t, ServerOptions{DB: dsn, Args: []string{"--webhook-retry-base", "1s", "--webhook-poll", "200ms"}})
 
 	// Bad input on the CLI: one line, exit 2, nothing written.
 	for _, c := range []struct {
@@ -135,13 +149,13 @@ func TestWebhookDelivery(t *testing.T) {
 		{[]string{"--url", rcv.URL}, "--secret-file"},
 		{[]string{"--url", rcv.URL, "--secret-file", "/nonexistent", "--events", "cert.made"}, "--events"},
 	} {
-		_, errOut, code := runCLI(t, nil, append([]string{"admin", "webhook", "add", "--data", s.Data}, c.args...)...)
+		_, errOut, code := runCLI(t, nil, append(append([]string{"admin", "webhook", "add"}, dbOf(s)...), c.args...)...)
 		if code != 2 || !strings.Contains(errOut, c.want) || strings.Count(strings.TrimSpace(errOut), "\n") > 0 {
 			t.Errorf("webhook add %v: exit %d, stderr %q; want 2 and %q", c.args, code, errOut, c.want)
 		}
 	}
 	id := addWebhook(t, s, rcv.URL, secret, "certificate.issued")
-	out, _, _ := runCLI(t, nil, "admin", "webhook", "list", "--data", s.Data)
+	out, _, _ := runCLI(t, nil, append([]string{"admin", "webhook", "list"}, dbOf(s)...)...)
 	if !strings.Contains(out, id) || !strings.Contains(out, rcv.URL) || strings.Contains(out, secret) {
 		t.Fatalf("webhook list:\n%s", out)
 	}
