@@ -17,6 +17,7 @@ import (
 	"github.com/go-acme/lego/v4/certificate"
 
 	"github.com/certmint/certmint/internal/webhook"
+	"github.com/certmint/certmint/tools/pgtest"
 )
 
 // hookEvent is one POST a receiver got.
@@ -301,4 +302,47 @@ func TestOverdueLineage(t *testing.T) {
 	if v := gaugeValue(t, metricsAddr, "certmint_renewals_overdue"); v != 0 {
 		t.Fatalf("certmint_renewals_overdue = %v after the renewal, want 0", v)
 	}
+}
+
+// TestWebhookOnceAcrossReplicas: two replicas on one Postgres both run a
+// dispatcher every 100 ms over the same outbox. With a receiver that
+// fails at first, so the retries pile up for both to take, every event
+// is acknowledged exactly once.
+func TestWebhookOnceAcrossReplicas(t *testing.T) {
+	const secret = "replica-secret-0123456789"
+	rcv := startReceiver(t, secret)
+	rcv.status.Store(http.StatusServiceUnavailable)
+	dsn := pgtest.Start(t)
+	args := []string{"--webhook-retry-base", "1s", "--webhook-poll", "100ms"}
+	a := StartServer(t, ServerOptions{DB: dsn, Args: args})
+	b := startReplica(t, a, dsn, args...)
+	addWebhook(t, a, rcv.URL, secret, "certificate.issued")
+	const certs = 6
+	for i := range certs {
+		obtainWithLego(t, a, fmt.Sprintf("r%d.replicas.fleet.test", i))
+	}
+	rcv.wait(t, 15*time.Second, "failed attempts", func(evs []hookEvent) bool { return len(evs) >= certs })
+	rcv.status.Store(http.StatusOK)
+	acked := func(evs []hookEvent) map[string]int {
+		n := map[string]int{}
+		for _, e := range evs {
+			if e.Answered == http.StatusOK {
+				n[e.ID]++
+			}
+		}
+		return n
+	}
+	rcv.wait(t, 30*time.Second, "every event acknowledged", func(evs []hookEvent) bool { return len(acked(evs)) == certs })
+	time.Sleep(2 * time.Second) // any second delivery would come now
+	rcv.mu.Lock()
+	got := acked(rcv.got)
+	total := len(rcv.got)
+	rcv.mu.Unlock()
+	for id, n := range got {
+		if n != 1 {
+			t.Errorf("event %s acknowledged %d times, want 1", id, n)
+		}
+	}
+	fa, fb := strings.Count(a.Output(), "webhook delivery failed"), strings.Count(b.Output(), "webhook delivery failed")
+	t.Logf("%d events, %d posts in all; failed attempts by replica A %d, by replica B %d", len(got), total, fa, fb)
 }
