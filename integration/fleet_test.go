@@ -155,6 +155,9 @@ func testWebhookDelivery(t *testing.T, dsn string) {
 			t.Errorf("webhook add %v: exit %d, stderr %q; want 2 and %q", c.args, code, errOut, c.want)
 		}
 	}
+	if _, errOut, code := runCLI(t, nil, append([]string{"admin", "inventory", "--state", "late"}, dbOf(s)...)...); code != 2 || !strings.Contains(errOut, "overdue") {
+		t.Errorf("admin inventory --state late: exit %d, %q; want 2 and the list of states", code, errOut)
+	}
 	id := addWebhook(t, s, rcv.URL, secret, "certificate.issued")
 	out, _, _ := runCLI(t, nil, append([]string{"admin", "webhook", "list"}, dbOf(s)...)...)
 	if !strings.Contains(out, id) || !strings.Contains(out, rcv.URL) || strings.Contains(out, secret) {
@@ -167,6 +170,9 @@ func testWebhookDelivery(t *testing.T, dsn string) {
 	first := failed[0]
 	if first.Type != webhook.CertificateIssued || !first.SigOK || first.HeaderID != first.ID || first.Data["serial"] != serial {
 		t.Fatalf("first attempt: %+v, want certificate.issued for %s with a valid signature", first, serial)
+	}
+	if out, _, code := runCLI(t, nil, append([]string{"admin", "inventory"}, dbOf(s)...)...); code != 0 || !strings.Contains(out, "hooked.fleet.test") || !strings.Contains(out, "healthy") {
+		t.Errorf("admin inventory: exit %d\n%s", code, out)
 	}
 	c := signedInConsole(t, s)
 	if page := mustBody(t, c, s.AdminURL()+"/webhooks?status=pending"); !strings.Contains(page, "HTTP 500") || !strings.Contains(page, first.ID) {
@@ -206,6 +212,12 @@ func testWebhookDelivery(t *testing.T, dsn string) {
 	}
 	if strings.Contains(s.Output(), secret) {
 		t.Error("the secret is in the server log")
+	}
+	if out, _, code := runCLI(t, nil, append([]string{"admin", "webhook", "remove", id}, dbOf(s)...)...); code != 0 || !strings.Contains(out, "removed") {
+		t.Errorf("webhook remove: %d %s", code, out)
+	}
+	if _, errOut, code := runCLI(t, nil, append([]string{"admin", "webhook", "remove", id}, dbOf(s)...)...); code != 2 || !strings.Contains(errOut, "no webhook endpoint") {
+		t.Errorf("webhook remove twice: %d %s", code, errOut)
 	}
 }
 
