@@ -48,8 +48,15 @@ func renewalWindow(cert *Certificate, now time.Time) (time.Time, time.Time) {
 	if cert.RenewNow || cert.Revoked {
 		return now.Add(-2 * time.Minute), now.Add(-time.Minute)
 	}
-	life := cert.NotAfter.Sub(cert.NotBefore)
-	return cert.NotBefore.Add(life * 2 / 3), cert.NotBefore.Add(life * 5 / 6)
+	return SuggestedWindow(cert.NotBefore, cert.NotAfter)
+}
+
+// SuggestedWindow is the normal renewal window of a certificate valid
+// from notBefore to notAfter: 2/3 to 5/6 of its lifetime. The fleet
+// inventory keeps it per lineage, so it is the one rule for both.
+func SuggestedWindow(notBefore, notAfter time.Time) (time.Time, time.Time) {
+	life := notAfter.Sub(notBefore)
+	return notBefore.Add(life * 2 / 3), notBefore.Add(life * 5 / 6)
 }
 
 // certByARIID resolves an RFC 9773 §4.1 certificate identifier:

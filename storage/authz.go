@@ -145,6 +145,9 @@ func (s *gormStore) CompleteChallenge(ctx context.Context, challengeID string, f
 			return mapErr(ar.Error)
 		}
 		if !valid {
+			if err := recordValidationFailed(tx, authzID, challengeID, failure, at); err != nil {
+				return err
+			}
 			return mapErr(tx.Exec(`UPDATE orders SET status = ?, error = ?
 				WHERE id IN (`+pendingOrdersOf+`)`,
 				acme.StatusInvalid, problemJSON, authzID, acme.StatusPending).Error)

@@ -43,6 +43,9 @@ func (s *gormStore) RevokeCertificate(ctx context.Context, id string, reason int
 			}
 			return err
 		}
+		if err := recordRevoked(tx, id, reason, at); err != nil {
+			return err
+		}
 		return mapErr(tx.Create(auditRowOf(e, s.now())).Error)
 	})
 	if err != nil {

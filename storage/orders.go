@@ -176,6 +176,9 @@ func (s *gormStore) CompleteFinalize(ctx context.Context, orderID string, cert *
 		if err := tx.Create(&row).Error; err != nil {
 			return mapErr(err)
 		}
+		if err := recordIssued(tx, orderID, cert); err != nil {
+			return err
+		}
 		for _, e := range events {
 			if err := tx.Create(auditRowOf(e, s.now())).Error; err != nil {
 				return mapErr(err)

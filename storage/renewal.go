@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
+
+	"gorm.io/gorm"
 
 	"github.com/certmint/certmint/acme"
 )
@@ -37,7 +40,33 @@ func (s *gormStore) ClearReplaced(ctx context.Context, certID, orderID string) e
 }
 
 func (s *gormStore) SetRenewNow(ctx context.Context, f RenewFilter) (int64, error) {
-	db := s.q(ctx).Model(&certificateRow{}).Where("revoked = ? AND not_after > ?", false, ts(s.now()))
+	now := ts(s.now())
+	var n int64
+	err := s.tx(ctx, func(tx *gorm.DB) error {
+		db, err := renewNowWhere(tx.Model(&certificateRow{}), f, now)
+		if err != nil {
+			return err
+		}
+		res := db.Update("renew_now", true)
+		if res.Error != nil {
+			return res.Error
+		}
+		n = res.RowsAffected
+		// The lineages of those certificates are due from now on (the
+		// ARI window moved into the past): the inventory says so.
+		marked, _ := renewNowWhere(tx.Model(&certificateRow{}), f, now)
+		return tx.Model(&lineageRow{}).Where("certificate_id IN (?) AND window_start > ?", marked.Select("id"), now).
+			Update("window_start", now).Error
+	})
+	if err != nil {
+		return 0, fmt.Errorf("set renew-now: %w", mapErr(err))
+	}
+	return n, nil
+}
+
+// renewNowWhere selects the unexpired, unrevoked certificates f names.
+func renewNowWhere(db *gorm.DB, f RenewFilter, now time.Time) (*gorm.DB, error) {
+	db = db.Where("revoked = ? AND not_after > ?", false, now)
 	switch {
 	case f.CertificateID != "":
 		db = db.Where("id = ?", f.CertificateID)
@@ -54,11 +83,7 @@ func (s *gormStore) SetRenewNow(ctx context.Context, f RenewFilter) (int64, erro
 				p, likeEscape(p)+",%", "%,"+likeEscape(p), "%,"+likeEscape(p)+",%")
 		}
 	default:
-		return 0, fmt.Errorf("set renew-now: empty filter")
+		return nil, fmt.Errorf("empty filter")
 	}
-	res := db.Update("renew_now", true)
-	if res.Error != nil {
-		return 0, fmt.Errorf("set renew-now: %w", mapErr(res.Error))
-	}
-	return res.RowsAffected, nil
+	return db, nil
 }

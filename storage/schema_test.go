@@ -19,6 +19,7 @@ var schemaRows = []any{
 	&eabKeyRow{}, &auditRow{}, &crlRow{}, &dnsPersistMatchRow{},
 	&AdminUser{}, &Session{}, &LoginThrottle{},
 	&usedNonce{}, &setting{},
+	&lineageRow{}, &webhookEndpointRow{}, &webhookDeliveryRow{}, &webhookMarkRow{},
 }
 
 // rawTables are the tables that only hand-written upserts reach (no row

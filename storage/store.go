@@ -45,6 +45,8 @@ type Store interface {
 	LeaseStore
 	MetricsStore
 	DNSPersistStore
+	InventoryStore
+	WebhookStore
 
 	// ExpireStale marks pending/ready orders and pending authorizations
 	// whose Expires is before now as invalid/expired, deletes used nonces
@@ -104,6 +106,17 @@ type CertFilter struct {
 type Page struct {
 	After string
 	Limit int
+}
+
+// InventoryStore reads the fleet inventory: one row per certificate
+// lineage, kept current as certificates are issued (lineage.go).
+type InventoryStore interface {
+	// ListLineages pages lineages newest first, their state taken at f.Now.
+	ListLineages(ctx context.Context, f LineageFilter, page Page) ([]Lineage, error)
+	// CountLineages counts the lineages matching f.
+	CountLineages(ctx context.Context, f LineageFilter) (int64, error)
+	// CountOverdue counts lineages past their renewal window, unexpired.
+	CountOverdue(ctx context.Context, now time.Time) (int64, error)
 }
 
 // LeaseStore elects one replica for cluster-wide background work.

@@ -8,6 +8,7 @@ import (
 
 type dashboardData struct {
 	Accounts, Valid, Expiring7, Expiring30, Revoked, Total int64
+	Overdue                                                int64 // lineages past their renewal window
 	Issued, Expiry                                         chart
 	DirectoryURL, Fingerprint, FingerprintColons           string
 	RootSubject                                            string
@@ -83,6 +84,9 @@ func (s *server) dashboard(w http.ResponseWriter, r *http.Request) error {
 	d.FingerprintColons = colonHex(d.Fingerprint)
 	var err error
 	if d.Accounts, err = s.store.CountAccounts(ctx); err != nil {
+		return err
+	}
+	if d.Overdue, err = s.store.CountOverdue(ctx, now); err != nil {
 		return err
 	}
 	st, err := s.store.CertificateStats(ctx, now)

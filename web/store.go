@@ -18,6 +18,8 @@ type Store interface {
 	storage.EABStore
 	storage.ConsoleStore
 	storage.ConsoleTeamStore
+	storage.InventoryStore
+	storage.WebhookStore
 	revocation.Store
 
 	GetAccount(ctx context.Context, id string) (*acme.Account, error)

@@ -231,6 +231,7 @@ func (a *app) run(ctx context.Context) error {
 	go a.identity.Run(ctx)
 	go a.crl.Run(ctx)
 	go a.backgroundJobs(ctx)
+	go a.newDispatcher().Run(ctx)
 	errc := make(chan error, len(servers))
 	for i, s := range servers {
 		go func(s *http.Server, ln net.Listener) {

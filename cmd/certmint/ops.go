@@ -26,6 +26,7 @@ func newMetrics(o serveOptions, store storage.Store, authority *ca.CA, pub *crl.
 	}
 	return metrics.New(metrics.Sources{
 		Certificates: store,
+		Overdue:      store,
 		Profiles:     profiles,
 		Pools:        store.SQLPools(),
 		CACertificates: func() []metrics.CACertificate {

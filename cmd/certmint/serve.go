@@ -59,6 +59,8 @@ type serveOptions struct {
 	RateLimitsOn    bool
 	RateSpecs       map[string]*string
 	RateLimits      ratelimit.Config
+	WebhookRetry    time.Duration
+	WebhookPoll     time.Duration
 	Console         consoleOptions
 	// Sources says where each flag's value came from (flagSources).
 	Sources map[string]string
@@ -152,6 +154,7 @@ func newServeCmd() *cobra.Command {
 	o.Console.register(f)
 	f.IntVar(&l.DBMaxConns, "db-max-conns", 20, "Postgres connection pool size")
 	f.DurationVar(&l.DBStatementTimeout, "db-statement-timeout", 10*time.Second, "Postgres statement timeout")
+	webhookFlags(cmd, &o)
 	return cmd
 }
 
@@ -224,6 +227,9 @@ func (o *serveOptions) validate() error {
 		return err
 	}
 	if err := o.Console.validate(); err != nil {
+		return err
+	}
+	if err := o.validateWebhooks(); err != nil {
 		return err
 	}
 	if o.CRLListen != "" {

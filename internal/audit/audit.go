@@ -59,3 +59,12 @@ func Names(pattern string) string { return "names/" + pattern }
 
 // ACMEAccount is the actor of an ACME request signed by an account.
 func ACMEAccount(id string) string { return "account:" + id }
+
+// Webhook actions.
+const (
+	WebhookAdd    = "webhook.add"
+	WebhookRemove = "webhook.remove"
+)
+
+// Webhook names a webhook endpoint by its ID.
+func Webhook(id string) string { return "webhook/" + id }

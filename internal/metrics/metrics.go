@@ -36,6 +36,8 @@ type CACertificate struct {
 type Sources struct {
 	// Certificates counts issued and revoked certificates in the database.
 	Certificates CertificateCounter
+	// Overdue counts the lineages overdue for renewal in the database.
+	Overdue OverdueCounter
 	// Profiles are the configured profile names: each is reported from
 	// the start, at 0 until its first certificate, so rate() sees the
 	// first one too.
@@ -98,6 +100,9 @@ func New(src Sources) *Metrics {
 		buildInfo(src.Version))
 	if src.Certificates != nil {
 		m.reg.MustRegister(newCertCollector(src.Certificates, src.Profiles, src.CountEvery, src.Logger))
+	}
+	if src.Overdue != nil {
+		m.reg.MustRegister(&overdueCollector{src: src.Overdue, log: src.Logger})
 	}
 	for name, db := range src.Pools {
 		m.reg.MustRegister(collectors.NewDBStatsCollector(db, name))

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/certmint/certmint/ca"
+	"github.com/certmint/certmint/internal/audit"
+	"github.com/certmint/certmint/internal/webhook"
+	"github.com/certmint/certmint/storage"
+)
+
+// ca.expiring: queued for each CA certificate within 30 days of its end,
+// once a day, and not before.
+func TestSweepCAExpiring(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	authority, err := ca.Open(ca.Options{Dir: filepath.Join(dir, "ca"), RootName: "Test Root", Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer authority.Close()
+	st, err := storage.Open(ctx, filepath.Join(dir, "db"), storage.Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.AddWebhook(ctx, "https://hooks.test/x", "0123456789abcdef", webhook.CAExpiring, audit.Event{Actor: "test", Action: audit.WebhookAdd}); err != nil {
+		t.Fatal(err)
+	}
+	a := &app{ca: authority, store: st, log: log}
+	count := func() int {
+		ds, err := st.ListDeliveries(ctx, "", storage.Page{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ds)
+	}
+	inter := authority.Intermediate().NotAfter
+	a.sweepCAExpiring(ctx, inter.Add(-31*24*time.Hour))
+	if n := count(); n != 0 {
+		t.Fatalf("%d events 31 days before the end, want 0", n)
+	}
+	a.sweepCAExpiring(ctx, inter.Add(-29*24*time.Hour))
+	a.sweepCAExpiring(ctx, inter.Add(-29*24*time.Hour+time.Hour))
+	if n := count(); n != 1 {
+		t.Fatalf("%d events after two sweeps within a day, want 1 (the intermediate)", n)
+	}
+	a.sweepCAExpiring(ctx, inter.Add(-28*24*time.Hour))
+	if n := count(); n != 2 {
+		t.Fatalf("%d events the next day, want 2", n)
+	}
+}
