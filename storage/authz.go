@@ -14,7 +14,7 @@ import (
 // its challenges in one transaction.
 func (s *gormStore) CreateAuthorization(ctx context.Context, a *acme.Authorization) error {
 	authzs := []acme.Authorization{*a}
-	if err := s.tx(ctx, func(tx *gorm.DB) error { return insertAuthzs(tx, authzs, s.now()) }); err != nil {
+	if err := s.tx(ctx, func(tx *gorm.DB) error { return insertAuthzs(ctx, tx, authzs, s.now()) }); err != nil {
 		return fmt.Errorf("create authorization: %w", err)
 	}
 	*a = authzs[0]
@@ -31,13 +31,17 @@ func (s *gormStore) GetAuthorization(ctx context.Context, id string) (*acme.Auth
 }
 
 func (s *gormStore) authzWithChallenges(db *gorm.DB, id string) (*acme.Authorization, error) {
-	var row authzRow
-	if err := db.Where("id = ?", id).Take(&row).Error; err != nil {
-		return nil, mapErr(err)
+	ctx := db.Statement.Context
+	row, err := getRow[authzRow](ctx, db, id)
+	if err != nil {
+		return nil, err
 	}
 	var chals []challengeRow
-	if err := db.Where("authz_id = ?", id).Order("position").Find(&chals).Error; err != nil {
-		return nil, mapErr(err)
+	err = queryRows(ctx, db, "WHERE authz_id = ? ORDER BY position", []any{id}, func(c *challengeRow) {
+		chals = append(chals, *c)
+	})
+	if err != nil {
+		return nil, err
 	}
 	return row.toModel(chals), nil
 }
@@ -70,16 +74,17 @@ func (s *gormStore) FindReusableAuthorization(ctx context.Context, accountID, ty
 func (s *gormStore) GetChallenge(ctx context.Context, id string) (*acme.Challenge, *acme.Authorization, error) {
 	db := s.r(ctx)
 	var chals []challengeRow
-	if err := db.Where("authz_id = (SELECT authz_id FROM challenges WHERE id = ?)", id).Order("position").
-		Find(&chals).Error; err != nil {
-		return nil, nil, fmt.Errorf("get challenge %s: %w", id, mapErr(err))
+	err := queryRows(ctx, db, "WHERE authz_id = (SELECT authz_id FROM challenges WHERE id = ?) ORDER BY position",
+		[]any{id}, func(c *challengeRow) { chals = append(chals, *c) })
+	if err != nil {
+		return nil, nil, fmt.Errorf("get challenge %s: %w", id, err)
 	}
 	if len(chals) == 0 {
 		return nil, nil, fmt.Errorf("get challenge %s: %w", id, ErrNotFound)
 	}
-	var row authzRow
-	if err := db.Where("id = ?", chals[0].AuthzID).Take(&row).Error; err != nil {
-		return nil, nil, fmt.Errorf("get challenge %s: %w", id, mapErr(err))
+	row, err := getRow[authzRow](ctx, db, chals[0].AuthzID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("get challenge %s: %w", id, err)
 	}
 	a := row.toModel(chals)
 	for i := range a.Challenges {

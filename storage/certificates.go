@@ -16,9 +16,9 @@ import (
 
 // GetCertificate reads one certificate; every download makes it.
 func (s *gormStore) GetCertificate(ctx context.Context, id string) (*acme.Certificate, error) {
-	var c certificateRow
-	if err := s.r(ctx).Where("id = ?", id).Take(&c).Error; err != nil {
-		return nil, fmt.Errorf("get certificate %s: %w", id, mapErr(err))
+	c, err := getRow[certificateRow](ctx, s.r(ctx), id)
+	if err != nil {
+		return nil, fmt.Errorf("get certificate %s: %w", id, err)
 	}
 	return c.toModel(), nil
 }

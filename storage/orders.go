@@ -33,16 +33,13 @@ func (s *gormStore) CreateOrder(ctx context.Context, o *acme.Order, newAuthzs []
 		links[i] = orderAuthzRow{OrderID: o.ID, AuthzID: id, Position: i}
 	}
 	err := s.tx(ctx, func(tx *gorm.DB) error {
-		if err := insertAuthzs(tx, newAuthzs, now); err != nil {
+		if err := insertAuthzs(ctx, tx, newAuthzs, now); err != nil {
 			return err
 		}
-		if err := tx.Create(&row).Error; err != nil {
-			return mapErr(err)
+		if err := insertRows(ctx, tx, []orderRow{row}); err != nil {
+			return err
 		}
-		if len(links) == 0 {
-			return nil
-		}
-		return mapErr(tx.Create(&links).Error)
+		return insertRows(ctx, tx, links)
 	})
 	if err != nil {
 		return fmt.Errorf("create order: %w", err)
@@ -52,7 +49,7 @@ func (s *gormStore) CreateOrder(ctx context.Context, o *acme.Order, newAuthzs []
 
 // insertAuthzs inserts authorizations and then all of their challenges,
 // each as one multi-row INSERT, filling in missing IDs and times.
-func insertAuthzs(tx *gorm.DB, authzs []acme.Authorization, now time.Time) error {
+func insertAuthzs(ctx context.Context, tx *gorm.DB, authzs []acme.Authorization, now time.Time) error {
 	if len(authzs) == 0 {
 		return nil
 	}
@@ -77,13 +74,10 @@ func insertAuthzs(tx *gorm.DB, authzs []acme.Authorization, now time.Time) error
 			chals = append(chals, fromChallenge(c))
 		}
 	}
-	if err := tx.Create(&rows).Error; err != nil {
-		return mapErr(err)
+	if err := insertRows(ctx, tx, rows); err != nil {
+		return err
 	}
-	if len(chals) == 0 {
-		return nil
-	}
-	return mapErr(tx.Create(&chals).Error)
+	return insertRows(ctx, tx, chals)
 }
 
 // GetOrder reads the order, then its authorization IDs in position order.
@@ -92,14 +86,16 @@ func insertAuthzs(tx *gorm.DB, authzs []acme.Authorization, now time.Time) error
 // read more simply.
 func (s *gormStore) GetOrder(ctx context.Context, id string) (*acme.Order, error) {
 	db := s.r(ctx)
-	var row orderRow
-	if err := db.Where("id = ?", id).Take(&row).Error; err != nil {
-		return nil, fmt.Errorf("get order %s: %w", id, mapErr(err))
+	row, err := getRow[orderRow](ctx, db, id)
+	if err != nil {
+		return nil, fmt.Errorf("get order %s: %w", id, err)
 	}
 	o := row.toModel()
-	if err := db.Model(&orderAuthzRow{}).Where("order_id = ?", id).Order("position").
-		Pluck("authz_id", &o.AuthzIDs).Error; err != nil {
-		return nil, fmt.Errorf("get order %s: %w", id, mapErr(err))
+	err = queryRows(ctx, db, "WHERE order_id = ? ORDER BY position", []any{id}, func(l *orderAuthzRow) {
+		o.AuthzIDs = append(o.AuthzIDs, l.AuthzID)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get order %s: %w", id, err)
 	}
 	return o, nil
 }
