@@ -65,8 +65,10 @@ func (s *Server) newNonce(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
-// rootPEM serves the root certificate for bootstrap by fingerprint: the
-// client fetches it without trusting TLS and checks its SHA-256.
+// rootPEM serves every root clients should trust now, for bootstrap by
+// fingerprint: the client fetches it without trusting TLS and checks a
+// SHA-256. During a root rotation's overlap it holds the old and the new
+// root, so fleets trust the new one before any certificate needs it.
 func (s *Server) rootPEM(c echo.Context) error {
-	return c.Blob(http.StatusOK, "application/x-pem-file", s.ca.RootPEM())
+	return c.Blob(http.StatusOK, "application/x-pem-file", s.ca.BundlePEM())
 }

@@ -43,6 +43,7 @@ type Store interface {
 	ConsoleStore
 	LeaseStore
 	MetricsStore
+	IssuerStore
 
 	// ExpireStale marks pending/ready orders and pending authorizations
 	// whose Expires is before now as invalid/expired, deletes used nonces

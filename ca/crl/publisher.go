@@ -113,8 +113,11 @@ func (o Options) withDefaults() Options {
 // It is safe for concurrent use.
 type Publisher struct {
 	store  Store
-	ca     *ca.CA
-	issuer string // key of the stored CRL and its counter: the intermediate's SKI
+	iss    *ca.Issuer // the intermediate that signs this list
+	issuer string     // key of the stored CRL and its counter: the intermediate's SKI
+	// listRevoked lists what goes on the list: the certificates iss
+	// signed (ListRevokedBy) when a Set runs it.
+	listRevoked func(ctx context.Context, notAfterSince time.Time) ([]Revoked, error)
 	opts   Options
 	log    *slog.Logger
 	notify chan struct{}
@@ -142,18 +145,22 @@ func New(store Store, authority *ca.CA, opts Options) (*Publisher, error) {
 	if store == nil || authority == nil {
 		return nil, errors.New("crl: store and CA are required")
 	}
-	ski := authority.Intermediate().SubjectKeyId
-	if len(ski) == 0 {
+	return newPublisher(store, authority.Active(), store.ListRevoked, opts)
+}
+
+func newPublisher(store Store, iss *ca.Issuer, list func(context.Context, time.Time) ([]Revoked, error), opts Options) (*Publisher, error) {
+	if iss == nil || iss.Cert == nil || len(iss.Cert.SubjectKeyId) == 0 {
 		return nil, errors.New("crl: intermediate certificate has no subject key identifier")
 	}
 	opts = opts.withDefaults()
 	return &Publisher{
-		store:  store,
-		ca:     authority,
-		issuer: hex.EncodeToString(ski),
-		opts:   opts,
-		log:    opts.Logger.With("component", "crl"),
-		notify: make(chan struct{}, 1),
+		store:       store,
+		iss:         iss,
+		issuer:      hex.EncodeToString(iss.Cert.SubjectKeyId),
+		listRevoked: list,
+		opts:        opts,
+		log:         opts.Logger.With("component", "crl", "issuer", iss.Cert.Subject.CommonName, "issuer_id", iss.ID),
+		notify:      make(chan struct{}, 1),
 	}, nil
 }
 
@@ -250,7 +257,7 @@ func (p *Publisher) adoptStored(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("crl: stored CRL %d: %w", stored.Number, err)
 	}
-	if err := list.CheckSignatureFrom(p.ca.Intermediate()); err != nil {
+	if err := list.CheckSignatureFrom(p.iss.Cert); err != nil {
 		return fmt.Errorf("crl: stored CRL %d is not signed by this intermediate: %w", stored.Number, err)
 	}
 	p.set(&published{der: stored.DER, number: stored.Number, thisUpdate: stored.ThisUpdate,
@@ -264,7 +271,7 @@ func (p *Publisher) adoptStored(ctx context.Context) error {
 func (p *Publisher) publish(ctx context.Context, now time.Time, state string) error {
 	thisUpdate := now.UTC().Truncate(time.Second) // CRL times have second precision
 	nextUpdate := thisUpdate.Add(p.opts.Validity)
-	revoked, err := p.store.ListRevoked(ctx, thisUpdate)
+	revoked, err := p.listRevoked(ctx, thisUpdate)
 	if err != nil {
 		return fmt.Errorf("crl: %w", err)
 	}
@@ -281,7 +288,7 @@ func (p *Publisher) publish(ctx context.Context, now time.Time, state string) er
 	if err != nil {
 		return fmt.Errorf("crl: %w", err)
 	}
-	der, err := p.ca.CRL(entries, big.NewInt(number), thisUpdate, nextUpdate)
+	der, err := ca.IssuerCRL(p.iss, entries, big.NewInt(number), thisUpdate, nextUpdate)
 	if err != nil {
 		return fmt.Errorf("crl: sign: %w", err)
 	}
