@@ -161,6 +161,9 @@ func keyLocation(key string) string {
 	return "file " + key
 }
 
+// Holds reports whether dir holds any file of a CA, complete or not.
+func Holds(dir string) (bool, error) { return holdsCA(dir) }
+
 // holdsCA reports whether dir holds any file of a CA, complete or not.
 func holdsCA(dir string) (bool, error) {
 	for _, name := range []string{ManifestFile, RootCertFile, RootKeyFile, IntermediateCertFile, IntermediateKeyFile, IntermediateCSRFile} {

@@ -50,6 +50,15 @@ func openApp(ctx context.Context, o serveOptions, log *slog.Logger) (a *app, err
 			_ = os.RemoveAll(o.Data)
 		}
 	}()
+	// CA files first: one that cannot sign stops start-up before the
+	// database is touched.
+	local, err := openLocalCA(o, log)
+	if err != nil {
+		return nil, err
+	}
+	if local != nil {
+		defer local.Close() // the CA signing comes from the database
+	}
 	dsn := o.DB
 	if dsn == "" {
 		dsn = filepath.Join(o.Data, "certmint.db")
@@ -80,7 +89,7 @@ func openApp(ctx context.Context, o serveOptions, log *slog.Logger) (a *app, err
 	// The CA comes from the database's issuers (the first start records
 	// those of DATA/ca there): every replica signs with the same
 	// intermediate, and a server that cannot sign stops here.
-	authority, err := openAuthority(ctx, o, store, log)
+	authority, err := openAuthority(ctx, o, store, local, log)
 	if err != nil {
 		return nil, err
 	}

@@ -49,9 +49,18 @@ func openCAError(err error, data string) error {
 // create is true and the directory holds none), and assigns every
 // certificate issued so far to its intermediate.
 func recordIssuers(ctx context.Context, store storage.Store, data string, passphrase []byte, rootName string, create bool, log *slog.Logger) ([]ca.IssuerRecord, *ca.CA, error) {
+	return recordIssuersOf(ctx, store, nil, data, passphrase, rootName, create, log)
+}
+
+// recordIssuersOf is recordIssuers with the CA of data/ca already open
+// (nil: opened here when needed).
+func recordIssuersOf(ctx context.Context, store storage.Store, authority *ca.CA, data string, passphrase []byte, rootName string, create bool, log *slog.Logger) ([]ca.IssuerRecord, *ca.CA, error) {
 	recs, err := store.ListIssuers(ctx)
 	if err != nil || len(recs) > 0 {
-		return recs, nil, err
+		return recs, authority, err
+	}
+	if authority != nil {
+		return recordLocal(ctx, store, authority, data, log)
 	}
 	dir := filepath.Join(data, "ca")
 	if !create {
@@ -61,10 +70,17 @@ func recordIssuers(ctx context.Context, store storage.Store, data string, passph
 			}
 		}
 	}
-	authority, err := ca.Open(ca.Options{Dir: dir, Passphrase: passphrase, RootName: rootName, Logger: log})
+	authority, err = ca.Open(ca.Options{Dir: dir, Passphrase: passphrase, RootName: rootName, Logger: log})
 	if err != nil {
 		return nil, nil, openCAError(err, data)
 	}
+	return recordLocal(ctx, store, authority, data, log)
+}
+
+// recordLocal records the issuers of the CA opened from data/ca. It
+// closes authority on failure.
+func recordLocal(ctx context.Context, store storage.Store, authority *ca.CA, data string, log *slog.Logger) ([]ca.IssuerRecord, *ca.CA, error) {
+	dir := filepath.Join(data, "ca")
 	// Databases from before issuers were recorded name their root here.
 	stored, err := store.InitSetting(ctx, "ca.root-sha256", authority.RootFingerprint())
 	if err != nil {
@@ -76,7 +92,7 @@ func recordIssuers(ctx context.Context, store storage.Store, data string, passph
 		return nil, nil, usagef("the database belongs to the CA with root SHA-256 %s, but %s holds root %s; every replica must use the same CA",
 			stored, dir, authority.RootFingerprint())
 	}
-	recs, err = authority.Records(dir)
+	recs, err := authority.Records(dir)
 	if err != nil {
 		authority.Close()
 		return nil, nil, err
@@ -101,11 +117,28 @@ func recordIssuers(ctx context.Context, store storage.Store, data string, passph
 	return recs, authority, nil
 }
 
+// openLocalCA opens the CA files of data/ca when there are any, before
+// the database is touched: a CA that cannot sign (an intermediate waiting
+// for the offline root, a key file others may read, a token refusing its
+// PIN) stops start-up with nothing written. nil when data/ca is empty.
+func openLocalCA(o serveOptions, log *slog.Logger) (*ca.CA, error) {
+	dir := filepath.Join(o.Data, "ca")
+	has, err := ca.Holds(dir)
+	if err != nil || !has {
+		return nil, err
+	}
+	authority, err := ca.Open(ca.Options{Dir: dir, Passphrase: o.Passphrase, RootName: o.RootName, Logger: log})
+	if err != nil {
+		return nil, openCAError(err, o.Data)
+	}
+	return authority, nil
+}
+
 // openAuthority opens the CA a server signs with: from the database's
 // issuer records, after recording those of --data on the first start.
 // A server that cannot reach the active intermediate's key is refused.
-func openAuthority(ctx context.Context, o serveOptions, store storage.Store, log *slog.Logger) (*ca.CA, error) {
-	recs, fromFiles, err := recordIssuers(ctx, store, o.Data, o.Passphrase, o.RootName, true, log)
+func openAuthority(ctx context.Context, o serveOptions, store storage.Store, local *ca.CA, log *slog.Logger) (*ca.CA, error) {
+	recs, fromFiles, err := recordIssuersOf(ctx, store, local, o.Data, o.Passphrase, o.RootName, true, log)
 	if err != nil {
 		return nil, err
 	}
