@@ -4,6 +4,12 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -179,5 +185,146 @@ func TestIntermediateRotationWhileServing(t *testing.T) {
 				t.Fatal("the new issuer's CRL lists A, which it did not issue")
 			}
 		})
+	}
+}
+
+// fetchBundle is GET /roots/bundle.pem.
+func fetchBundle(t *testing.T, s *Server) []*x509.Certificate {
+	t.Helper()
+	resp, err := insecureClient().Get(fmt.Sprintf("https://127.0.0.1:%d/roots/bundle.pem", s.Port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return chainCerts(t, b)
+}
+
+// waitBundle waits until the bundle holds n roots.
+func waitBundle(t *testing.T, s *Server, n int, limit time.Duration) []*x509.Certificate {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		b := fetchBundle(t, s)
+		if len(b) == n {
+			return b
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("bundle holds %d roots after %s, want %d\n%s", len(b), limit, n, s.Output())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// trustedEntries lists keytool's trusted certificate entries of a PKCS#12
+// trust store.
+func trustedEntries(t *testing.T, path, password string) []string {
+	t.Helper()
+	o, err := exec.Command("keytool", "-list", "-keystore", path, "-storetype", "PKCS12", "-storepass", password).CombinedOutput()
+	if err != nil {
+		t.Fatalf("keytool -list %s: %v\n%s", path, err, o)
+	}
+	var out []string
+	for _, line := range strings.Split(string(o), "\n") {
+		if strings.Contains(line, "trustedCertEntry") {
+			out = append(out, strings.SplitN(line, ",", 2)[0])
+		}
+	}
+	return out
+}
+
+// TestRootRotation: `ca rotate root --overlap` publishes both roots while
+// issuance stays on the old chain; an agent run puts both into root.pem
+// and truststore.p12 (keytool lists two trusted entries); at the end of
+// the overlap issuance switches, new chains verify to the new root, and
+// the old root leaves the bundle and, at the agent's next run, its stores.
+func TestRootRotation(t *testing.T) {
+	if _, err := exec.LookPath("keytool"); err != nil {
+		if isCI() {
+			t.Fatal("keytool missing")
+		}
+		t.Skip("keytool missing (apt-get install default-jdk-headless)")
+	}
+	s := StartServer(t, ServerOptions{Args: []string{"--ca-poll", "300ms"}})
+	oldRoot := chainCerts(t, s.RootPEM)[0]
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	pwFile := filepath.Join(dir, "pw")
+	os.WriteFile(pwFile, []byte("s3cret-pw\n"), 0o600)
+	agentArgs := []string{"agent", "--once", "--server", s.DirectoryURL(), "--out", out, "--root-fingerprint", rootFingerprint(t, s),
+		"--name", "rooted.test", "--http01-listen", "127.0.0.1:" + strconv.Itoa(s.HTTPPort), "--p12-password-file", pwFile}
+	if _, stderr, code := runCLI(t, nil, agentArgs...); code != 0 {
+		t.Fatalf("agent --once: exit %d: %s\n%s", code, stderr, s.Output())
+	}
+	truststore := filepath.Join(out, "truststore.p12")
+	if n := trustedEntries(t, truststore, "s3cret-pw"); len(n) != 1 {
+		t.Fatalf("trust store before the rotation: %v", n)
+	}
+
+	const overlap = 12 * time.Second
+	if o, e, code := runCLI(t, nil, "ca", "rotate", "root", "--data", s.Data, "--overlap", overlap.String()); code != 0 {
+		t.Fatalf("ca rotate root: exit %d: %s%s", code, o, e)
+	}
+	rotated := time.Now()
+	bundle := waitBundle(t, s, 2, 5*time.Second)
+	newRoot := bundle[1]
+	if !bundle[0].Equal(oldRoot) || newRoot.Equal(oldRoot) {
+		t.Fatal("the bundle does not hold the old root and a new one")
+	}
+	allOut, _, code := runCLI(t, nil, "ca", "root", "--all", "--data", s.Data)
+	if code != 0 || len(chainCerts(t, []byte(allOut))) != 2 {
+		t.Fatalf("ca root --all during the overlap: exit %d\n%s", code, allOut)
+	}
+
+	// An agent run during the overlap trusts both roots.
+	if _, stderr, code := runCLI(t, nil, agentArgs...); code != 0 {
+		t.Fatalf("agent --once during the overlap: exit %d: %s\n%s", code, stderr, s.Output())
+	}
+	if n := trustedEntries(t, truststore, "s3cret-pw"); len(n) != 2 {
+		t.Fatalf("keytool lists %d trusted entries during the overlap, want 2: %v", len(n), n)
+	}
+	if rootPEM, _ := os.ReadFile(filepath.Join(out, "root.pem")); len(chainCerts(t, rootPEM)) != 2 {
+		t.Fatal("the agent's root.pem does not hold both roots")
+	}
+
+	// Issuance stays on the old chain during the overlap.
+	oldPool, newPool := x509.NewCertPool(), x509.NewCertPool()
+	oldPool.AddCert(oldRoot)
+	newPool.AddCert(newRoot)
+	s.Roots.AddCert(newRoot) // the server's own TLS certificate moves to the new chain too
+	if time.Since(rotated) < overlap-time.Second {
+		_, res := obtainWithLegoClient(t, s, "during.rotate.test")
+		verifyChain(t, res.Certificate, oldPool, time.Now())
+	} else {
+		t.Log("the overlap ended before the during-overlap issuance; skipped that check")
+	}
+
+	// At the end of the overlap issuance switches and the old root leaves.
+	waitBundle(t, s, 1, overlap+10*time.Second)
+	var chain []byte
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, res := obtainWithLegoClient(t, s, "after.rotate.test")
+		chain = res.Certificate
+		if _, err := chainIssuer(t, chain).Verify(x509.VerifyOptions{Roots: newPool}); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("issuance did not switch to the new root\n%s", s.Output())
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	verifyChain(t, chain, newPool, time.Now())
+	t.Logf("switched %s after `ca rotate root --overlap %s`", time.Since(rotated).Round(time.Millisecond), overlap)
+
+	if _, stderr, code := runCLI(t, nil, agentArgs...); code != 0 {
+		t.Fatalf("agent --once after the switch: exit %d: %s\n%s", code, stderr, s.Output())
+	}
+	if n := trustedEntries(t, truststore, "s3cret-pw"); len(n) != 1 {
+		t.Fatalf("keytool lists %d trusted entries after the switch, want the new root only: %v", len(n), n)
+	}
+	rootPEM, _ := os.ReadFile(filepath.Join(out, "root.pem"))
+	if got := chainCerts(t, rootPEM); len(got) != 1 || !got[0].Equal(newRoot) {
+		t.Fatal("the agent's root.pem is not the new root alone after the switch")
 	}
 }

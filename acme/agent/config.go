@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -70,6 +71,9 @@ type Config struct {
 	// OnRenew is called after every new certificate is stored (the first
 	// one included), from the agent's goroutine; it must not block long.
 	OnRenew func(cert *tls.Certificate)
+	// OnBundle is called when the CA's bundle of roots changed (a root
+	// rotation), after root.pem is written, from the agent's goroutine.
+	OnBundle func(roots []*x509.Certificate)
 	// OnEvent is called once per action (obtained, renewed, unchanged),
 	// from the agent's goroutine, after OnRenew; it must not block long.
 	OnEvent func(Event)

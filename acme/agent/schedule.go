@@ -136,6 +136,7 @@ func (a *Agent) loop(ctx context.Context) {
 			return
 		case <-timer.C:
 		}
+		a.refreshBundleLogged(ctx)
 		if !renew {
 			continue
 		}
