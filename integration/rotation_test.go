@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/go-acme/lego/v4/certificate"
+
+	"github.com/certmint/certmint/tools/pgtest"
 )
 
 // caStatus runs `certmint ca status --json` against target (--data DIR or
@@ -327,4 +329,65 @@ func TestRootRotation(t *testing.T) {
 	if got := chainCerts(t, rootPEM); len(got) != 1 || !got[0].Equal(newRoot) {
 		t.Fatal("the agent's root.pem is not the new root alone after the switch")
 	}
+}
+
+// startFromDatabase starts a replica on a fresh --data directory: its CA
+// comes from the database alone, no files copied.
+func startFromDatabase(t *testing.T, first *Server, o ServerOptions) *Server {
+	t.Helper()
+	o.Data = filepath.Join(t.TempDir(), "data")
+	s := &Server{t: t, Data: o.Data, opts: o, Port: freePort(t), AdminPort: freePort(t),
+		HTTPPort: freePort(t), TLSPort: freePort(t), CRLPort: freePort(t), DNS: StartDNS(t),
+		RootPEM: first.RootPEM, Roots: first.Roots}
+	s.Start()
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// TestReplicasFollowRotation: two replicas on Postgres, the second with
+// an empty data directory (its CA, keys included, comes from the
+// database, encrypted under CERTMINT_CA_PASSPHRASE; without the
+// passphrase it is refused in one line, exit 2). A `ca rotate
+// intermediate --db` from the command line is used by both.
+func TestReplicasFollowRotation(t *testing.T) {
+	dsn := pgtest.Start(t)
+	env := []string{"CERTMINT_CA_PASSPHRASE=replica-s3cret"}
+	args := []string{"--ca-poll", "500ms"}
+	a := StartServer(t, ServerOptions{DB: dsn, Env: env, Args: args})
+	_, resA := obtainWithLegoClient(t, a, "a.replicas.test")
+	before := chainIssuer(t, resA.Certificate)
+
+	// Without the passphrase a replica cannot reach the key: refused.
+	bare := filepath.Join(t.TempDir(), "bare")
+	_, stderr, code := runCLI(t, []string{"CERTMINT_CA_PASSPHRASE="}, "serve", "--data", bare, "--db", dsn,
+		"--listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--admin-listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--crl-listen", "")
+	wantUsage(t, stderr, code, "CERTMINT_CA_PASSPHRASE")
+
+	b := startFromDatabase(t, a, ServerOptions{DB: dsn, Env: env, Args: args})
+	_, resB := obtainWithLegoClient(t, b, "b.replicas.test")
+	if !chainIssuer(t, resB.Certificate).Equal(before) {
+		t.Fatal("replica B signs with another intermediate than A")
+	}
+	if _, err := os.Stat(filepath.Join(b.Data, "ca", "intermediate.key")); err == nil {
+		t.Fatal("replica B wrote a CA key file; its CA should come from the database")
+	}
+
+	if o, e, code := runCLI(t, env, "ca", "rotate", "intermediate", "--db", dsn); code != 0 {
+		t.Fatalf("ca rotate intermediate --db: exit %d: %s%s", code, o, e)
+	}
+	rotated := time.Now()
+	for _, s := range []*Server{a, b} {
+		for i := 0; ; i++ {
+			_, res := obtainWithLegoClient(t, s, fmt.Sprintf("r%d.replicas.test", i))
+			if inter := chainIssuer(t, res.Certificate); !inter.Equal(before) {
+				verifyChain(t, res.Certificate, s.Roots, time.Now())
+				break
+			}
+			if time.Since(rotated) > time.Minute {
+				t.Fatalf("replica on port %d still signs with the old intermediate a minute after the rotation\n%s", s.Port, s.Output())
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+	}
+	t.Logf("both replicas use the new intermediate %s after `ca rotate intermediate --db`", time.Since(rotated).Round(time.Millisecond))
 }
