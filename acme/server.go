@@ -24,6 +24,11 @@ import (
 
 // Config is the ACME server's policy. Zero values take the defaults noted.
 type Config struct {
+	// OnBundleFetch, when set, is told which account (by the ID in the
+	// Certmint-Account header agents send) fetched /roots/bundle.pem, for
+	// the console's view of who has the current roots. The header is the
+	// agent's own report, not authenticated: it informs, it grants nothing.
+	OnBundleFetch func(ctx context.Context, accountID, remoteAddr string)
 	// Profiles are the issuance profiles offered (draft-ietf-acme-profiles);
 	// DefaultProfile names the one used when an order names none.
 	Profiles       map[string]ca.Profile

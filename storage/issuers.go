@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -22,19 +23,68 @@ type IssuerStore interface {
 	// ListRevokedBy is crl.Store's ListRevoked for one issuer's
 	// certificates.
 	ListRevokedBy(ctx context.Context, issuer string, notAfterSince time.Time) ([]crl.Revoked, error)
+	// RecordBundleFetch notes that account fetched the bundle of roots
+	// (fingerprints) at at; ListBundleFetches returns the last fetch of
+	// each account, newest first.
+	RecordBundleFetch(ctx context.Context, f BundleFetch) error
+	ListBundleFetches(ctx context.Context, limit int) ([]BundleFetch, error)
+}
+
+// BundleFetch is an agent's last fetch of /roots/bundle.pem.
+type BundleFetch struct {
+	AccountID  string
+	FetchedAt  time.Time
+	RemoteAddr string
+	Roots      []string // SHA-256 of each root it received
+}
+
+// bundleFetchRow is the bundle_fetches table.
+type bundleFetchRow struct {
+	AccountID  string    `gorm:"primaryKey;size:64"`
+	FetchedAt  time.Time `gorm:"not null"`
+	RemoteAddr string    `gorm:"size:64"`
+	Roots      string    `gorm:"type:text"`
+}
+
+func (bundleFetchRow) TableName() string { return "bundle_fetches" }
+
+// RecordBundleFetch is an upsert: one row per account, the last fetch.
+func (s *gormStore) RecordBundleFetch(ctx context.Context, f BundleFetch) error {
+	err := s.q(ctx).Exec(`INSERT INTO bundle_fetches (account_id, fetched_at, remote_addr, roots) VALUES (?, ?, ?, ?)
+		ON CONFLICT (account_id) DO UPDATE SET fetched_at = excluded.fetched_at, remote_addr = excluded.remote_addr, roots = excluded.roots`,
+		f.AccountID, ts(f.FetchedAt), f.RemoteAddr, strings.Join(f.Roots, ",")).Error
+	if err != nil {
+		return fmt.Errorf("record bundle fetch: %w", mapErr(err))
+	}
+	return nil
+}
+
+func (s *gormStore) ListBundleFetches(ctx context.Context, limit int) ([]BundleFetch, error) {
+	var rows []bundleFetchRow
+	if err := s.r(ctx).Order("fetched_at DESC").Limit(limit).Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("list bundle fetches: %w", mapErr(err))
+	}
+	out := make([]BundleFetch, len(rows))
+	for i, r := range rows {
+		out[i] = BundleFetch{AccountID: r.AccountID, FetchedAt: utc(r.FetchedAt), RemoteAddr: r.RemoteAddr}
+		if r.Roots != "" {
+			out[i].Roots = strings.Split(r.Roots, ",")
+		}
+	}
+	return out, nil
 }
 
 // issuerRow is the ca_issuers table.
 type issuerRow struct {
-	ID         string    `gorm:"primaryKey;size:64"`
-	Role       string    `gorm:"size:16;not null;index"`
-	State      string    `gorm:"size:16;not null;index"`
-	ParentID   string    `gorm:"size:64"`
-	CertPEM    string    `gorm:"type:text"`
-	CSRPEM     string    `gorm:"column:csr_pem;type:text"`
-	KeyRef     string    `gorm:"type:text"`
-	KeyPEM     string    `gorm:"type:text"`
-	CRLName    string    `gorm:"column:crl_name;size:64"`
+	ID         string `gorm:"primaryKey;size:64"`
+	Role       string `gorm:"size:16;not null;index"`
+	State      string `gorm:"size:16;not null;index"`
+	ParentID   string `gorm:"size:64"`
+	CertPEM    string `gorm:"type:text"`
+	CSRPEM     string `gorm:"column:csr_pem;type:text"`
+	KeyRef     string `gorm:"type:text"`
+	KeyPEM     string `gorm:"type:text"`
+	CRLName    string `gorm:"column:crl_name;size:64"`
 	ActivateAt *time.Time
 	CreatedAt  time.Time `gorm:"not null"`
 	UpdatedAt  time.Time `gorm:"not null"`

@@ -14,15 +14,15 @@ import (
 func init() { register("0012_ca_issuers", migrateIssuers0012) }
 
 type issuer0012 struct {
-	ID         string    `gorm:"primaryKey;size:64"`
-	Role       string    `gorm:"size:16;not null"`
-	State      string    `gorm:"size:16;not null;index"`
-	ParentID   string    `gorm:"size:64"`
-	CertPEM    string    `gorm:"type:text"`
-	CSRPEM     string    `gorm:"column:csr_pem;type:text"`
-	KeyRef     string    `gorm:"type:text"`
-	KeyPEM     string    `gorm:"type:text"`
-	CRLName    string    `gorm:"column:crl_name;size:64"`
+	ID         string `gorm:"primaryKey;size:64"`
+	Role       string `gorm:"size:16;not null"`
+	State      string `gorm:"size:16;not null;index"`
+	ParentID   string `gorm:"size:64"`
+	CertPEM    string `gorm:"type:text"`
+	CSRPEM     string `gorm:"column:csr_pem;type:text"`
+	KeyRef     string `gorm:"type:text"`
+	KeyPEM     string `gorm:"type:text"`
+	CRLName    string `gorm:"column:crl_name;size:64"`
 	ActivateAt *time.Time
 	CreatedAt  time.Time `gorm:"not null"`
 	UpdatedAt  time.Time `gorm:"not null"`
@@ -36,8 +36,19 @@ type certIssuer0012 struct {
 
 func (certIssuer0012) TableName() string { return "certificates" }
 
+// bundleFetch0012 is the last fetch of /roots/bundle.pem per ACME
+// account, as agents report it, for the console's CA page.
+type bundleFetch0012 struct {
+	AccountID  string    `gorm:"primaryKey;size:64"`
+	FetchedAt  time.Time `gorm:"not null"`
+	RemoteAddr string    `gorm:"size:64"`
+	Roots      string    `gorm:"type:text"` // SHA-256 of each root served, comma separated
+}
+
+func (bundleFetch0012) TableName() string { return "bundle_fetches" }
+
 func migrateIssuers0012(tx *gorm.DB) error {
-	if err := tx.AutoMigrate(&issuer0012{}); err != nil {
+	if err := tx.AutoMigrate(&issuer0012{}, &bundleFetch0012{}); err != nil {
 		return err
 	}
 	return tx.Migrator().AddColumn(&certIssuer0012{}, "IssuerID")

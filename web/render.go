@@ -72,6 +72,7 @@ type view struct {
 	Version string
 	Now     time.Time
 	Data    any
+	Banner  string // the CA's offline-root warning, on every page
 }
 
 type pages struct {
@@ -126,6 +127,9 @@ func (s *server) render(w http.ResponseWriter, r *http.Request, status int, page
 	v := view{Title: title, Nav: nav, Version: s.cfg.Version, Now: s.now(), Data: data}
 	if se := sessionFrom(r.Context()); se != nil {
 		v.User, v.CSRF = se.Username, se.CSRFToken
+		if s.cfg.CAOps != nil {
+			v.Banner = s.cfg.CAOps.Warning()
+		}
 	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout.html", v); err != nil {

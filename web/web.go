@@ -33,6 +33,8 @@ type Config struct {
 	// OnRevoke is called after the console revoked a certificate, e.g. to
 	// publish a fresh CRL. May be nil.
 	OnRevoke func()
+	// CAOps carries out the CA page's rotations; nil makes it read-only.
+	CAOps CAOps
 
 	// LoginDelay is the delay after the first failed sign-in; it doubles
 	// with each further failure up to 4s (default 250ms). Tests lower it.
@@ -132,6 +134,17 @@ func (s *server) routes() http.Handler {
 	auth("POST /eab/{id}/revoke", s.eabRevoke)
 	auth("GET /audit", s.auditPage)
 	auth("GET /settings", s.settings)
+	// The CA page. Every change is a POST (admin-only guards go there).
+	auth("GET /ca", s.caPage)
+	auth("GET /ca/bundle.pem", s.caBundle)
+	auth("GET /ca/{id}/csr", s.caCSR)
+	auth("GET /ca/rotate/intermediate", s.caConfirm("intermediate"))
+	auth("POST /ca/rotate/intermediate", s.caRotateIntermediate)
+	auth("GET /ca/rotate/root", s.caConfirm("root"))
+	auth("POST /ca/rotate/root", s.caRotateRoot)
+	auth("GET /ca/{id}/switch", s.caConfirm("switch"))
+	auth("POST /ca/{id}/switch", s.caSwitch)
+	auth("POST /ca/import", s.caImport)
 
 	// Profiling (issue 8): only for signed-in operators.
 	mux.Handle("GET /debug/pprof/", s.requireSession(http.HandlerFunc(pprof.Index)))

@@ -26,10 +26,6 @@ import (
 // and the new root, so the fleet trusts the new root before any
 // certificate needs it; after the switch the old one leaves.
 
-// AccountHeader carries the agent's ACME account URL on its bundle
-// fetches, so the console can show which agents have the current bundle.
-const AccountHeader = "Certmint-Account"
-
 // filePin records the fingerprint the state's root.pem was first anchored
 // with: after a root rotation the pinned root leaves the bundle, and the
 // agent keeps trusting what it fetched under that pin.
@@ -105,7 +101,7 @@ func (a *Agent) refreshBundle(ctx context.Context) error {
 		return err
 	}
 	if a.acct != nil && a.acct.reg != nil && a.acct.reg.URI != "" {
-		req.Header.Set(AccountHeader, a.acct.reg.URI)
+		req.Header.Set(truststore.AccountHeader, a.acct.reg.URI)
 	}
 	resp, err := client.Do(req)
 	if err != nil {

@@ -118,9 +118,9 @@ type Publisher struct {
 	// listRevoked lists what goes on the list: the certificates iss
 	// signed (ListRevokedBy) when a Set runs it.
 	listRevoked func(ctx context.Context, notAfterSince time.Time) ([]Revoked, error)
-	opts   Options
-	log    *slog.Logger
-	notify chan struct{}
+	opts        Options
+	log         *slog.Logger
+	notify      chan struct{}
 
 	refreshMu sync.Mutex // one Refresh at a time in this process
 	failing   bool       // guarded by refreshMu: log failures once per streak

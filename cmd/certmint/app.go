@@ -116,7 +116,13 @@ func openApp(ctx context.Context, o serveOptions, log *slog.Logger) (a *app, err
 	m := newMetrics(o, store, authority, pub, log)
 	v := validate.New(validate.Config{HTTPPort: o.HTTP01Port, TLSALPNPort: o.TLSALPN01Port, Resolver: o.DNSResolver, HostsFile: o.ValidationHosts,
 		Timeout: o.Limits.ValidationTimeout, Allowed: o.Limits.allowNets, Denied: o.Limits.denyNets})
+	var onFetch func(context.Context, string, string) // set once a exists
 	srv, err := acme.New(ctx, acme.Config{
+		OnBundleFetch: func(ctx context.Context, id, remote string) {
+			if onFetch != nil {
+				onFetch(ctx, id, remote)
+			}
+		},
 		TermsOfService:    o.TOS,
 		Profiles:          o.Profiles,
 		EABRequired:       o.EABRequired,
@@ -145,6 +151,7 @@ func openApp(ctx context.Context, o serveOptions, log *slog.Logger) (a *app, err
 	a = &app{opts: o, log: log, ca: authority, identity: identity, store: store, acme: srv, crl: pub, limiter: limiter, lock: lock, metrics: m,
 		holder: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), acme.NewID())}
 	a.issuers = &issuerWatch{app: a, poll: o.CAPoll}
+	onFetch = a.recordBundleFetch
 	return a, nil
 }
 

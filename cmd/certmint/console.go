@@ -85,6 +85,7 @@ func (a *app) adminHandler() http.Handler {
 		Version:          version,
 		Logger:           a.log,
 		OnRevoke:         a.crl.Notify,
+		CAOps:            consoleCA{a},
 	})
 	if err != nil {
 		// Templates and assets are embedded, so this is a build defect;

@@ -30,6 +30,11 @@ func BundleURL(server string) (string, error) {
 	return (&url.URL{Scheme: "https", Host: u.Host, Path: BundlePath}).String(), nil
 }
 
+// AccountHeader carries an agent's ACME account URL on its fetches of the
+// bundle, so the server's console can show which agents hold the current
+// roots. It is the agent's own report: informative, never authority.
+const AccountHeader = "Certmint-Account"
+
 // FetchPinned downloads the bundle from server when nothing is trusted
 // yet but the root's fingerprint. The bundle is accepted only if it holds
 // the pinned root and the server's own TLS certificate chains to that
