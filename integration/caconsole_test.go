@@ -1,0 +1,134 @@
+package integration
+
+import (
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-acme/lego/v4/certificate"
+)
+
+var pendingCSRLink = regexp.MustCompile(`href="/ca/([0-9a-f]+)/csr"`)
+
+// TestCAConsoleOfflineRotation: a CA under an openssl root whose key
+// certmint never sees. The console's CA page shows the issuers, the
+// offline-root banner (the intermediate has less than 90 days plus the
+// longest profile left), and which account fetched the bundle. From the
+// page the operator rotates the intermediate, downloads its CSR, has the
+// root sign it (openssl), pastes a wrong certificate (refused next to the
+// field) and then the right one: new certificates come from the new
+// intermediate and openssl verifies them to the root. Every action is in
+// the audit log.
+func TestCAConsoleOfflineRotation(t *testing.T) {
+	needOpenSSL(t)
+	dir := t.TempDir()
+	root, rootKey := opensslRoot(t, dir, "corp-root", "CA:TRUE")
+	data := filepath.Join(dir, "data")
+	csr := filepath.Join(dir, "int.csr")
+	if _, stderr, code := runCLI(t, nil, "ca", "init", "--data", data, "--offline-root", root, "--permitted-dns", "svc.test", "--csr-out", csr); code != 0 {
+		t.Fatalf("ca init: exit %d: %s", code, stderr)
+	}
+	opensslIn(t, dir, "x509", "-req", "-in", csr, "-CA", root, "-CAkey", rootKey, "-days", "150", "-copy_extensions", "copyall", "-out", "int.pem")
+	if _, stderr, code := runCLI(t, nil, "ca", "import-intermediate", "--data", data, filepath.Join(dir, "int.pem")); code != 0 {
+		t.Fatalf("import-intermediate: exit %d: %s", code, stderr)
+	}
+	s := StartServer(t, ServerOptions{Data: data, Hostnames: "acme.svc.test", TLSName: "acme.svc.test", Args: []string{"--ca-poll", "300ms"}})
+	client, res := obtainWithLegoClient(t, s, "a.svc.test")
+	oldInter := chainIssuer(t, res.Certificate)
+
+	// An agent names its account when it fetches the bundle.
+	acct, err := client.Registration.QueryRegistration()
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, s.DirectoryURL()[:strings.Index(s.DirectoryURL(), "/acme/")]+"/roots/bundle.pem", nil)
+	req.Header.Set("Certmint-Account", acct.URI)
+	resp, err := s.HTTPClient().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	acctID := acct.URI[strings.LastIndex(acct.URI, "/")+1:]
+
+	c := signedInConsole(t, s)
+	page := mustBody(t, c, s.AdminURL()+"/ca")
+	for _, want := range []string{`data-role="root" data-state="active"`, `data-role="intermediate" data-state="active"`,
+		"permitted DNS svc.test", "offline", `id="ca-banner"`, "/crl/intermediate.crl", `href="/accounts/` + acctID + `"`} {
+		if !strings.Contains(page, want) {
+			t.Fatalf("/ca lacks %q:\n%s", want, page)
+		}
+	}
+
+	status, loc, body := consolePost(t, s, c, "/ca/rotate/intermediate", nil)
+	if status != http.StatusSeeOther || loc != "/ca?done=csr" {
+		t.Fatalf("rotate from the console: %d %q\n%s", status, loc, body)
+	}
+	page = mustBody(t, c, s.AdminURL()+"/ca")
+	m := pendingCSRLink.FindStringSubmatch(page)
+	if m == nil || !strings.Contains(page, `data-state="pending"`) {
+		t.Fatalf("/ca shows no pending CSR after the rotation:\n%s", page)
+	}
+	csrResp, err := c.Get(s.AdminURL() + "/ca/" + m[1] + "/csr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	csrPEM, _ := io.ReadAll(csrResp.Body)
+	csrResp.Body.Close()
+	if csrResp.StatusCode != http.StatusOK || !strings.Contains(string(csrPEM), "CERTIFICATE REQUEST") {
+		t.Fatalf("CSR download: %d %s", csrResp.StatusCode, csrPEM)
+	}
+	next := filepath.Join(dir, "next.csr")
+	if err := os.WriteFile(next, csrPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	opensslIn(t, dir, "x509", "-req", "-in", next, "-CA", root, "-CAkey", rootKey, "-days", "1825", "-copy_extensions", "copyall", "-out", "next.pem")
+
+	// The old intermediate is the wrong certificate for this CSR.
+	oldPEM, _ := os.ReadFile(filepath.Join(dir, "int.pem"))
+	status, _, body = consolePost(t, s, c, "/ca/import", url.Values{"certificate": {string(oldPEM)}})
+	if status != http.StatusBadRequest || !strings.Contains(body, `id="ca-import-error"`) || !strings.Contains(body, "different key") {
+		t.Fatalf("a wrong certificate pasted: %d\n%s", status, body)
+	}
+	newPEM, _ := os.ReadFile(filepath.Join(dir, "next.pem"))
+	status, loc, body = consolePost(t, s, c, "/ca/import", url.Values{"certificate": {string(newPEM)}})
+	if status != http.StatusSeeOther || loc != "/ca?done=import" {
+		t.Fatalf("import from the console: %d %q\n%s", status, loc, body)
+	}
+	var resB *certificate.Resource
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, resB = obtainWithLegoClient(t, s, "b.svc.test")
+		if !chainIssuer(t, resB.Certificate).Equal(oldInter) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still the old intermediate after the import\n%s", s.Output())
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	opensslVerify(t, root, resB.Certificate)
+	opensslVerify(t, root, res.Certificate) // A keeps verifying with its own chain
+	verifyChain(t, resB.Certificate, s.Roots, time.Now())
+
+	// The new intermediate has five years: the banner is gone.
+	deadline = time.Now().Add(5 * time.Second)
+	for strings.Contains(mustBody(t, c, s.AdminURL()+"/ca"), `id="ca-banner"`) {
+		if time.Now().After(deadline) {
+			t.Fatal("the offline-root banner stays after the new intermediate was imported")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	auditPage := mustBody(t, c, s.AdminURL()+"/audit?q=ca.")
+	for _, a := range []string{"ca.rotate_intermediate", "ca.csr_download", "ca.import_intermediate"} {
+		if !strings.Contains(auditPage, a) {
+			t.Errorf("/audit lacks %s", a)
+		}
+	}
+}
