@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -148,6 +149,15 @@ func openAuthority(ctx context.Context, o serveOptions, store storage.Store, loc
 	if err := checkLocalRoot(o.Data, recs); err != nil {
 		return nil, err
 	}
+	if isPostgres(o.DB) {
+		for _, r := range recs {
+			if r.KeyRef == ca.KeyRefDB && !strings.Contains(string(r.KeyPEM), "ENCRYPTED") {
+				log.Warn("CA keys are stored unencrypted in the database; set CERTMINT_CA_PASSPHRASE so a dump holds no usable key",
+					"issuer", r.ID, "role", r.Role)
+				break
+			}
+		}
+	}
 	authority, err := ca.Load(ca.Options{Dir: filepath.Join(o.Data, "ca"), Passphrase: o.Passphrase, Logger: log}, recs)
 	switch {
 	case errors.Is(err, ca.ErrNoKey):
@@ -180,6 +190,10 @@ func checkLocalRoot(data string, recs []ca.IssuerRecord) error {
 	}
 	return usagef("%s holds root SHA-256 %s, which the database's CA does not know; point --db at this CA's database, or move %s away (the CA comes from the database)",
 		path, local, filepath.Join(data, "ca"))
+}
+
+func isPostgres(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
 }
 
 func fingerprint(der []byte) string {
