@@ -29,6 +29,7 @@ type TickOptions struct {
 // TickResult says what Tick did or wants the operator to know.
 type TickResult struct {
 	Switched string // the intermediate that took over issuance
+	Retired  int    // retiring issuers past their notAfter, now retired
 	Renewed  string // the intermediate created by automatic renewal
 	// Warning is set when the active intermediate needs a certificate
 	// from the offline root soon: for the log and the console's banner.
@@ -66,6 +67,24 @@ func Tick(ctx context.Context, st IssuerStore, o TickOptions) (TickResult, error
 		}
 		res.Switched = p.ID
 		return res, nil
+	}
+	// An issuer past its notAfter answers for nothing: no leaf outlives
+	// it, so its CRL has no certificate left to speak for.
+	var expired []IssuerMove
+	for i := range recs {
+		r := &recs[i]
+		if r.State != StateRetiring {
+			continue
+		}
+		if cert, err := parseRecordCert(r); err == nil && now.After(cert.NotAfter) {
+			expired = append(expired, IssuerMove{ID: r.ID, From: StateRetiring, To: StateRetired})
+		}
+	}
+	if len(expired) > 0 {
+		if err := st.ChangeIssuers(ctx, nil, expired, nil); err != nil && !errors.Is(err, ErrIssuerConflict) {
+			return res, err
+		}
+		res.Retired = len(expired)
 	}
 	active := recs.activeIntermediate()
 	if active == nil {

@@ -156,6 +156,15 @@ func TestAutomaticRenewal(t *testing.T) {
 	if len(c.CRLIssuers()) != 2 {
 		t.Fatalf("CRL issuers: %d, want the active and the retiring one", len(c.CRLIssuers()))
 	}
+	// Past its notAfter it retires: no leaf of it can be valid any more.
+	clock.Set(old.Cert.NotAfter.Add(time.Hour))
+	if res, err := Tick(ctx, st, opts); err != nil || res.Retired != 1 {
+		t.Fatalf("tick past the old intermediate's notAfter: %+v, %v", res, err)
+	}
+	recs, _ = st.ListIssuers(ctx)
+	if n := countStates(recs); n["intermediate/retired"] != 1 {
+		t.Fatalf("states after the old intermediate expired: %v", n)
+	}
 }
 
 // TestOfflineRootWarning: with the root key offline, Tick never renews; it
