@@ -132,3 +132,77 @@ func TestCAConsoleOfflineRotation(t *testing.T) {
 		}
 	}
 }
+
+// TestCARotateCLI: the command line's side of an offline-root rotation
+// and its refusals, each one line and exit 2 with nothing recorded:
+// `ca rotate intermediate` without --csr-out for an offline root, a
+// second rotation while one is pending, a certificate for another key;
+// then `ca import-intermediate` activates the signed one and the running
+// server issues from it.
+func TestCARotateCLI(t *testing.T) {
+	needOpenSSL(t)
+	dir := t.TempDir()
+	root, rootKey := opensslRoot(t, dir, "cli-root", "CA:TRUE")
+	data := filepath.Join(dir, "data")
+	csr := filepath.Join(dir, "int.csr")
+	if _, stderr, code := runCLI(t, nil, "ca", "init", "--data", data, "--offline-root", root, "--csr-out", csr); code != 0 {
+		t.Fatalf("ca init: exit %d: %s", code, stderr)
+	}
+	opensslIn(t, dir, "x509", "-req", "-in", csr, "-CA", root, "-CAkey", rootKey, "-days", "400", "-copy_extensions", "copyall", "-out", "int.pem")
+	if _, stderr, code := runCLI(t, nil, "ca", "import-intermediate", "--data", data, filepath.Join(dir, "int.pem")); code != 0 {
+		t.Fatalf("import-intermediate: exit %d: %s", code, stderr)
+	}
+	_, stderr, code := runCLI(t, nil, "ca", "rotate", "intermediate", "--data", data)
+	wantUsage(t, stderr, code, "no database at") // nothing recorded before the first serve
+	s := StartServer(t, ServerOptions{Data: data, Args: []string{"--ca-poll", "300ms"}})
+	_, resA := obtainWithLegoClient(t, s, "a.cli.test")
+
+	_, stderr, code = runCLI(t, nil, "ca", "rotate", "intermediate", "--data", data)
+	wantUsage(t, stderr, code, "the root key is offline: give --csr-out FILE")
+	_, stderr, code = runCLI(t, nil, "ca", "rotate", "root", "--data", data, "--overlap", "-1h")
+	wantUsage(t, stderr, code, "must not be negative")
+	next := filepath.Join(dir, "next.csr")
+	if out, stderr, code := runCLI(t, nil, "ca", "rotate", "intermediate", "--data", data, "--csr-out", next); code != 0 || !strings.Contains(out, "pending") {
+		t.Fatalf("ca rotate intermediate --csr-out: exit %d: %s%s", code, out, stderr)
+	}
+	_, stderr, code = runCLI(t, nil, "ca", "rotate", "intermediate", "--data", data, "--csr-out", filepath.Join(dir, "again.csr"))
+	wantUsage(t, stderr, code, "already pending")
+	if _, err := os.Stat(filepath.Join(dir, "again.csr")); err == nil {
+		t.Fatal("a refused rotation wrote its CSR")
+	}
+	_, stderr, code = runCLI(t, nil, "ca", "import-intermediate", "--data", data, filepath.Join(dir, "int.pem"))
+	wantUsage(t, stderr, code, "different key than the pending CSR")
+	st := caStatus(t, "--data", data)
+	if n := countRoles(st); n["intermediate/pending"] != 1 || n["intermediate/active"] != 1 {
+		t.Fatalf("status while pending: %+v", st)
+	}
+
+	opensslIn(t, dir, "x509", "-req", "-in", next, "-CA", root, "-CAkey", rootKey, "-days", "400", "-copy_extensions", "copyall", "-out", "next.pem")
+	if out, stderr, code := runCLI(t, nil, "ca", "import-intermediate", "--data", data, filepath.Join(dir, "next.pem")); code != 0 {
+		t.Fatalf("import-intermediate of the rotation: exit %d: %s%s", code, out, stderr)
+	}
+	st = caStatus(t, "--data", data)
+	if n := countRoles(st); n["intermediate/retiring"] != 1 || n["intermediate/active"] != 1 {
+		t.Fatalf("status after the import: %+v", st)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, res := obtainWithLegoClient(t, s, "b.cli.test")
+		if !chainIssuer(t, res.Certificate).Equal(chainIssuer(t, resA.Certificate)) {
+			opensslVerify(t, root, res.Certificate)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the server did not take the imported intermediate\n%s", s.Output())
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+func countRoles(st []issuerStatus) map[string]int {
+	n := map[string]int{}
+	for _, s := range st {
+		n[s.Role+"/"+s.State]++
+	}
+	return n
+}
