@@ -196,6 +196,30 @@ func newRecord(role Role, state State, parent string, key IssuerRecord, certDER,
 	return r, nil
 }
 
+// rotatable returns the active intermediate, its certificate and its
+// root, when a rotation may start: one intermediate is active and none is
+// pending.
+func rotatable(ctx context.Context, st IssuerStore) (old *IssuerRecord, oldCert *x509.Certificate, root *IssuerRecord, err error) {
+	list, err := st.ListIssuers(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	recs := ring(list)
+	if old = recs.activeIntermediate(); old == nil {
+		return nil, nil, nil, badInput("no intermediate is active; finish the pending one with `certmint ca import-intermediate`")
+	}
+	if p := recs.pending(); p != nil {
+		return nil, nil, nil, badInput("intermediate %s is already pending (from an earlier rotation); finish it first (import its certificate, or wait for its switch)", p.ID)
+	}
+	if oldCert, err = parseRecordCert(old); err != nil {
+		return nil, nil, nil, err
+	}
+	if root = recs.find(old.ParentID); root == nil {
+		return nil, nil, nil, fmt.Errorf("ca: the root of intermediate %s is not recorded", old.ID)
+	}
+	return old, oldCert, root, nil
+}
+
 // RotateIntermediate replaces the active intermediate. With the root key
 // at hand the new intermediate, with the same name and constraints, is
 // signed and becomes active at once; the old one retires (it keeps
@@ -206,25 +230,9 @@ func RotateIntermediate(ctx context.Context, st IssuerStore, o RotateOptions) (*
 		o.Now = time.Now
 	}
 	now := o.Now()
-	list, err := st.ListIssuers(ctx)
+	old, oldCert, root, err := rotatable(ctx, st)
 	if err != nil {
 		return nil, err
-	}
-	recs := ring(list)
-	old := recs.activeIntermediate()
-	if old == nil {
-		return nil, badInput("no intermediate is active; finish the pending one with `certmint ca import-intermediate`")
-	}
-	if p := recs.pending(); p != nil {
-		return nil, badInput("intermediate %s is already pending (from an earlier rotation); finish it first (import its certificate, or wait for its switch)", p.ID)
-	}
-	oldCert, err := parseRecordCert(old)
-	if err != nil {
-		return nil, err
-	}
-	root := recs.find(old.ParentID)
-	if root == nil {
-		return nil, fmt.Errorf("ca: the root of intermediate %s is not recorded", old.ID)
 	}
 	km := &keyMaker{passphrase: o.Passphrase}
 	defer km.keys.close()
@@ -273,9 +281,10 @@ func RotateIntermediate(ctx context.Context, st IssuerStore, o RotateOptions) (*
 // RotateRoot creates a new root and an intermediate under it. Both roots
 // are published (BundlePEM) from now on; issuance stays on the old chain
 // until the overlap ends (Tick switches it, or Switch earlier), when the
-// old root leaves the bundle. The old root's key must be at hand only in
-// the sense that certmint made the keys; an offline root is rotated by
-// `ca init` on a new directory.
+// old root leaves the bundle. The new root's key is made where the old
+// root's is (the database, or its token), or where the intermediate's is
+// when the old root is offline; rotating to a new offline root is not
+// supported.
 func RotateRoot(ctx context.Context, st IssuerStore, o RotateOptions) (*RotateResult, error) {
 	if o.Now == nil {
 		o.Now = time.Now
@@ -284,23 +293,7 @@ func RotateRoot(ctx context.Context, st IssuerStore, o RotateOptions) (*RotateRe
 		o.Overlap = DefaultOverlap
 	}
 	now := o.Now()
-	list, err := st.ListIssuers(ctx)
-	if err != nil {
-		return nil, err
-	}
-	recs := ring(list)
-	old := recs.activeIntermediate()
-	if old == nil {
-		return nil, badInput("no intermediate is active; finish the pending one first")
-	}
-	if p := recs.pending(); p != nil {
-		return nil, badInput("intermediate %s is already pending (from an earlier rotation); finish it first", p.ID)
-	}
-	oldRoot := recs.find(old.ParentID)
-	if oldRoot == nil {
-		return nil, fmt.Errorf("ca: the root of intermediate %s is not recorded", old.ID)
-	}
-	oldCert, err := parseRecordCert(old)
+	old, oldCert, oldRoot, err := rotatable(ctx, st)
 	if err != nil {
 		return nil, err
 	}
@@ -310,11 +303,11 @@ func RotateRoot(ctx context.Context, st IssuerStore, o RotateOptions) (*RotateRe
 	}
 	km := &keyMaker{passphrase: o.Passphrase}
 	defer km.keys.close()
-	like := oldRoot
-	if like.KeyRef == "" {
-		like = old // an offline root: the new root's key goes where the intermediate's is
+	like, label := oldRoot, tokenLabel(oldRoot, now)
+	if like.KeyRef == "" { // an offline root: the new root's key goes where the intermediate's is
+		like, label = old, tokenLabel(old, now)+"-root"
 	}
-	rootKey, rootKeyRec, err := km.create(like, tokenLabel(like, now)+"-root")
+	rootKey, rootKeyRec, err := km.create(like, label)
 	if err != nil {
 		return nil, err
 	}

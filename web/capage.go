@@ -3,7 +3,6 @@ package web
 import (
 	"context"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/certmint/certmint/ca"
 	"github.com/certmint/certmint/internal/audit"
+	"github.com/certmint/certmint/internal/truststore"
 	"github.com/certmint/certmint/storage"
 )
 
@@ -228,22 +228,9 @@ func (s *server) caImport(w http.ResponseWriter, r *http.Request) error {
 		return errorf(http.StatusNotFound, "Import is not available on this server.")
 	}
 	text := r.PostForm.Get("certificate")
-	var certs []*x509.Certificate
-	rest := []byte(text)
-	for {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			break
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil || b.Type != "CERTIFICATE" {
-			continue
-		}
-		certs = append(certs, c)
-	}
-	if len(certs) == 0 {
-		return s.renderCA(w, r, http.StatusBadRequest, caPageData{Imported: text, Error: "Paste the signed intermediate certificate in PEM (-----BEGIN CERTIFICATE-----)."})
+	certs, err := truststore.ParseCerts([]byte(text))
+	if err != nil {
+		return s.renderCA(w, r, http.StatusBadRequest, caPageData{Imported: text, Error: "Paste the signed intermediate certificate in PEM (-----BEGIN CERTIFICATE-----): " + err.Error() + "."})
 	}
 	rec, err := s.cfg.CAOps.Import(r.Context(), certs)
 	if errors.Is(err, ca.ErrBadInput) || errors.Is(err, ca.ErrIssuerConflict) {

@@ -2,18 +2,11 @@ package agent
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/x509"
-	"errors"
-	"fmt"
-	"io"
-	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/certmint/certmint/internal/atomicfile"
 	"github.com/certmint/certmint/internal/truststore"
@@ -90,43 +83,13 @@ func (a *Agent) setBundle(certs []*x509.Certificate) error {
 // authenticated by TLS against the roots trusted now, so a root enters
 // only from the server the agent already trusts.
 func (a *Agent) refreshBundle(ctx context.Context) error {
-	u, err := truststore.BundleURL(a.cfg.DirectoryURL)
+	var account string
+	if a.acct != nil && a.acct.reg != nil {
+		account = a.acct.reg.URI
+	}
+	certs, err := truststore.FetchAs(ctx, a.cfg.DirectoryURL, a.Roots(), account)
 	if err != nil {
 		return err
-	}
-	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: a.Roots(), MinVersion: tls.VersionTLS12}}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return err
-	}
-	if a.acct != nil && a.acct.reg != nil && a.acct.reg.URI != "" {
-		req.Header.Set(truststore.AccountHeader, a.acct.reg.URI)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return fmt.Errorf("fetch %s: %w", u, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("fetch %s: HTTP %s", u, resp.Status)
-	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return fmt.Errorf("fetch %s: %w", u, err)
-	}
-	certs, err := parseCerts(data)
-	if err != nil {
-		return fmt.Errorf("fetch %s: %w", u, err)
-	}
-	for _, c := range certs {
-		if !c.IsCA {
-			return fmt.Errorf("fetch %s: %q is not a CA certificate", u, c.Subject)
-		}
 	}
 	if err := a.setBundle(certs); err != nil {
 		return err

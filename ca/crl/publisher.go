@@ -177,16 +177,23 @@ func (p *Publisher) Notify() {
 // until ctx is done. Failures (a database outage) are logged and retried
 // at the next poll; the last good CRL stays served meanwhile.
 func (p *Publisher) Run(ctx context.Context) {
-	p.refreshLogged(ctx)
-	t := time.NewTicker(p.opts.Poll)
+	runLoop(ctx, p.opts, p.notify, p.refreshLogged)
+}
+
+// runLoop calls refresh at once, then on every notify (after
+// opts.Debounce, so a burst of revocations yields one run) and every
+// opts.Poll, until ctx is done.
+func runLoop(ctx context.Context, opts Options, notify chan struct{}, refresh func(context.Context)) {
+	refresh(ctx)
+	t := time.NewTicker(opts.Poll)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		case <-p.notify:
-			d := time.NewTimer(p.opts.Debounce)
+		case <-notify:
+			d := time.NewTimer(opts.Debounce)
 			select {
 			case <-ctx.Done():
 				d.Stop()
@@ -194,11 +201,11 @@ func (p *Publisher) Run(ctx context.Context) {
 			case <-d.C:
 			}
 			select { // revocations during the wait are in this run
-			case <-p.notify:
+			case <-notify:
 			default:
 			}
 		}
-		p.refreshLogged(ctx)
+		refresh(ctx)
 	}
 }
 

@@ -86,29 +86,7 @@ func (s *Set) Notify() {
 // Run keeps every list current until ctx is done, as Publisher.Run does
 // for one.
 func (s *Set) Run(ctx context.Context) {
-	s.RefreshAll(ctx)
-	t := time.NewTicker(s.opts.Poll)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-s.notify:
-			d := time.NewTimer(s.opts.Debounce)
-			select {
-			case <-ctx.Done():
-				d.Stop()
-				return
-			case <-d.C:
-			}
-			select {
-			case <-s.notify:
-			default:
-			}
-		}
-		s.RefreshAll(ctx)
-	}
+	runLoop(ctx, s.opts, s.notify, s.RefreshAll)
 }
 
 // RefreshAll refreshes every issuer's list once.

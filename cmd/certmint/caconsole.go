@@ -60,7 +60,7 @@ func (c consoleCA) CRLURL() string { return c.a.opts.CRLURL }
 // roots it was served.
 func (a *app) recordBundleFetch(ctx context.Context, accountID, remoteAddr string) {
 	var fps []string
-	for _, c := range parseCertsPEM(a.ca.BundlePEM()) {
+	for _, c := range parseCerts(a.ca.BundlePEM()) {
 		fps = append(fps, fingerprint(c.Raw))
 	}
 	err := a.store.RecordBundleFetch(ctx, storage.BundleFetch{AccountID: accountID, FetchedAt: time.Now(), RemoteAddr: remoteAddr, Roots: fps})

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/certmint/certmint/ca"
+	"github.com/certmint/certmint/internal/truststore"
 	"github.com/certmint/certmint/storage"
 )
 
@@ -154,8 +156,15 @@ func rootOffline(recs []ca.IssuerRecord) bool {
 	return true
 }
 
+// parseCerts is every certificate of a PEM text (none when it holds no
+// valid one).
+func parseCerts(data []byte) []*x509.Certificate {
+	certs, _ := truststore.ParseCerts(data)
+	return certs
+}
+
 func firstDER(pemBytes []byte) []byte {
-	if certs := parseCertsPEM(pemBytes); len(certs) > 0 {
+	if certs := parseCerts(pemBytes); len(certs) > 0 {
 		return certs[0].Raw
 	}
 	return nil
@@ -232,7 +241,7 @@ func importIntoDB(cmd *cobra.Command, t *adminTarget, file string) (bool, error)
 	if err != nil {
 		return true, usagef("cannot read %s: %v", file, errors.Unwrap(err))
 	}
-	certs := parseCertsPEM(data)
+	certs := parseCerts(data)
 	if len(certs) == 0 {
 		return true, usagef("%s holds no PEM certificate", file)
 	}
@@ -276,7 +285,7 @@ func bundleFromDB(cmd *cobra.Command, data, db string, all bool) (bool, error) {
 			}
 		}
 	}
-	certs := parseCertsPEM(pemOut)
+	certs := parseCerts(pemOut)
 	if len(certs) == 0 {
 		return false, nil
 	}
