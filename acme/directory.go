@@ -68,11 +68,17 @@ func (s *Server) newNonce(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
-// rootPEM serves every root clients should trust now, for bootstrap by
-// fingerprint: the client fetches it without trusting TLS and checks a
-// SHA-256. During a root rotation's overlap it holds the old and the new
-// root, so fleets trust the new one before any certificate needs it.
+// rootPEM serves the root of the chain that issues now.
 func (s *Server) rootPEM(c echo.Context) error {
+	return c.Blob(http.StatusOK, "application/x-pem-file", s.ca.RootPEM())
+}
+
+// bundlePEM serves every root clients should trust now, also for
+// bootstrap by fingerprint: the client fetches it without trusting TLS
+// and checks a SHA-256. During a root rotation's overlap it holds the old
+// and the new root, so fleets trust the new one before any certificate
+// needs it.
+func (s *Server) bundlePEM(c echo.Context) error {
 	if h := c.Request().Header.Get(truststore.AccountHeader); h != "" && s.cfg.OnBundleFetch != nil {
 		if id := accountIDFromURL(h); id != "" {
 			s.cfg.OnBundleFetch(c.Request().Context(), id, c.RealIP())

@@ -190,9 +190,9 @@ func (s *Server) routes() *echo.Echo {
 	e.HEAD("/acme/new-nonce", s.newNonce)
 	e.GET("/acme/new-nonce", s.newNonce)
 	e.GET("/roots/root.pem", s.rootPEM)
-	// Every root to trust now (the contract in ARCHITECTURE.md). With one
-	// root in service that is the current root; root rotation extends it.
-	e.GET("/roots/bundle.pem", s.rootPEM)
+	// Every root to trust now (the contract in ARCHITECTURE.md): during a
+	// root rotation's overlap, the old and the new root.
+	e.GET("/roots/bundle.pem", s.bundlePEM)
 	e.GET("/acme/renewal-info/:id", s.renewalInfo)
 	if s.cfg.CRLHandler != nil {
 		e.GET("/crl/*", echo.WrapHandler(s.cfg.CRLHandler))

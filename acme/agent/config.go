@@ -31,7 +31,7 @@ type Config struct {
 	DirectoryURL string
 	// RootFile is a PEM file with the CA root to trust. Alternatively
 	// RootFingerprint pins the root by the SHA-256 of its DER (hex, colons
-	// allowed): the agent fetches /roots/root.pem from the ACME host
+	// allowed): the agent fetches /roots/bundle.pem from the ACME host
 	// without trusting TLS, checks the pin and from then on trusts only
 	// that root (the `step ca bootstrap` model). One of the two is required.
 	RootFile        string
