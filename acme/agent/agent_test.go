@@ -106,7 +106,7 @@ func selfSigned(t *testing.T) (*x509.Certificate, *ecdsa.PrivateKey) {
 func TestFetchPinnedRoot(t *testing.T) {
 	root, _ := selfSigned(t)
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/roots/root.pem" {
+		if r.URL.Path != "/roots/bundle.pem" {
 			http.NotFound(w, r)
 			return
 		}
