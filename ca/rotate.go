@@ -29,6 +29,10 @@ type RotateOptions struct {
 	Overlap   time.Duration
 	Immediate bool
 	Now       func() time.Time
+	// KMS, a pkcs11: URI, puts the new keys in that token (labels: its
+	// object with the date, "-root" added for a root); default: where
+	// the key being replaced is.
+	KMS string
 }
 
 // RotateResult says what a rotation did.
@@ -86,6 +90,7 @@ func parseRecordCert(rec *IssuerRecord) (*x509.Certificate, error) {
 // same token as the key it replaces, else in the database.
 type keyMaker struct {
 	passphrase []byte
+	kms        string // where new keys go instead of next to the old ones
 	keys       keyOpener
 }
 
@@ -104,6 +109,14 @@ func (k *keyMaker) open(rec *IssuerRecord) (crypto.Signer, error) {
 
 // create makes a key like the one of like; label names it in a token.
 func (k *keyMaker) create(like *IssuerRecord, label string) (crypto.Signer, IssuerRecord, error) {
+	if k.kms != "" {
+		target := &IssuerRecord{KeyRef: k.kms}
+		root := like.Role == RoleRoot || strings.HasSuffix(label, "-root")
+		if label = tokenLabel(target, time.Now()); root {
+			label += "-root"
+		}
+		like = target
+	}
 	if strings.HasPrefix(like.KeyRef, "pkcs11:") {
 		u, err := kms.ParseURI(like.KeyRef)
 		if err != nil {
@@ -234,7 +247,7 @@ func RotateIntermediate(ctx context.Context, st IssuerStore, o RotateOptions) (*
 	if err != nil {
 		return nil, err
 	}
-	km := &keyMaker{passphrase: o.Passphrase}
+	km := &keyMaker{passphrase: o.Passphrase, kms: o.KMS}
 	defer km.keys.close()
 	rootKey, err := km.open(root)
 	if err != nil {
@@ -301,7 +314,7 @@ func RotateRoot(ctx context.Context, st IssuerStore, o RotateOptions) (*RotateRe
 	if err != nil {
 		return nil, err
 	}
-	km := &keyMaker{passphrase: o.Passphrase}
+	km := &keyMaker{passphrase: o.Passphrase, kms: o.KMS}
 	defer km.keys.close()
 	like, label := oldRoot, tokenLabel(oldRoot, now)
 	if like.KeyRef == "" { // an offline root: the new root's key goes where the intermediate's is

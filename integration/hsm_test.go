@@ -202,3 +202,37 @@ func runCLIStatus(t *testing.T, env []string, data string) (string, int) {
 	}
 	return out, code
 }
+
+// TestRotateIntoToken: a CA with file keys moves its intermediate into a
+// PKCS#11 token by `ca rotate intermediate --kms URI`; the running server
+// signs through the token from then on, and the database holds the URI
+// without the PIN.
+func TestRotateIntoToken(t *testing.T) {
+	env := softHSM(t)
+	uri := "pkcs11:token=certmint;object=moved?module-path=" + softHSMModule + "&pin-source=file:" + pinFile(t, testPIN)
+	s := StartServer(t, ServerOptions{Env: env, Args: []string{"--ca-poll", "300ms"}})
+	_, resA := obtainWithLegoClient(t, s, "file.rotate.test")
+	_, stderr, code := runCLI(t, env, "ca", "rotate", "intermediate", "--data", s.Data, "--kms", "pkcs11:token=certmint?pin-value=1234")
+	wantUsage(t, stderr, code, "--kms")
+	if o, e, code := runCLI(t, env, "ca", "rotate", "intermediate", "--data", s.Data, "--kms", uri); code != 0 {
+		t.Fatalf("ca rotate intermediate --kms: exit %d: %s%s", code, o, e)
+	}
+	status, _ := runCLIStatus(t, env, s.Data)
+	if !strings.Contains(status, "PKCS#11 token certmint, object moved@") || strings.Contains(status, testPIN) {
+		t.Fatalf("ca status after moving the intermediate into the token:\n%s", status)
+	}
+	for i := 0; ; i++ {
+		_, res := obtainWithLegoClient(t, s, "token.rotate.test")
+		if !chainIssuer(t, res.Certificate).Equal(chainIssuer(t, resA.Certificate)) {
+			verifyChain(t, res.Certificate, s.Roots, time.Now())
+			break
+		}
+		if i == 10 {
+			t.Fatalf("still the file intermediate after the rotation into the token\n%s", s.Output())
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	if strings.Contains(s.Output(), testPIN) {
+		t.Fatal("the PIN is in the server's output")
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/certmint/certmint/ca"
+	"github.com/certmint/certmint/ca/kms"
 	"github.com/certmint/certmint/internal/truststore"
 	"github.com/certmint/certmint/storage"
 )
@@ -58,12 +59,29 @@ func newCARotateCmd() *cobra.Command {
 	}
 	var t adminTarget
 	t.flags(cmd)
+	var kmsURI string
+	cmd.PersistentFlags().StringVar(&kmsURI, "kms", "", "pkcs11: URI (RFC 7512) of the token to create the new keys in (default: where the keys they replace are); PIN from pin-source= or CERTMINT_PKCS11_PIN")
+	checkKMS := func() error {
+		if kmsURI == "" {
+			return nil
+		}
+		if !kms.Available {
+			return usagef("%v", kms.ErrNoPKCS11)
+		}
+		if _, err := kms.ParseURI(kmsURI); err != nil {
+			return usagef("--kms: %v", err)
+		}
+		return nil
+	}
 	var csrOut string
 	inter := &cobra.Command{
 		Use:   "intermediate",
 		Short: "New intermediate under the same root: active at once when the root key is at hand, else a CSR for the offline root",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkKMS(); err != nil {
+				return err
+			}
 			ctx := cmd.Context()
 			st, recs, err := openIssuers(ctx, &t)
 			if err != nil {
@@ -85,7 +103,7 @@ func newCARotateCmd() *cobra.Command {
 				defer os.Remove(tmp.Name())
 				defer tmp.Close()
 			}
-			res, err := ca.RotateIntermediate(ctx, st, ca.RotateOptions{Passphrase: caPassphrase()})
+			res, err := ca.RotateIntermediate(ctx, st, ca.RotateOptions{Passphrase: caPassphrase(), KMS: kmsURI})
 			if err != nil {
 				return caError(err)
 			}
@@ -118,13 +136,16 @@ func newCARotateCmd() *cobra.Command {
 			if overlap < 0 {
 				return usagef("--overlap %s must not be negative", overlap)
 			}
+			if err := checkKMS(); err != nil {
+				return err
+			}
 			ctx := cmd.Context()
 			st, _, err := openIssuers(ctx, &t)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			res, err := ca.RotateRoot(ctx, st, ca.RotateOptions{Passphrase: caPassphrase(), Overlap: overlap, Immediate: overlap == 0})
+			res, err := ca.RotateRoot(ctx, st, ca.RotateOptions{Passphrase: caPassphrase(), Overlap: overlap, Immediate: overlap == 0, KMS: kmsURI})
 			if err != nil {
 				return caError(err)
 			}
