@@ -145,22 +145,19 @@ func (a *Agent) Start(ctx context.Context) error {
 // reports whether a new certificate was stored. A failed renewal is an
 // error even if the old certificate is still valid.
 func (a *Agent) RunOnce(ctx context.Context) (renewed bool, err error) {
-	return a.ensure(ctx)
-}
-
-// ensure, then keep the bundle current (a failure to fetch it is logged:
-// the certificate matters more).
-func (a *Agent) ensure(ctx context.Context) (bool, error) {
-	renewed, err := a.ensureCert(ctx)
+	renewed, err = a.ensure(ctx)
 	if err == nil {
+		// Keep the bundle current too (a failure to fetch it is logged:
+		// the certificate matters more). Start does this in its loop, so
+		// a service starts serving without waiting for it.
 		a.refreshBundleLogged(ctx)
 	}
 	return renewed, err
 }
 
-// ensureCert loads the stored certificate and renews it when it is
-// unusable or due.
-func (a *Agent) ensureCert(ctx context.Context) (bool, error) {
+// ensure loads the stored certificate and renews it when it is unusable
+// or due.
+func (a *Agent) ensure(ctx context.Context) (bool, error) {
 	cert, err := loadCert(a.cfg.StateDir, a.cfg.Names, a.Root())
 	now := a.cfg.Now()
 	switch {
