@@ -16,6 +16,28 @@ import (
 
 var pendingCSRLink = regexp.MustCompile(`href="/ca/([0-9a-f]+)/csr"`)
 
+// offlineRootCA makes a data directory under an openssl root whose key
+// certmint never sees: `ca init --offline-root` (with extra flags), the
+// CSR signed by openssl for days, `ca import-intermediate`. It returns
+// the temp dir (int.pem is the intermediate), the data dir and the root.
+func offlineRootCA(t *testing.T, days string, extra ...string) (dir, data, root, rootKey string) {
+	t.Helper()
+	needOpenSSL(t)
+	dir = t.TempDir()
+	root, rootKey = opensslRoot(t, dir, "corp-root", "CA:TRUE")
+	data = filepath.Join(dir, "data")
+	csr := filepath.Join(dir, "int.csr")
+	args := append([]string{"ca", "init", "--data", data, "--offline-root", root, "--csr-out", csr}, extra...)
+	if _, stderr, code := runCLI(t, nil, args...); code != 0 {
+		t.Fatalf("ca init: exit %d: %s", code, stderr)
+	}
+	opensslIn(t, dir, "x509", "-req", "-in", csr, "-CA", root, "-CAkey", rootKey, "-days", days, "-copy_extensions", "copyall", "-out", "int.pem")
+	if _, stderr, code := runCLI(t, nil, "ca", "import-intermediate", "--data", data, filepath.Join(dir, "int.pem")); code != 0 {
+		t.Fatalf("import-intermediate: exit %d: %s", code, stderr)
+	}
+	return dir, data, root, rootKey
+}
+
 // TestCAConsoleOfflineRotation: a CA under an openssl root whose key
 // certmint never sees. The console's CA page shows the issuers, the
 // offline-root banner (the intermediate has less than 90 days plus the
@@ -26,18 +48,7 @@ var pendingCSRLink = regexp.MustCompile(`href="/ca/([0-9a-f]+)/csr"`)
 // intermediate and openssl verifies them to the root. Every action is in
 // the audit log.
 func TestCAConsoleOfflineRotation(t *testing.T) {
-	needOpenSSL(t)
-	dir := t.TempDir()
-	root, rootKey := opensslRoot(t, dir, "corp-root", "CA:TRUE")
-	data := filepath.Join(dir, "data")
-	csr := filepath.Join(dir, "int.csr")
-	if _, stderr, code := runCLI(t, nil, "ca", "init", "--data", data, "--offline-root", root, "--permitted-dns", "svc.test", "--csr-out", csr); code != 0 {
-		t.Fatalf("ca init: exit %d: %s", code, stderr)
-	}
-	opensslIn(t, dir, "x509", "-req", "-in", csr, "-CA", root, "-CAkey", rootKey, "-days", "150", "-copy_extensions", "copyall", "-out", "int.pem")
-	if _, stderr, code := runCLI(t, nil, "ca", "import-intermediate", "--data", data, filepath.Join(dir, "int.pem")); code != 0 {
-		t.Fatalf("import-intermediate: exit %d: %s", code, stderr)
-	}
+	dir, data, root, rootKey := offlineRootCA(t, "150", "--permitted-dns", "svc.test")
 	s := StartServer(t, ServerOptions{Data: data, Hostnames: "acme.svc.test", TLSName: "acme.svc.test", Args: []string{"--ca-poll", "300ms"}})
 	client, res := obtainWithLegoClient(t, s, "a.svc.test")
 	oldInter := chainIssuer(t, res.Certificate)
@@ -140,18 +151,7 @@ func TestCAConsoleOfflineRotation(t *testing.T) {
 // then `ca import-intermediate` activates the signed one and the running
 // server issues from it.
 func TestCARotateCLI(t *testing.T) {
-	needOpenSSL(t)
-	dir := t.TempDir()
-	root, rootKey := opensslRoot(t, dir, "cli-root", "CA:TRUE")
-	data := filepath.Join(dir, "data")
-	csr := filepath.Join(dir, "int.csr")
-	if _, stderr, code := runCLI(t, nil, "ca", "init", "--data", data, "--offline-root", root, "--csr-out", csr); code != 0 {
-		t.Fatalf("ca init: exit %d: %s", code, stderr)
-	}
-	opensslIn(t, dir, "x509", "-req", "-in", csr, "-CA", root, "-CAkey", rootKey, "-days", "400", "-copy_extensions", "copyall", "-out", "int.pem")
-	if _, stderr, code := runCLI(t, nil, "ca", "import-intermediate", "--data", data, filepath.Join(dir, "int.pem")); code != 0 {
-		t.Fatalf("import-intermediate: exit %d: %s", code, stderr)
-	}
+	dir, data, root, rootKey := offlineRootCA(t, "400")
 	_, stderr, code := runCLI(t, nil, "ca", "rotate", "intermediate", "--data", data)
 	wantUsage(t, stderr, code, "no database at") // nothing recorded before the first serve
 	s := StartServer(t, ServerOptions{Data: data, Args: []string{"--ca-poll", "300ms"}})
