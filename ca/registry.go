@@ -163,7 +163,7 @@ func (c *CA) Adopt(recs []IssuerRecord) error {
 	byID := map[string]*Issuer{}
 	for _, r := range recs {
 		iss := &Issuer{ID: r.ID, ParentID: r.ParentID, Role: r.Role, State: r.State, KeyRef: r.KeyRef,
-			KeyLocation: recordKeyLocation(r.KeyRef), CRLName: r.CRLName, ActivateAt: r.ActivateAt, CSR: r.CSRPEM}
+			KeyLocation: recordKeyLocation(&r), CRLName: r.CRLName, ActivateAt: r.ActivateAt, CSR: r.CSRPEM}
 		if len(r.CertPEM) > 0 {
 			block, _ := pem.Decode(r.CertPEM)
 			if block == nil {
@@ -258,12 +258,15 @@ func (c *CA) signerFor(r IssuerRecord) (crypto.Signer, error) {
 	return s, nil
 }
 
-// recordKeyLocation describes a record's key reference for operators.
-func recordKeyLocation(ref string) string {
-	if ref == KeyRefDB {
-		return "database (encrypted with CERTMINT_CA_PASSPHRASE when set)"
+// recordKeyLocation describes where a record's key is, for operators.
+func recordKeyLocation(r *IssuerRecord) string {
+	if r.KeyRef == KeyRefDB {
+		if block, _ := pem.Decode(r.KeyPEM); block != nil && block.Type == pemTypeEncryptedKey {
+			return "database, encrypted with CERTMINT_CA_PASSPHRASE"
+		}
+		return "database, not encrypted (set CERTMINT_CA_PASSPHRASE)"
 	}
-	return keyLocation(ref)
+	return keyLocation(r.KeyRef)
 }
 
 func (ch *chain) find(id string) *Issuer {

@@ -251,7 +251,7 @@ func RotateIntermediate(ctx context.Context, st IssuerStore, o RotateOptions) (*
 	defer km.keys.close()
 	rootKey, err := km.open(root)
 	if err != nil {
-		return nil, fmt.Errorf("ca: open the root key (%s): %w", recordKeyLocation(root.KeyRef), err)
+		return nil, fmt.Errorf("ca: open the root key (%s): %w", recordKeyLocation(root), err)
 	}
 	key, keyRec, err := km.create(old, tokenLabel(old, now))
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/pem"
+	"slices"
 	"strings"
 	"time"
 )
@@ -33,7 +34,7 @@ type IssuerStatus struct {
 func Status(recs []IssuerRecord, now time.Time, crlURL string) []IssuerStatus {
 	out := make([]IssuerStatus, 0, len(recs))
 	for _, r := range recs {
-		s := IssuerStatus{ID: r.ID, Role: r.Role, State: r.State, Parent: r.ParentID, KeyLocation: recordKeyLocation(r.KeyRef),
+		s := IssuerStatus{ID: r.ID, Role: r.Role, State: r.State, Parent: r.ParentID, KeyLocation: recordKeyLocation(&r),
 			ActivateAt: r.ActivateAt, Constraints: "none", InBundle: r.Role == RoleRoot && r.State == StateActive,
 			HasCSR: r.State == StatePending && len(r.CertPEM) == 0}
 		if r.Role == RoleIntermediate {
@@ -53,6 +54,8 @@ func Status(recs []IssuerRecord, now time.Time, crlURL string) []IssuerStatus {
 		}
 		out = append(out, s)
 	}
+	// Roots first, then intermediates, each oldest first (recs' order).
+	slices.SortStableFunc(out, func(a, b IssuerStatus) int { return strings.Compare(string(b.Role), string(a.Role)) })
 	return out
 }
 

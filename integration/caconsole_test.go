@@ -206,3 +206,49 @@ func countRoles(st []issuerStatus) map[string]int {
 	}
 	return n
 }
+
+// TestCAConsoleBrowser drives the CA page in headless Chromium: the CA
+// link in the navigation, the issuers table, a root rotation with its
+// confirmation page and overlap field, then the early switch. Screenshots
+// go to the console screenshot folder.
+func TestCAConsoleBrowser(t *testing.T) {
+	ctx := newBrowser(t)
+	s := StartServer(t, ServerOptions{Args: []string{"--ca-poll", "300ms"}})
+	pw, err := os.ReadFile(filepath.Join(s.Data, "initial-admin-password"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &browser{t: t, ctx: ctx, base: s.AdminURL(), shots: screenshotDir(t)}
+	b.login("admin", strings.TrimSpace(string(pw)))
+	b.submit(`nav a[href="/ca"]`)
+	if got := b.text(`#ca-issuers tbody`); !strings.Contains(got, "root") || !strings.Contains(got, "intermediate") || !strings.Contains(got, "database") {
+		t.Fatalf("CA page issuers: %q", got)
+	}
+	b.shot("ca")
+	b.submit(`#ca-rotate-root`)
+	b.shot("ca-rotate-root-confirm")
+	b.submit(`#ca-confirm`)
+	if got := b.text(`#ca-notice`); !strings.Contains(got, "new root is in the bundle") {
+		t.Fatalf("after a root rotation: %q", got)
+	}
+	if got := b.text(`#ca-bundle ul`); strings.Count(got, "SHA-256") != 2 {
+		t.Fatalf("the bundle during the overlap: %q", got)
+	}
+	b.shot("ca-overlap")
+	b.submit(`#ca-switch`)
+	b.submit(`#ca-confirm`)
+	if got := b.text(`#ca-notice`); !strings.Contains(got, "switched") {
+		t.Fatalf("after the early switch: %q", got)
+	}
+	if got := b.text(`#ca-bundle ul`); strings.Count(got, "SHA-256") != 1 {
+		t.Fatalf("the bundle after the switch: %q", got)
+	}
+	b.shot("ca-switched")
+	if n := len(fetchBundle(t, s)); n != 1 {
+		t.Fatalf("/roots/bundle.pem holds %d roots after the switch", n)
+	}
+	b.open("/audit?q=ca.")
+	if got := b.text(`main`); !strings.Contains(got, "ca.rotate_root") || !strings.Contains(got, "ca.switch") {
+		t.Fatalf("audit after the rotation: %q", got)
+	}
+}
