@@ -3,8 +3,11 @@ package acme
 import (
 	"net/http"
 	"sort"
+	"strings"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/certmint/certmint/internal/truststore"
 )
 
 type directoryMeta struct {
@@ -71,8 +74,40 @@ func (s *Server) newNonce(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
-// rootPEM serves the root certificate for bootstrap by fingerprint: the
-// client fetches it without trusting TLS and checks its SHA-256.
+// rootPEM serves the root of the chain that issues now.
 func (s *Server) rootPEM(c echo.Context) error {
 	return c.Blob(http.StatusOK, "application/x-pem-file", s.ca.RootPEM())
+}
+
+// bundlePEM serves every root clients should trust now, also for
+// bootstrap by fingerprint: the client fetches it without trusting TLS
+// and checks a SHA-256. During a root rotation's overlap it holds the old
+// and the new root, so fleets trust the new one before any certificate
+// needs it.
+func (s *Server) bundlePEM(c echo.Context) error {
+	if h := c.Request().Header.Get(truststore.AccountHeader); h != "" && s.cfg.OnBundleFetch != nil {
+		if id := accountIDFromURL(h); id != "" {
+			s.cfg.OnBundleFetch(c.Request().Context(), id, c.RealIP())
+		}
+	}
+	return c.Blob(http.StatusOK, "application/x-pem-file", s.ca.BundlePEM())
+}
+
+// accountIDFromURL is the account ID of an account URL
+// (.../acme/account/ID), or "" when it is not one.
+func accountIDFromURL(u string) string {
+	i := strings.LastIndex(u, "/acme/account/")
+	if i < 0 || len(u) > 512 {
+		return ""
+	}
+	id := u[i+len("/acme/account/"):]
+	if id == "" || len(id) > 64 {
+		return ""
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return ""
+		}
+	}
+	return id
 }

@@ -117,6 +117,7 @@ func (s *Server) issue(c echo.Context, o *Order, csr *x509.CertificateRequest) (
 			DER:        der,
 			ARIID:      ariCertID(leaf),
 			CreatedAt:  s.now().UTC(),
+			IssuerID:   hex.EncodeToString(leaf.AuthorityKeyId),
 		}
 		ctx := c.Request().Context()
 		err = s.store.CompleteFinalize(ctx, o.ID, cert, audit.Event{

@@ -131,6 +131,7 @@ type Certificate struct {
 	RenewNow         bool   // an operator asked clients to renew (ARI)
 	ReplacedBy       string // the order that replaces this certificate
 	CreatedAt        time.Time
+	IssuerID         string // hex SKI of the intermediate that signed it (its AKI)
 }
 
 // DNSPersistMatch is the _validation-persist TXT record that satisfied a

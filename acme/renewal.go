@@ -1,7 +1,6 @@
 package acme
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -68,7 +67,7 @@ func (s *Server) certByARIID(c echo.Context, id string) (*Certificate, *Problem)
 	if !ok || err1 != nil || err2 != nil || len(serial) == 0 {
 		return nil, Malformed("%q is not a renewal information certificate identifier (RFC 9773 §4.1)", id)
 	}
-	if !bytes.Equal(aki, s.ca.Intermediate().SubjectKeyId) {
+	if !s.ca.KnowsIssuer(aki) {
 		return nil, NotFound("certificate")
 	}
 	hexSerial := hex.EncodeToString(new(big.Int).SetBytes(serial).Bytes())

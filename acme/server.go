@@ -24,6 +24,11 @@ import (
 
 // Config is the ACME server's policy. Zero values take the defaults noted.
 type Config struct {
+	// OnBundleFetch, when set, is told which account (by the ID in the
+	// Certmint-Account header agents send) fetched /roots/bundle.pem, for
+	// the console's view of who has the current roots. The header is the
+	// agent's own report, not authenticated: it informs, it grants nothing.
+	OnBundleFetch func(ctx context.Context, accountID, remoteAddr string)
 	// Profiles are the issuance profiles offered (draft-ietf-acme-profiles);
 	// DefaultProfile names the one used when an order names none.
 	Profiles       map[string]ca.Profile
@@ -189,9 +194,9 @@ func (s *Server) routes() *echo.Echo {
 	e.HEAD(newNoncePath, s.newNonce)
 	e.GET(newNoncePath, s.newNonce)
 	e.GET("/roots/root.pem", s.rootPEM)
-	// Every root to trust now (the contract in ARCHITECTURE.md). With one
-	// root in service that is the current root; root rotation extends it.
-	e.GET("/roots/bundle.pem", s.rootPEM)
+	// Every root to trust now (the contract in ARCHITECTURE.md): during a
+	// root rotation's overlap, the old and the new root.
+	e.GET("/roots/bundle.pem", s.bundlePEM)
 	e.GET("/acme/renewal-info/:id", s.renewalInfo)
 	if s.cfg.CRLHandler != nil {
 		e.GET("/crl/*", echo.WrapHandler(s.cfg.CRLHandler))

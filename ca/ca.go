@@ -21,9 +21,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
-
-	"github.com/certmint/certmint/ca/kms"
 )
 
 // File names inside Options.Dir.
@@ -71,15 +70,33 @@ type Options struct {
 // The fields below issuers describe the active root and intermediate, the
 // pair that signs today; rotation will swap them as one.
 type CA struct {
+	mu        sync.RWMutex
+	ch        *chain // swapped whole by Adopt; read through snap
+	encrypted bool
+	keys      *keyOpener // owns the PKCS#11 tokens for the CA's life
+	signers   map[string]crypto.Signer
+	version   string // RecordsVersion of the records adopted last
+	now       func() time.Time
+	log       *slog.Logger
+}
+
+// chain is what signs today and what came before: every issuer, and the
+// active intermediate with its root. A rotation builds a new chain and
+// swaps it in, so a signature never mixes two chains.
+type chain struct {
 	issuers           []*Issuer
 	root, inter       *x509.Certificate
 	rootPEM, interPEM []byte
 	signer            crypto.Signer
-	encrypted         bool
 	constraints       []constraintSet // of inter and root
-	tokens            []*kms.Token
-	now               func() time.Time
-	log               *slog.Logger
+	activeID          string
+}
+
+// snap returns the chain in use now.
+func (c *CA) snap() *chain {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.ch
 }
 
 // Open loads the CA from opts.Dir: as ca.json lists it when Init made it
@@ -211,21 +228,25 @@ func loadIssuers(opts Options, rootRec, interRec issuerRecord) (c *CA, err error
 	if err := matchKey(inter, interKey); err != nil {
 		return nil, fmt.Errorf("%s: %w", keyLocation(interRec.Key), err)
 	}
+	rootIss := &Issuer{ID: keyID(root), Role: RoleRoot, State: StateActive, Cert: root, KeyLocation: keyLocation(rootRec.Key), KeyRef: rootRec.Key, pem: rootPEM}
+	interIss := &Issuer{ID: keyID(inter), ParentID: rootIss.ID, Role: RoleIntermediate, State: StateActive, Cert: inter,
+		KeyLocation: keyLocation(interRec.Key), KeyRef: interRec.Key, CRLName: LegacyCRLName, pem: interPEM, signer: interKey}
 	return &CA{
-		issuers: []*Issuer{
-			{Role: RoleRoot, State: StateActive, Cert: root, KeyLocation: keyLocation(rootRec.Key), pem: rootPEM},
-			{Role: RoleIntermediate, State: StateActive, Cert: inter, KeyLocation: keyLocation(interRec.Key), pem: interPEM, signer: interKey},
+		ch: &chain{
+			issuers:     []*Issuer{rootIss, interIss},
+			root:        root,
+			inter:       inter,
+			rootPEM:     rootPEM,
+			interPEM:    interPEM,
+			signer:      interKey,
+			constraints: chainConstraints(inter, root),
+			activeID:    interIss.ID,
 		},
-		root:        root,
-		inter:       inter,
-		rootPEM:     rootPEM,
-		interPEM:    interPEM,
-		signer:      interKey,
-		encrypted:   encrypted && enc,
-		constraints: chainConstraints(inter, root),
-		tokens:      keys.tokens,
-		now:         opts.Now,
-		log:         opts.Logger,
+		encrypted: encrypted && enc,
+		keys:      keys,
+		signers:   map[string]crypto.Signer{interIss.ID: interKey},
+		now:       opts.Now,
+		log:       opts.Logger,
 	}, nil
 }
 
@@ -261,25 +282,25 @@ func matchKey(cert *x509.Certificate, key crypto.Signer) error {
 }
 
 // Root returns the root certificate. Callers must not modify it.
-func (c *CA) Root() *x509.Certificate { return c.root }
+func (c *CA) Root() *x509.Certificate { return c.snap().root }
 
 // Intermediate returns the issuing certificate. Callers must not modify it.
-func (c *CA) Intermediate() *x509.Certificate { return c.inter }
+func (c *CA) Intermediate() *x509.Certificate { return c.snap().inter }
 
 // RootPEM returns the root certificate in PEM, the file clients install as
 // their trust anchor.
-func (c *CA) RootPEM() []byte { return bytes.Clone(c.rootPEM) }
+func (c *CA) RootPEM() []byte { return bytes.Clone(c.snap().rootPEM) }
 
 // RootFingerprint returns the lowercase hex SHA-256 of the root's DER, with
 // no separators; operators compare it when pinning or installing the root.
 func (c *CA) RootFingerprint() string {
-	sum := sha256.Sum256(c.root.Raw)
+	sum := sha256.Sum256(c.snap().root.Raw)
 	return hex.EncodeToString(sum[:])
 }
 
 // Signer returns the intermediate's private key. All signing goes through
 // this interface so a file key could be swapped for an HSM-backed one.
-func (c *CA) Signer() crypto.Signer { return c.signer }
+func (c *CA) Signer() crypto.Signer { return c.snap().signer }
 
 // KeysEncrypted reports whether no CA key lies in plaintext on disk: every
 // key file is encrypted, or the keys are in a token or offline.

@@ -89,8 +89,10 @@ func chainConstraints(certs ...*x509.Certificate) []constraintSet {
 // means yes; otherwise the reason, for a rejectedIdentifier problem. The
 // ACME server asks before creating orders and authorizations, so a client
 // is refused up front rather than given a certificate its peers reject.
-func (c *CA) Permits(typ, value string) string {
-	for _, cs := range c.constraints {
+func (c *CA) Permits(typ, value string) string { return permits(c.snap(), typ, value) }
+
+func permits(ch *chain, typ, value string) string {
+	for _, cs := range ch.constraints {
 		var why string
 		switch typ {
 		case "ip":
@@ -173,14 +175,14 @@ func (cs constraintSet) checkIP(ip net.IP) string {
 }
 
 // checkNames applies Permits to every name of a leaf.
-func (c *CA) checkNames(dns []string, ips []net.IP) error {
+func checkNames(ch *chain, dns []string, ips []net.IP) error {
 	for _, n := range dns {
-		if why := c.Permits("dns", n); why != "" {
+		if why := permits(ch, "dns", n); why != "" {
 			return fmt.Errorf("%s", why)
 		}
 	}
 	for _, ip := range ips {
-		if why := c.Permits("ip", ip.String()); why != "" {
+		if why := permits(ch, "ip", ip.String()); why != "" {
 			return fmt.Errorf("%s", why)
 		}
 	}

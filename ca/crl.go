@@ -15,6 +15,16 @@ import (
 // intermediate's SKI. Entry reason codes become the reasonCode extension
 // (§5.3.1).
 func (c *CA) CRL(entries []x509.RevocationListEntry, number *big.Int, thisUpdate, nextUpdate time.Time) ([]byte, error) {
+	ch := c.snap()
+	return IssuerCRL(&Issuer{Cert: ch.inter, signer: ch.signer}, entries, number, thisUpdate, nextUpdate)
+}
+
+// IssuerCRL is CRL signed by iss, one of CRLIssuers: each intermediate
+// answers for the certificates it issued, after a rotation too.
+func IssuerCRL(iss *Issuer, entries []x509.RevocationListEntry, number *big.Int, thisUpdate, nextUpdate time.Time) ([]byte, error) {
+	if iss == nil || iss.signer == nil || iss.Cert == nil {
+		return nil, errors.New("ca: crl: the issuer cannot sign here")
+	}
 	if number == nil || number.Sign() < 0 {
 		return nil, errors.New("ca: crl: number must be non-negative")
 	}
@@ -27,7 +37,7 @@ func (c *CA) CRL(entries []x509.RevocationListEntry, number *big.Int, thisUpdate
 		NextUpdate:                nextUpdate.UTC(),
 		RevokedCertificateEntries: entries,
 	}
-	der, err := x509.CreateRevocationList(rand.Reader, tmpl, c.inter, c.signer)
+	der, err := x509.CreateRevocationList(rand.Reader, tmpl, iss.Cert, iss.signer)
 	if err != nil {
 		return nil, fmt.Errorf("ca: crl %s: %w", number, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/big"
@@ -66,11 +67,15 @@ type Template struct {
 // the profile's ExtKeyUsage; SKI (RFC 5280 §4.2.1.2 method 1) and AKI (the
 // intermediate's SKI); the SANs; and the optional CRL distribution point.
 func (c *CA) Issue(t Template) ([]byte, error) {
-	tmpl, err := c.leafTemplate(t)
+	ch := c.snap()
+	tmpl, err := c.leafTemplate(ch, t)
 	if err != nil {
 		return nil, fmt.Errorf("ca: issue: %w", err)
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.inter, t.PublicKey, c.signer)
+	if t.CRLURL != "" {
+		tmpl.CRLDistributionPoints = []string{IssuerCRLURL(t.CRLURL, ch.active())}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ch.inter, t.PublicKey, ch.signer)
 	if err != nil {
 		return nil, fmt.Errorf("ca: issue serial %x: %w", t.Serial, err)
 	}
@@ -78,7 +83,7 @@ func (c *CA) Issue(t Template) ([]byte, error) {
 }
 
 // leafTemplate validates t and turns it into an x509 template.
-func (c *CA) leafTemplate(t Template) (*x509.Certificate, error) {
+func (c *CA) leafTemplate(ch *chain, t Template) (*x509.Certificate, error) {
 	if t.PublicKey == nil {
 		return nil, errors.New("no public key")
 	}
@@ -105,7 +110,7 @@ func (c *CA) leafTemplate(t Template) (*x509.Certificate, error) {
 	if t.CommonName != "" && !nameListed(t.CommonName, t.DNSNames, t.IPAddresses) {
 		return nil, fmt.Errorf("common name %q is not among the DNS names or IP addresses", t.CommonName)
 	}
-	if err := c.checkNames(t.DNSNames, t.IPAddresses); err != nil {
+	if err := checkNames(ch, t.DNSNames, t.IPAddresses); err != nil {
 		return nil, err
 	}
 
@@ -121,8 +126,8 @@ func (c *CA) leafTemplate(t Template) (*x509.Certificate, error) {
 	if notBefore.IsZero() {
 		notBefore = c.now().Add(-backdate)
 	}
-	if notBefore.Before(c.inter.NotBefore) {
-		notBefore = c.inter.NotBefore
+	if notBefore.Before(ch.inter.NotBefore) {
+		notBefore = ch.inter.NotBefore
 	}
 	notAfter := t.NotAfter
 	if notAfter.IsZero() {
@@ -134,7 +139,7 @@ func (c *CA) leafTemplate(t Template) (*x509.Certificate, error) {
 	// A leaf must not outlive its issuer, or it fails path validation in
 	// its last days (RFC 5280 §6.1.3 checks every certificate's validity).
 	// An imported intermediate may outlive its root, so both bound it.
-	for _, ca := range []*x509.Certificate{c.inter, c.root} {
+	for _, ca := range []*x509.Certificate{ch.inter, ch.root} {
 		if notAfter.After(ca.NotAfter) {
 			notAfter = ca.NotAfter
 		}
@@ -163,12 +168,9 @@ func (c *CA) leafTemplate(t Template) (*x509.Certificate, error) {
 		BasicConstraintsValid: true,
 		IsCA:                  false,
 		SubjectKeyId:          ski,
-		AuthorityKeyId:        c.inter.SubjectKeyId,
+		AuthorityKeyId:        ch.inter.SubjectKeyId,
 		DNSNames:              append([]string(nil), t.DNSNames...),
 		IPAddresses:           append([]net.IP(nil), t.IPAddresses...),
-	}
-	if t.CRLURL != "" {
-		tmpl.CRLDistributionPoints = []string{t.CRLURL}
 	}
 	return tmpl, nil
 }
@@ -191,13 +193,23 @@ func nameListed(cn string, dns []string, ips []net.IP) bool {
 	return false
 }
 
-// ChainPEM returns the leaf in PEM followed by the intermediate in PEM: the
-// application/pem-certificate-chain body of an ACME download
-// (RFC 8555 §7.4.2). The root is left out: clients already trust it.
+// ChainPEM returns the leaf in PEM followed by the intermediate that
+// signed it, in PEM: the application/pem-certificate-chain body of an ACME
+// download (RFC 8555 §7.4.2). The intermediate is found by the leaf's
+// authority key identifier, so a certificate issued before a rotation is
+// served with the chain it was issued with. The root is left out: clients
+// already trust it.
 func (c *CA) ChainPEM(leafDER []byte) []byte {
+	ch := c.snap()
+	inter := ch.interPEM
+	if leaf, err := x509.ParseCertificate(leafDER); err == nil {
+		if iss := ch.find(hex.EncodeToString(leaf.AuthorityKeyId)); iss != nil && iss.Role == RoleIntermediate && iss.pem != nil {
+			inter = iss.pem
+		}
+	}
 	var b bytes.Buffer
 	b.Write(certPEM(leafDER))
-	b.Write(c.interPEM)
+	b.Write(inter)
 	return b.Bytes()
 }
 

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/certmint/certmint/ca/kms"
 )
@@ -33,11 +34,15 @@ const (
 type State string
 
 // States. Pending is an intermediate whose CSR is out for signing by an
-// offline root; active issuers sign. Rotation will add retiring (signs
-// CRLs only) and retired.
+// offline root, or one waiting for the end of a root rotation's overlap;
+// an active intermediate signs new certificates (one at a time) and an
+// active root is in the bundle clients trust; a retiring intermediate
+// signs only CRLs for what it issued; retired issuers do nothing.
 const (
-	StatePending State = "pending"
-	StateActive  State = "active"
+	StatePending  State = "pending"
+	StateActive   State = "active"
+	StateRetiring State = "retiring"
+	StateRetired  State = "retired"
 )
 
 // ManifestFile lists the issuers of a CA made by `certmint ca init`. A
@@ -58,8 +63,27 @@ var ErrExists = errors.New("ca: the directory already holds a CA")
 
 // Issuer is one CA certificate of the CA with where its key is.
 type Issuer struct {
-	Role  Role
-	State State
+	// ID is the lowercase hex of the certificate's subject key identifier
+	// (of the CSR's key while pending): the key of the issuer's row, of
+	// its CRL and of the certificates it signed.
+	ID       string
+	ParentID string // the root above an intermediate
+	Role     Role
+	State    State
+	// KeyRef is where the key is, as recorded: "db" (the key, encrypted
+	// under CERTMINT_CA_PASSPHRASE when set, is in the issuers table), a
+	// file name in the CA directory, a pkcs11: URI without PIN, or empty
+	// when the key is offline.
+	KeyRef string
+	// CRLName is the last path element of the issuer's CRL URL without
+	// ".crl": "intermediate" for the first intermediate (the URL already
+	// in its certificates), the ID for later ones.
+	CRLName string
+	// ActivateAt is when a pending issuer with a certificate takes over
+	// issuance (the end of a root rotation's overlap).
+	ActivateAt *time.Time
+	// CSR is a pending intermediate's request (PEM), for the offline root.
+	CSR []byte
 	// Cert is nil while the issuer is pending.
 	Cert *x509.Certificate
 	// KeyLocation says where the private key is, for operators: a file
@@ -137,6 +161,9 @@ func keyLocation(key string) string {
 	return "file " + key
 }
 
+// Holds reports whether dir holds any file of a CA, complete or not.
+func Holds(dir string) (bool, error) { return holdsCA(dir) }
+
 // holdsCA reports whether dir holds any file of a CA, complete or not.
 func holdsCA(dir string) (bool, error) {
 	for _, name := range []string{ManifestFile, RootCertFile, RootKeyFile, IntermediateCertFile, IntermediateKeyFile, IntermediateCSRFile} {
@@ -153,14 +180,18 @@ func holdsCA(dir string) (bool, error) {
 
 // Issuers returns the CA's issuers, roots first. Callers must not modify
 // them.
-func (c *CA) Issuers() []*Issuer { return c.issuers }
+func (c *CA) Issuers() []*Issuer { return c.snap().issuers }
 
 // Close releases the PKCS#11 tokens the CA signs through, if any.
 func (c *CA) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	var errs []error
-	for _, t := range c.tokens {
-		errs = append(errs, t.Close())
+	if c.keys != nil {
+		for _, t := range c.keys.tokens {
+			errs = append(errs, t.Close())
+		}
+		c.keys.tokens, c.keys.byName = nil, nil
 	}
-	c.tokens = nil
 	return errors.Join(errs...)
 }

@@ -64,7 +64,7 @@ func (c *CA) ServerIdentity(dir string, hostnames []string) (*ServerIdentity, er
 	if err != nil {
 		return nil, fmt.Errorf("ca: server identity: %w", err)
 	}
-	if err := c.checkNames(dns, ips); err != nil {
+	if err := checkNames(c.snap(), dns, ips); err != nil {
 		return nil, fmt.Errorf("ca: server identity: %w; give --hostname names the CA may certify", err)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -163,7 +163,7 @@ func (s *ServerIdentity) load() (*tls.Certificate, error) {
 		return nil, err
 	}
 	cert.Leaf = leaf
-	if err := leaf.CheckSignatureFrom(s.ca.inter); err != nil {
+	if err := leaf.CheckSignatureFrom(s.ca.Intermediate()); err != nil {
 		return nil, fmt.Errorf("%s is not issued by the current intermediate", certPath)
 	}
 	dns, ips, err := splitHostnames(append(slices.Clone(leaf.DNSNames), ipStrings(leaf.IPAddresses)...))
@@ -171,7 +171,7 @@ func (s *ServerIdentity) load() (*tls.Certificate, error) {
 		return nil, fmt.Errorf("%s names differ from the configured hostnames", certPath)
 	}
 	// Serve the current intermediate whatever chain the file had.
-	cert.Certificate = [][]byte{leaf.Raw, s.ca.inter.Raw}
+	cert.Certificate = [][]byte{leaf.Raw, s.ca.Intermediate().Raw}
 	return &cert, nil
 }
 
@@ -216,7 +216,7 @@ func (s *ServerIdentity) issue() (*tls.Certificate, error) {
 		return nil, err
 	}
 	return &tls.Certificate{
-		Certificate: [][]byte{der, s.ca.inter.Raw},
+		Certificate: [][]byte{der, s.ca.Intermediate().Raw},
 		PrivateKey:  key,
 		Leaf:        leaf,
 	}, nil

@@ -111,7 +111,7 @@ func TestSoftHSM(t *testing.T) {
 		t.Fatalf("token keys are extractable:\n%s", lout)
 	}
 
-	s := StartServer(t, ServerOptions{Data: data, Env: env})
+	s := StartServer(t, ServerOptions{Data: data, Env: env, Args: []string{"--ca-poll", "300ms"}})
 	client, res := obtainWithLegoClient(t, s, "hsm.svc.test")
 	leaf := parseLeaf(t, res.Certificate)
 	inter := chainIssuer(t, res.Certificate)
@@ -143,6 +143,30 @@ func TestSoftHSM(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	// The console's CA page names the token as the key location, and a
+	// rotation creates the new intermediate's key in the same token: its
+	// URI (no PIN) is what the database records for every replica.
+	c := signedInConsole(t, s)
+	if page := mustBody(t, c, s.AdminURL()+"/ca"); !strings.Contains(page, "PKCS#11 token certmint") {
+		t.Fatalf("/ca does not name the token as the key location:\n%s", page)
+	}
+	if o, e, code := runCLI(t, env, "ca", "rotate", "intermediate", "--data", data); code != 0 {
+		t.Fatalf("ca rotate intermediate with a token key: exit %d: %s%s", code, o, e)
+	}
+	status, _ := runCLIStatus(t, env, data)
+	if !strings.Contains(status, "PKCS#11 token certmint, object certmint-intermediate@") || strings.Contains(status, testPIN) {
+		t.Fatalf("ca status after a rotation in the token:\n%s", status)
+	}
+	for i := 0; ; i++ {
+		_, res := obtainWithLegoClient(t, s, "hsm2.svc.test")
+		if !chainIssuer(t, res.Certificate).Equal(inter) {
+			break
+		}
+		if i == 10 {
+			t.Fatalf("still the old intermediate after the rotation in the token\n%s", s.Output())
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
 	s.Stop()
 	if strings.Contains(s.Output(), testPIN) {
 		t.Fatal("the PIN is in the server's output")
@@ -167,4 +191,48 @@ func TestSoftHSM(t *testing.T) {
 	}
 	_, stderr, code = runCLI(t, env, s.Args()...)
 	wantUsage(t, stderr, code, "no such key in the token")
+}
+
+// runCLIStatus is `certmint ca status --data DIR` (text).
+func runCLIStatus(t *testing.T, env []string, data string) (string, int) {
+	t.Helper()
+	out, errOut, code := runCLI(t, env, "ca", "status", "--data", data)
+	if code != 0 {
+		t.Fatalf("ca status: exit %d: %s", code, errOut)
+	}
+	return out, code
+}
+
+// TestRotateIntoToken: a CA with file keys moves its intermediate into a
+// PKCS#11 token by `ca rotate intermediate --kms URI`; the running server
+// signs through the token from then on, and the database holds the URI
+// without the PIN.
+func TestRotateIntoToken(t *testing.T) {
+	env := softHSM(t)
+	uri := "pkcs11:token=certmint;object=moved?module-path=" + softHSMModule + "&pin-source=file:" + pinFile(t, testPIN)
+	s := StartServer(t, ServerOptions{Env: env, Args: []string{"--ca-poll", "300ms"}})
+	_, resA := obtainWithLegoClient(t, s, "file.rotate.test")
+	_, stderr, code := runCLI(t, env, "ca", "rotate", "intermediate", "--data", s.Data, "--kms", "pkcs11:token=certmint?pin-value=1234")
+	wantUsage(t, stderr, code, "--kms")
+	if o, e, code := runCLI(t, env, "ca", "rotate", "intermediate", "--data", s.Data, "--kms", uri); code != 0 {
+		t.Fatalf("ca rotate intermediate --kms: exit %d: %s%s", code, o, e)
+	}
+	status, _ := runCLIStatus(t, env, s.Data)
+	if !strings.Contains(status, "PKCS#11 token certmint, object moved@") || strings.Contains(status, testPIN) {
+		t.Fatalf("ca status after moving the intermediate into the token:\n%s", status)
+	}
+	for i := 0; ; i++ {
+		_, res := obtainWithLegoClient(t, s, "token.rotate.test")
+		if !chainIssuer(t, res.Certificate).Equal(chainIssuer(t, resA.Certificate)) {
+			verifyChain(t, res.Certificate, s.Roots, time.Now())
+			break
+		}
+		if i == 10 {
+			t.Fatalf("still the file intermediate after the rotation into the token\n%s", s.Output())
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	if strings.Contains(s.Output(), testPIN) {
+		t.Fatal("the PIN is in the server's output")
+	}
 }

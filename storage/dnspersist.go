@@ -10,7 +10,7 @@ import (
 	"github.com/certmint/certmint/acme"
 )
 
-// dnsPersistMatchRow is the dns_persist_matches table (migration 0012).
+// dnsPersistMatchRow is the dns_persist_matches table (migration 0014).
 type dnsPersistMatchRow struct {
 	ChallengeID  string `gorm:"primaryKey;size:64"`
 	AuthzID      string `gorm:"size:64;not null"`

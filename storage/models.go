@@ -104,6 +104,7 @@ type certificateRow struct {
 	RenewNow         bool      `gorm:"not null"`
 	ReplacedBy       string    `gorm:"size:64"`
 	CreatedAt        time.Time `gorm:"not null;index"`
+	IssuerID         string    `gorm:"size:64;not null;default:''"` // hex SKI of the signing intermediate
 }
 
 func (certificateRow) TableName() string { return "certificates" }
@@ -211,7 +212,7 @@ func fromCertificate(c *acme.Certificate) certificateRow {
 		Names: strings.Join(c.Names, ","), CommonName: c.CommonName, Profile: c.Profile, KeyHash: c.KeyHash,
 		NotBefore: ts(c.NotBefore), NotAfter: ts(c.NotAfter), DER: c.DER, ChainPEM: c.ChainPEM,
 		Revoked: c.Revoked, RevokedAt: tsp(c.RevokedAt), RevocationReason: c.RevocationReason, ARIID: c.ARIID,
-		RenewNow: c.RenewNow, ReplacedBy: c.ReplacedBy, CreatedAt: ts(c.CreatedAt)}
+		RenewNow: c.RenewNow, ReplacedBy: c.ReplacedBy, CreatedAt: ts(c.CreatedAt), IssuerID: c.IssuerID}
 }
 
 func (r *certificateRow) toModel() *acme.Certificate {
@@ -219,7 +220,7 @@ func (r *certificateRow) toModel() *acme.Certificate {
 		Names: splitNames(r.Names), CommonName: r.CommonName, Profile: r.Profile, KeyHash: r.KeyHash,
 		NotBefore: utc(r.NotBefore), NotAfter: utc(r.NotAfter), DER: r.DER, ChainPEM: r.ChainPEM,
 		Revoked: r.Revoked, RevokedAt: utcp(r.RevokedAt), RevocationReason: r.RevocationReason, ARIID: r.ARIID,
-		RenewNow: r.RenewNow, ReplacedBy: r.ReplacedBy, CreatedAt: utc(r.CreatedAt)}
+		RenewNow: r.RenewNow, ReplacedBy: r.ReplacedBy, CreatedAt: utc(r.CreatedAt), IssuerID: r.IssuerID}
 }
 
 func certModels(rows []certificateRow) []acme.Certificate {

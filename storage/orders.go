@@ -169,18 +169,17 @@ func (s *gormStore) CompleteFinalize(ctx context.Context, orderID string, cert *
 		if err := casDone(tx, res, "orders", orderID); err != nil {
 			return err
 		}
-		if err := tx.Create(&row).Error; err != nil {
-			return mapErr(err)
+		if err := insertRows(ctx, tx, []certificateRow{row}); err != nil {
+			return err
 		}
 		if err := recordIssued(tx, orderID, cert); err != nil {
 			return err
 		}
-		for _, e := range events {
-			if err := tx.Create(auditRowOf(e, s.now())).Error; err != nil {
-				return mapErr(err)
-			}
+		audits := make([]auditRow, len(events))
+		for i, e := range events {
+			audits[i] = *auditRowOf(e, s.now())
 		}
-		return nil
+		return insertRows(ctx, tx, audits)
 	})
 	if err != nil {
 		return fmt.Errorf("complete finalize of order %s: %w", orderID, err)

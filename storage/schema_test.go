@@ -16,7 +16,7 @@ import (
 // one declaration of the table's columns that every query of it uses.
 var schemaRows = []any{
 	&accountRow{}, &orderRow{}, &orderAuthzRow{}, &authzRow{}, &challengeRow{}, &certificateRow{},
-	&eabKeyRow{}, &auditRow{}, &crlRow{}, &dnsPersistMatchRow{},
+	&eabKeyRow{}, &auditRow{}, &crlRow{}, &dnsPersistMatchRow{}, &issuerRow{}, &bundleFetchRow{},
 	&AdminUser{}, &Session{}, &LoginThrottle{},
 	&usedNonce{}, &setting{},
 	&lineageRow{}, &webhookEndpointRow{}, &webhookDeliveryRow{}, &webhookMarkRow{},

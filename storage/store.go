@@ -47,6 +47,7 @@ type Store interface {
 	DNSPersistStore
 	InventoryStore
 	WebhookStore
+	IssuerStore
 
 	// ExpireStale marks pending/ready orders and pending authorizations
 	// whose Expires is before now as invalid/expired, deletes used nonces

@@ -73,6 +73,7 @@ type view struct {
 	Version string
 	Now     time.Time
 	Data    any
+	Banner  string // the CA's offline-root warning, on every page
 }
 
 // Can says whether the signed-in user's role allows what needs role need;
@@ -132,6 +133,9 @@ func (s *server) render(w http.ResponseWriter, r *http.Request, status int, page
 	v := view{Title: title, Nav: nav, Version: s.cfg.Version, Now: s.now(), Data: data}
 	if se := sessionFrom(r.Context()); se != nil {
 		v.User, v.CSRF, v.Role = se.Username, se.CSRFToken, roleFrom(r.Context())
+		if s.cfg.CAOps != nil {
+			v.Banner = s.cfg.CAOps.Warning()
+		}
 	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout.html", v); err != nil {

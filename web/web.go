@@ -36,6 +36,8 @@ type Config struct {
 	// OnRevoke is called after the console revoked a certificate, e.g. to
 	// publish a fresh CRL. May be nil.
 	OnRevoke func()
+	// CAOps carries out the CA page's rotations; nil makes it read-only.
+	CAOps CAOps
 
 	// LoginDelay is the delay after the first failed sign-in; it doubles
 	// with each further failure up to 4s (default 250ms). Tests lower it.
@@ -165,6 +167,18 @@ func (s *server) routes() http.Handler {
 	auth("GET /webhooks", RoleAdmin, s.webhooks)
 	auth("POST /webhooks", RoleAdmin, s.webhookAdd)
 	auth("POST /webhooks/{id}/remove", RoleAdmin, s.webhookRemove)
+	// The CA page: reading is for every role, every change is a POST for
+	// admins (issue 20's roles).
+	auth("GET /ca", RoleViewer, s.caPage)
+	auth("GET /ca/bundle.pem", RoleViewer, s.caBundle)
+	auth("GET /ca/{id}/csr", RoleAdmin, s.caCSR)
+	auth("GET /ca/rotate/intermediate", RoleAdmin, s.caConfirm("intermediate"))
+	auth("POST /ca/rotate/intermediate", RoleAdmin, s.caRotateIntermediate)
+	auth("GET /ca/rotate/root", RoleAdmin, s.caConfirm("root"))
+	auth("POST /ca/rotate/root", RoleAdmin, s.caRotateRoot)
+	auth("GET /ca/{id}/switch", RoleAdmin, s.caConfirm("switch"))
+	auth("POST /ca/{id}/switch", RoleAdmin, s.caSwitch)
+	auth("POST /ca/import", RoleAdmin, s.caImport)
 	auth("GET /audit", RoleViewer, s.auditPage)
 	auth("GET /audit/export", RoleViewer, s.auditExport)
 	auth("GET /settings", RoleAdmin, s.settings)

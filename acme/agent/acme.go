@@ -52,7 +52,7 @@ func (a *Agent) legoClient() (*lego.Client, error) {
 // httpClient talks to the ACME server, trusting only the CA's root.
 func (a *Agent) httpClient() *http.Client {
 	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		TLSClientConfig:     &tls.Config{RootCAs: a.roots, MinVersion: tls.VersionTLS12},
+		TLSClientConfig:     &tls.Config{RootCAs: a.Roots(), MinVersion: tls.VersionTLS12},
 		TLSHandshakeTimeout: 10 * time.Second,
 		DialContext:         (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
 	}}
@@ -158,7 +158,7 @@ func (a *Agent) obtain(ctx context.Context) error {
 	for _, c := range chain {
 		cert.Certificate = append(cert.Certificate, c.Raw)
 	}
-	if err := checkCert(cert, a.cfg.Names, a.root); err != nil {
+	if err := checkCert(cert, a.cfg.Names, a.Root()); err != nil {
 		return fmt.Errorf("obtain certificate for %s: %w", names, err)
 	}
 	if err := saveCert(a.cfg.StateDir, key, chain); err != nil {

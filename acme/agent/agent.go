@@ -28,8 +28,10 @@ type Agent struct {
 	roots *x509.CertPool
 	log   logger
 
-	mu      sync.Mutex
-	current *tls.Certificate
+	mu            sync.Mutex
+	current       *tls.Certificate
+	bundle        []*x509.Certificate // every root trusted; root is the first
+	bundleChanged bool
 
 	// Owned by the goroutine that renews (Start, then the loop).
 	client     *lego.Client
@@ -53,13 +55,26 @@ func New(cfg Config) (*Agent, error) {
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create state directory: %w", err)
 	}
-	root, err := loadRoot(&cfg)
-	if err != nil {
+	var pin string
+	if cfg.RootFingerprint != "" {
+		pin, _ = parseFingerprint(cfg.RootFingerprint)
+	}
+	a := &Agent{cfg: cfg, log: logger{cfg.Logger}}
+	bundle := loadStoredBundle(cfg.StateDir, nil, pin)
+	if cfg.RootFile != "" || bundle == nil {
+		root, err := loadRoot(&cfg)
+		if err != nil {
+			return nil, err
+		}
+		if bundle = loadStoredBundle(cfg.StateDir, root, ""); bundle == nil {
+			bundle = []*x509.Certificate{root}
+		}
+	}
+	if err := a.setBundle(bundle); err != nil {
 		return nil, err
 	}
-	a := &Agent{cfg: cfg, root: root, roots: x509.NewCertPool(), log: logger{cfg.Logger}}
-	a.roots.AddCert(root)
-	if err := a.storeRoot(); err != nil {
+	a.takeBundleChanged()
+	if err := a.writePin(); err != nil {
 		return nil, err
 	}
 	return a, nil
@@ -69,18 +84,26 @@ func New(cfg Config) (*Agent, error) {
 // changed.
 func (a *Agent) storeRoot() error {
 	path := filepath.Join(a.cfg.StateDir, fileRoot)
-	data := encodeCerts(a.root)
+	data := encodeCerts(a.Bundle()...)
 	if old, err := os.ReadFile(path); err == nil && string(old) == string(data) {
 		return nil
 	}
 	return atomicfile.Write(path, data, 0o644)
 }
 
-// Root is the trusted CA root.
-func (a *Agent) Root() *x509.Certificate { return a.root }
+// Root is the trusted CA root: the oldest of the bundle.
+func (a *Agent) Root() *x509.Certificate {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.root
+}
 
-// Roots is a pool holding only the trusted root.
-func (a *Agent) Roots() *x509.CertPool { return a.roots }
+// Roots is a pool holding the roots of the bundle.
+func (a *Agent) Roots() *x509.CertPool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.roots
+}
 
 // Current is the certificate in use (leaf parsed into Leaf, chain
 // included), or nil before Start succeeded.
@@ -92,11 +115,11 @@ func (a *Agent) Current() *tls.Certificate {
 
 // ServerTLSConfig serves the current certificate on every handshake and
 // requires a client certificate that chains to the root.
-func (a *Agent) ServerTLSConfig() *tls.Config { return ServerTLSConfig(a.Current, a.roots) }
+func (a *Agent) ServerTLSConfig() *tls.Config { return ServerTLSConfig(a.Current, a.Roots()) }
 
 // ClientTLSConfig presents the current certificate when a server asks for
 // one and trusts only the root.
-func (a *Agent) ClientTLSConfig() *tls.Config { return ClientTLSConfig(a.Current, a.roots) }
+func (a *Agent) ClientTLSConfig() *tls.Config { return ClientTLSConfig(a.Current, a.Roots()) }
 
 // Start makes sure a usable certificate is there, then keeps it fresh in
 // the background until ctx ends. It reuses the stored certificate unless it
@@ -122,13 +145,20 @@ func (a *Agent) Start(ctx context.Context) error {
 // reports whether a new certificate was stored. A failed renewal is an
 // error even if the old certificate is still valid.
 func (a *Agent) RunOnce(ctx context.Context) (renewed bool, err error) {
-	return a.ensure(ctx)
+	renewed, err = a.ensure(ctx)
+	if err == nil {
+		// Keep the bundle current too (a failure to fetch it is logged:
+		// the certificate matters more). Start does this in its loop, so
+		// a service starts serving without waiting for it.
+		a.refreshBundleLogged(ctx)
+	}
+	return renewed, err
 }
 
-// ensure loads the stored certificate and renews it when it is unusable or
-// due.
+// ensure loads the stored certificate and renews it when it is unusable
+// or due.
 func (a *Agent) ensure(ctx context.Context) (bool, error) {
-	cert, err := loadCert(a.cfg.StateDir, a.cfg.Names, a.root)
+	cert, err := loadCert(a.cfg.StateDir, a.cfg.Names, a.Root())
 	now := a.cfg.Now()
 	switch {
 	case err != nil && !errors.Is(err, os.ErrNotExist):

@@ -106,7 +106,7 @@ func selfSigned(t *testing.T) (*x509.Certificate, *ecdsa.PrivateKey) {
 func TestFetchPinnedRoot(t *testing.T) {
 	root, _ := selfSigned(t)
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/roots/root.pem" {
+		if r.URL.Path != "/roots/bundle.pem" {
 			http.NotFound(w, r)
 			return
 		}
@@ -161,7 +161,7 @@ func TestWriteJavaStores(t *testing.T) {
 	dir := t.TempDir()
 	cert := &tls.Certificate{Certificate: [][]byte{der, root.Raw}, PrivateKey: k, Leaf: leaf}
 	for alias, want := range map[string]string{"": "svc.test", "my-service": "my-service"} {
-		if err := WriteJavaStores(dir, cert, root, "pw", alias); err != nil {
+		if err := WriteJavaStores(dir, cert, []*x509.Certificate{root}, "pw", alias); err != nil {
 			t.Fatal(err)
 		}
 		ks, _ := os.ReadFile(filepath.Join(dir, KeystoreFile))

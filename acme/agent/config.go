@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,7 +31,7 @@ type Config struct {
 	DirectoryURL string
 	// RootFile is a PEM file with the CA root to trust. Alternatively
 	// RootFingerprint pins the root by the SHA-256 of its DER (hex, colons
-	// allowed): the agent fetches /roots/root.pem from the ACME host
+	// allowed): the agent fetches /roots/bundle.pem from the ACME host
 	// without trusting TLS, checks the pin and from then on trusts only
 	// that root (the `step ca bootstrap` model). One of the two is required.
 	RootFile        string
@@ -74,6 +75,9 @@ type Config struct {
 	// OnRenew is called after every new certificate is stored (the first
 	// one included), from the agent's goroutine; it must not block long.
 	OnRenew func(cert *tls.Certificate)
+	// OnBundle is called when the CA's bundle of roots changed (a root
+	// rotation), after root.pem is written, from the agent's goroutine.
+	OnBundle func(roots []*x509.Certificate)
 	// OnEvent is called once per action (obtained, renewed, unchanged),
 	// from the agent's goroutine, after OnRenew; it must not block long.
 	OnEvent func(Event)

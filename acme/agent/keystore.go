@@ -25,7 +25,7 @@ const RootAlias = "certmint-root"
 // which go-pkcs12 marks with the attribute Java needs) into dir, both
 // protected by password, with modern algorithms (PBES2/AES-256, SHA-256
 // MAC) that OpenSSL 3 and Java 11.0.12+ read without legacy options.
-func WriteJavaStores(dir string, cert *tls.Certificate, root *x509.Certificate, password, keyAlias string) error {
+func WriteJavaStores(dir string, cert *tls.Certificate, roots []*x509.Certificate, password, keyAlias string) error {
 	var chain []*x509.Certificate
 	for _, der := range cert.Certificate[1:] {
 		c, err := x509.ParseCertificate(der)
@@ -51,7 +51,17 @@ func WriteJavaStores(dir string, cert *tls.Certificate, root *x509.Certificate, 
 	if ks, err = setKeyAlias(ks, password, keyAlias); err != nil {
 		return fmt.Errorf("encode %s: %w", KeystoreFile, err)
 	}
-	ts, err := pkcs12.Modern.EncodeTrustStoreEntries([]pkcs12.TrustStoreEntry{{Cert: root, FriendlyName: RootAlias}}, password)
+	// The first root keeps RootAlias; others (a root rotation's new root)
+	// are named by their fingerprint.
+	entries := make([]pkcs12.TrustStoreEntry, 0, len(roots))
+	for i, r := range roots {
+		name := RootAlias
+		if i > 0 {
+			name = RootAlias + "-" + Fingerprint(r)[:16]
+		}
+		entries = append(entries, pkcs12.TrustStoreEntry{Cert: r, FriendlyName: name})
+	}
+	ts, err := pkcs12.Modern.EncodeTrustStoreEntries(entries, password)
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", TruststoreFile, err)
 	}

@@ -127,6 +127,7 @@ func (a *Agent) failed(err error) {
 
 // loop sleeps until the plan's next time and acts, until ctx ends.
 func (a *Agent) loop(ctx context.Context) {
+	a.refreshBundleLogged(ctx)
 	for {
 		at, renew := a.plan(ctx)
 		timer := time.NewTimer(max(at.Sub(a.cfg.Now()), 0))
@@ -136,6 +137,7 @@ func (a *Agent) loop(ctx context.Context) {
 			return
 		case <-timer.C:
 		}
+		a.refreshBundleLogged(ctx)
 		if !renew {
 			continue
 		}

@@ -70,13 +70,15 @@ func loadRoot(cfg *Config) (*x509.Certificate, error) {
 	return fetchPinnedRoot(cfg.DirectoryURL, pin)
 }
 
-// rootURL is GET /roots/root.pem on the ACME listener.
+// rootURL is GET /roots/bundle.pem on the ACME listener: the pinned root
+// is found among every root the CA publishes, so a pin on the new root
+// works during a root rotation's overlap too.
 func rootURL(directory string) (string, error) {
 	u, err := url.Parse(directory)
 	if err != nil {
 		return "", err
 	}
-	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: "/roots/root.pem"}).String(), nil
+	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: truststore.BundlePath}).String(), nil
 }
 
 // fetchPinnedRoot downloads the root without verifying TLS (the server's

@@ -26,7 +26,7 @@ const fileTrusted = "trusted-roots.txt"
 // agent's root. A store that fails is reported in its Result; the error
 // is for the bundle or the agent's state.
 func (a *Agent) SyncTrust(ctx context.Context, stores []truststore.Store) ([]truststore.Result, error) {
-	bundle, err := truststore.Fetch(ctx, a.cfg.DirectoryURL, a.roots)
+	bundle, err := truststore.Fetch(ctx, a.cfg.DirectoryURL, a.Roots())
 	if err != nil {
 		return nil, fmt.Errorf("trust: %w", err)
 	}

@@ -113,11 +113,14 @@ func (o Options) withDefaults() Options {
 // It is safe for concurrent use.
 type Publisher struct {
 	store  Store
-	ca     *ca.CA
-	issuer string // key of the stored CRL and its counter: the intermediate's SKI
-	opts   Options
-	log    *slog.Logger
-	notify chan struct{}
+	iss    *ca.Issuer // the intermediate that signs this list
+	issuer string     // key of the stored CRL and its counter: the intermediate's SKI
+	// listRevoked lists what goes on the list: the certificates iss
+	// signed (ListRevokedBy) when a Set runs it.
+	listRevoked func(ctx context.Context, notAfterSince time.Time) ([]Revoked, error)
+	opts        Options
+	log         *slog.Logger
+	notify      chan struct{}
 
 	refreshMu sync.Mutex // one Refresh at a time in this process
 	failing   bool       // guarded by refreshMu: log failures once per streak
@@ -142,18 +145,22 @@ func New(store Store, authority *ca.CA, opts Options) (*Publisher, error) {
 	if store == nil || authority == nil {
 		return nil, errors.New("crl: store and CA are required")
 	}
-	ski := authority.Intermediate().SubjectKeyId
-	if len(ski) == 0 {
+	return newPublisher(store, authority.Active(), store.ListRevoked, opts)
+}
+
+func newPublisher(store Store, iss *ca.Issuer, list func(context.Context, time.Time) ([]Revoked, error), opts Options) (*Publisher, error) {
+	if iss == nil || iss.Cert == nil || len(iss.Cert.SubjectKeyId) == 0 {
 		return nil, errors.New("crl: intermediate certificate has no subject key identifier")
 	}
 	opts = opts.withDefaults()
 	return &Publisher{
-		store:  store,
-		ca:     authority,
-		issuer: hex.EncodeToString(ski),
-		opts:   opts,
-		log:    opts.Logger.With("component", "crl"),
-		notify: make(chan struct{}, 1),
+		store:       store,
+		iss:         iss,
+		issuer:      hex.EncodeToString(iss.Cert.SubjectKeyId),
+		listRevoked: list,
+		opts:        opts,
+		log:         opts.Logger.With("component", "crl", "issuer", iss.Cert.Subject.CommonName, "issuer_id", iss.ID),
+		notify:      make(chan struct{}, 1),
 	}, nil
 }
 
@@ -170,16 +177,23 @@ func (p *Publisher) Notify() {
 // until ctx is done. Failures (a database outage) are logged and retried
 // at the next poll; the last good CRL stays served meanwhile.
 func (p *Publisher) Run(ctx context.Context) {
-	p.refreshLogged(ctx)
-	t := time.NewTicker(p.opts.Poll)
+	runLoop(ctx, p.opts, p.notify, p.refreshLogged)
+}
+
+// runLoop calls refresh at once, then on every notify (after
+// opts.Debounce, so a burst of revocations yields one run) and every
+// opts.Poll, until ctx is done.
+func runLoop(ctx context.Context, opts Options, notify chan struct{}, refresh func(context.Context)) {
+	refresh(ctx)
+	t := time.NewTicker(opts.Poll)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		case <-p.notify:
-			d := time.NewTimer(p.opts.Debounce)
+		case <-notify:
+			d := time.NewTimer(opts.Debounce)
 			select {
 			case <-ctx.Done():
 				d.Stop()
@@ -187,11 +201,11 @@ func (p *Publisher) Run(ctx context.Context) {
 			case <-d.C:
 			}
 			select { // revocations during the wait are in this run
-			case <-p.notify:
+			case <-notify:
 			default:
 			}
 		}
-		p.refreshLogged(ctx)
+		refresh(ctx)
 	}
 }
 
@@ -250,7 +264,7 @@ func (p *Publisher) adoptStored(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("crl: stored CRL %d: %w", stored.Number, err)
 	}
-	if err := list.CheckSignatureFrom(p.ca.Intermediate()); err != nil {
+	if err := list.CheckSignatureFrom(p.iss.Cert); err != nil {
 		return fmt.Errorf("crl: stored CRL %d is not signed by this intermediate: %w", stored.Number, err)
 	}
 	p.set(&published{der: stored.DER, number: stored.Number, thisUpdate: stored.ThisUpdate,
@@ -264,7 +278,7 @@ func (p *Publisher) adoptStored(ctx context.Context) error {
 func (p *Publisher) publish(ctx context.Context, now time.Time, state string) error {
 	thisUpdate := now.UTC().Truncate(time.Second) // CRL times have second precision
 	nextUpdate := thisUpdate.Add(p.opts.Validity)
-	revoked, err := p.store.ListRevoked(ctx, thisUpdate)
+	revoked, err := p.listRevoked(ctx, thisUpdate)
 	if err != nil {
 		return fmt.Errorf("crl: %w", err)
 	}
@@ -281,7 +295,7 @@ func (p *Publisher) publish(ctx context.Context, now time.Time, state string) er
 	if err != nil {
 		return fmt.Errorf("crl: %w", err)
 	}
-	der, err := p.ca.CRL(entries, big.NewInt(number), thisUpdate, nextUpdate)
+	der, err := ca.IssuerCRL(p.iss, entries, big.NewInt(number), thisUpdate, nextUpdate)
 	if err != nil {
 		return fmt.Errorf("crl: sign: %w", err)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -176,7 +177,7 @@ func runAgent(ctx context.Context, o agentOptions) error {
 		DirectoryURL: o.Server, RootFile: o.Root, RootFingerprint: o.Fingerprint,
 		Names: o.Names, Profile: o.Profile, EABKeyID: o.EABKid, EABHMAC: o.EABHMAC,
 		HTTP01Listen: o.HTTP01, TLSALPN01Listen: o.TLSALPN01, DNS01Hook: o.DNS01Hook,
-		StateDir: o.Out, Logger: log, OnRenew: d.onRenew, OnEvent: d.report, DNSPersist: o.DNSPersist,
+		StateDir: o.Out, Logger: log, OnRenew: d.onRenew, OnEvent: d.report, OnBundle: d.onBundle, DNSPersist: o.DNSPersist,
 		OnError: func(error, time.Duration) { d.failures.Inc() },
 	})
 	if errors.Is(err, agent.ErrConfig) {
@@ -226,16 +227,29 @@ func (d *agentDaemon) finishStart() error {
 	if _, err := os.Stat(filepath.Join(d.o.Out, agent.KeystoreFile)); err == nil {
 		return nil
 	}
-	if err := agent.WriteJavaStores(d.o.Out, d.ag.Current(), d.ag.Root(), d.password, d.o.P12Alias); err != nil {
+	if err := agent.WriteJavaStores(d.o.Out, d.ag.Current(), d.ag.Bundle(), d.password, d.o.P12Alias); err != nil {
 		return errors.New(oneLine(err))
 	}
 	return nil
 }
 
+// onBundle rewrites the Java trust store when the CA's roots changed (a
+// root rotation), so Java services trust the new root in time.
+func (d *agentDaemon) onBundle(roots []*x509.Certificate) {
+	cert := d.ag.Current()
+	if cert == nil {
+		return
+	}
+	if err := agent.WriteJavaStores(d.o.Out, cert, roots, d.password, d.o.P12Alias); err != nil {
+		d.writeErr.Store(&err)
+		d.log.Error("write Java stores", "err", err.Error())
+	}
+}
+
 // onRenew writes the Java stores and runs --exec after a new certificate.
 func (d *agentDaemon) onRenew(cert *tls.Certificate) {
 	d.renewals.Inc()
-	if err := agent.WriteJavaStores(d.o.Out, cert, d.ag.Root(), d.password, d.o.P12Alias); err != nil {
+	if err := agent.WriteJavaStores(d.o.Out, cert, d.ag.Bundle(), d.password, d.o.P12Alias); err != nil {
 		d.writeErr.Store(&err)
 		d.log.Error("write Java stores", "err", err.Error())
 		return

@@ -30,7 +30,8 @@ type app struct {
 	identity *ca.ServerIdentity
 	store    storage.Store
 	acme     *acme.Server
-	crl      *crl.Publisher
+	crl      *crl.Set
+	issuers  *issuerWatch
 	lock     *os.File // SQLite's one-process lock; nil on Postgres
 	limiter  *ratelimit.Limiter
 	metrics  *metrics.Metrics
@@ -49,29 +50,14 @@ func openApp(ctx context.Context, o serveOptions, log *slog.Logger) (a *app, err
 			_ = os.RemoveAll(o.Data)
 		}
 	}()
-	// The CA first: a CA that cannot sign (an intermediate waiting for
-	// the offline root, a token refusing its PIN) stops start-up before
-	// the database is touched.
-	authority, err := ca.Open(ca.Options{Dir: filepath.Join(o.Data, "ca"), Passphrase: o.Passphrase, RootName: o.RootName, Logger: log})
-	switch {
-	case errors.Is(err, ca.ErrBadPassphrase):
-		return nil, usagef("the CA keys in %s are encrypted and CERTMINT_CA_PASSPHRASE is missing or wrong", filepath.Join(o.Data, "ca"))
-	case errors.Is(err, ca.ErrInsecureKeyFile):
-		return nil, usagef("%v", err)
-	case errors.Is(err, ca.ErrPending):
-		return nil, usagef("the CA in %s waits for its intermediate certificate: have the offline root sign %s, then run `certmint ca import-intermediate --data %s FILE`",
-			filepath.Join(o.Data, "ca"), filepath.Join(o.Data, "ca", ca.IntermediateCSRFile), o.Data)
-	case err != nil:
-		return nil, usagef("cannot open the CA in %s: %v", filepath.Join(o.Data, "ca"), err)
+	// CA files first: one that cannot sign stops start-up before the
+	// database is touched.
+	local, err := openLocalCA(o, log)
+	if err != nil {
+		return nil, err
 	}
-	defer func() {
-		if err != nil {
-			authority.Close()
-		}
-	}()
-	for _, iss := range authority.Issuers() {
-		log.Info("CA issuer", "role", iss.Role, "state", iss.State, "subject", iss.Cert.Subject.CommonName,
-			"not_after", iss.Cert.NotAfter, "key", iss.KeyLocation)
+	if local != nil {
+		defer local.Close() // the CA signing comes from the database
 	}
 	dsn := o.DB
 	if dsn == "" {
@@ -100,15 +86,20 @@ func openApp(ctx context.Context, o serveOptions, log *slog.Logger) (a *app, err
 			store.Close()
 		}
 	}()
-	// Replicas must share one CA: the first start records the root in the
-	// database, and a replica with other CA files is refused.
-	stored, err := store.InitSetting(ctx, "ca.root-sha256", authority.RootFingerprint())
+	// The CA comes from the database's issuers (the first start records
+	// those of DATA/ca there): every replica signs with the same
+	// intermediate, and a server that cannot sign stops here.
+	authority, err := openAuthority(ctx, o, store, local, log)
 	if err != nil {
-		return nil, fmt.Errorf("record the CA root in the database: %w", err)
+		return nil, err
 	}
-	if stored != authority.RootFingerprint() {
-		return nil, usagef("the database belongs to the CA with root SHA-256 %s, but %s holds root %s; every replica must use the same CA files (copy DATA/ca from the first one)",
-			stored, filepath.Join(o.Data, "ca"), authority.RootFingerprint())
+	defer func() {
+		if err != nil {
+			authority.Close()
+		}
+	}()
+	for _, iss := range authority.Issuers() {
+		log.Info("CA issuer", "role", iss.Role, "state", iss.State, "id", iss.ID, "key", iss.KeyLocation)
 	}
 	identity, err := authority.ServerIdentity(filepath.Join(o.Data, "tls"), o.Hostnames)
 	if err != nil {
@@ -117,10 +108,7 @@ func openApp(ctx context.Context, o serveOptions, log *slog.Logger) (a *app, err
 	if err := ensureAdmin(ctx, store, o.Data, log); err != nil {
 		return nil, err
 	}
-	pub, err := crl.New(store, authority, crl.Options{Logger: log})
-	if err != nil {
-		return nil, fmt.Errorf("set up CRL publishing: %w", err)
-	}
+	pub := crl.NewSet(store, authority, crl.Options{Logger: log})
 	var limiter *ratelimit.Limiter
 	if o.RateLimitsOn {
 		limiter = ratelimit.New(store, nil)
@@ -128,7 +116,13 @@ func openApp(ctx context.Context, o serveOptions, log *slog.Logger) (a *app, err
 	m := newMetrics(o, store, authority, pub, log)
 	v := validate.New(validate.Config{HTTPPort: o.HTTP01Port, TLSALPNPort: o.TLSALPN01Port, Resolver: o.DNSResolver, HostsFile: o.ValidationHosts,
 		Timeout: o.Limits.ValidationTimeout, Allowed: o.Limits.allowNets, Denied: o.Limits.denyNets})
+	var onFetch func(context.Context, string, string) // set once a exists
 	srv, err := acme.New(ctx, acme.Config{
+		OnBundleFetch: func(ctx context.Context, id, remote string) {
+			if onFetch != nil {
+				onFetch(ctx, id, remote)
+			}
+		},
 		TermsOfService:    o.TOS,
 		Profiles:          o.Profiles,
 		EABRequired:       o.EABRequired,
@@ -155,8 +149,11 @@ func openApp(ctx context.Context, o serveOptions, log *slog.Logger) (a *app, err
 		return nil, fmt.Errorf("start the ACME server: %w", err)
 	}
 	host, _ := os.Hostname()
-	return &app{opts: o, log: log, ca: authority, identity: identity, store: store, acme: srv, crl: pub, limiter: limiter, lock: lock, metrics: m,
-		holder: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), acme.NewID())}, nil
+	a = &app{opts: o, log: log, ca: authority, identity: identity, store: store, acme: srv, crl: pub, limiter: limiter, lock: lock, metrics: m,
+		holder: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), acme.NewID())}
+	a.issuers = &issuerWatch{app: a, poll: o.CAPoll}
+	onFetch = a.recordBundleFetch
+	return a, nil
 }
 
 // ensureDataDir creates the data directory (0700) and checks that it is
@@ -230,6 +227,7 @@ func (a *app) run(ctx context.Context) error {
 	}
 	go a.identity.Run(ctx)
 	go a.crl.Run(ctx)
+	go a.issuers.run(ctx)
 	go a.backgroundJobs(ctx)
 	go a.newDispatcher().Run(ctx)
 	errc := make(chan error, len(servers))

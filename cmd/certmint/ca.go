@@ -16,14 +16,19 @@ import (
 
 func newCACmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "ca", Short: "Set up and inspect the private CA"}
-	var data string
+	var data, db string
+	var all bool
 	root := &cobra.Command{
 		Use:   "root",
-		Short: "Print the root certificate (PEM) on stdout and its SHA-256 fingerprint on stderr",
+		Short: "Print the root certificate (PEM) on stdout and its SHA-256 fingerprint on stderr; --all: every root clients should trust now",
 		Args:  noArgs,
 		// The root certificate is public: printing it needs no key and so
 		// no passphrase.
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// Once a server has run, the database's issuers are the CA.
+			if done, err := bundleFromDB(cmd, data, db, all); done || err != nil {
+				return err
+			}
 			path := filepath.Join(data, "ca", ca.RootCertFile)
 			pemBytes, err := os.ReadFile(path)
 			if err != nil {
@@ -43,6 +48,8 @@ func newCACmd() *cobra.Command {
 		},
 	}
 	root.Flags().StringVar(&data, "data", "./certmint-data", "the certmint data directory")
-	cmd.AddCommand(root, newCAInitCmd(), newCAImportCmd())
+	root.Flags().StringVar(&db, "db", "", "database URL (instead of --data's SQLite database)")
+	root.Flags().BoolVar(&all, "all", false, "print every root clients should trust now (during a root rotation: the old and the new)")
+	cmd.AddCommand(root, newCAInitCmd(), newCAImportCmd(), newCARotateCmd(), newCAStatusCmd())
 	return cmd
 }

@@ -144,6 +144,7 @@ func dnsConstraints(flag string, entries []string) ([]string, error) {
 
 func newCAImportCmd() *cobra.Command {
 	var data string
+	var t adminTarget
 	cmd := &cobra.Command{
 		Use:   "import-intermediate FILE",
 		Short: "Activate the pending intermediate with its certificate, signed by the offline root",
@@ -154,6 +155,11 @@ func newCAImportCmd() *cobra.Command {
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// After a rotation the pending intermediate is in the database.
+			t.data = data
+			if done, err := importIntoDB(cmd, &t, args[0]); done || err != nil {
+				return err
+			}
 			dir := filepath.Join(data, "ca")
 			iss, err := ca.ImportIntermediate(dir, args[0], time.Now())
 			if err != nil {
@@ -165,6 +171,7 @@ func newCAImportCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&data, "data", "./certmint-data", "the certmint data directory")
+	cmd.Flags().StringVar(&t.db, "db", "", "database URL, when the pending intermediate comes from `ca rotate intermediate --db`")
 	return cmd
 }
 

@@ -87,6 +87,7 @@ func (a *app) adminHandler() http.Handler {
 		OIDC:             a.opts.Console.OIDC,
 		NoLocalLogin:     !a.opts.Console.LocalLogin,
 		LongestValidity:  a.longestValidity(),
+		CAOps:            consoleCA{a},
 	})
 	if err != nil {
 		// Templates and assets are embedded, so this is a build defect;

@@ -19,7 +19,7 @@ import (
 // newMetrics builds the process's registry. It exists even without
 // --metrics-listen, since the ACME server reports to it either way; only
 // serving it is optional.
-func newMetrics(o serveOptions, store storage.Store, authority *ca.CA, pub *crl.Publisher, log *slog.Logger) *metrics.Metrics {
+func newMetrics(o serveOptions, store storage.Store, authority *ca.CA, pub *crl.Set, log *slog.Logger) *metrics.Metrics {
 	profiles := make([]string, 0, len(o.Profiles))
 	for name := range o.Profiles {
 		profiles = append(profiles, name)

@@ -59,6 +59,7 @@ type serveOptions struct {
 	RateLimitsOn    bool
 	RateSpecs       map[string]*string
 	RateLimits      ratelimit.Config
+	CAPoll          time.Duration
 	WebhookRetry    time.Duration
 	WebhookPoll     time.Duration
 	Console         consoleOptions
@@ -138,6 +139,8 @@ func newServeCmd() *cobra.Command {
 	} {
 		o.RateSpecs[r.flag] = f.String(r.flag, fmt.Sprintf("%d/%s", r.rule.Limit, shortDuration(r.rule.Window)), r.what+", as N/DURATION; 0 turns it off")
 	}
+	f.DurationVar(&o.CAPoll, "ca-poll", defaultCAPoll, "how often to look for a CA rotation made elsewhere (the CLI, the console, another replica)")
+	_ = f.MarkHidden("ca-poll")
 	l := &o.Limits
 	f.Int64Var(&l.MaxBody, "max-body", 64<<10, "largest ACME request body in bytes")
 	f.IntVar(&l.MaxIdentifiers, "max-identifiers", 100, "identifiers per order")
@@ -260,6 +263,9 @@ func (o *serveOptions) validate() error {
 	o.Profiles = profiles
 	if p := os.Getenv("CERTMINT_CA_PASSPHRASE"); p != "" {
 		o.Passphrase = []byte(p)
+	}
+	if o.CAPoll < 100*time.Millisecond {
+		return usagef("--ca-poll %s must be at least 100ms", o.CAPoll)
 	}
 	return nil
 }

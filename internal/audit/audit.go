@@ -38,6 +38,15 @@ const (
 	UserDisable  = "user.disable"
 	UserEnable   = "user.enable"
 	SessionEnd   = "session.revoke"
+
+	// The CA page (and the command line): rotations, the switch at the
+	// end of a root rotation's overlap, a pending CSR fetched, its
+	// signed certificate imported.
+	CARotateIntermediate = "ca.rotate_intermediate"
+	CARotateRoot         = "ca.rotate_root"
+	CASwitch             = "ca.switch"
+	CACSRDownload        = "ca.csr_download"
+	CAImport             = "ca.import_intermediate"
 )
 
 // Targets: "kind/id", the same spelling from every front end.
@@ -53,6 +62,10 @@ func User(name string) string { return "user/" + name }
 
 // EABKey names an external account binding key by its ID.
 func EABKey(id string) string { return "eab/" + id }
+
+// Issuer names a CA issuer (root or intermediate) by its ID, the hex of
+// its subject key identifier.
+func Issuer(id string) string { return "issuer/" + id }
 
 // Names names a set of certificates by a name pattern.
 func Names(pattern string) string { return "names/" + pattern }

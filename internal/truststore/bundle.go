@@ -30,6 +30,11 @@ func BundleURL(server string) (string, error) {
 	return (&url.URL{Scheme: "https", Host: u.Host, Path: BundlePath}).String(), nil
 }
 
+// AccountHeader carries an agent's ACME account URL on its fetches of the
+// bundle, so the server's console can show which agents hold the current
+// roots. It is the agent's own report: informative, never authority.
+const AccountHeader = "Certmint-Account"
+
 // FetchPinned downloads the bundle from server when nothing is trusted
 // yet but the root's fingerprint. The bundle is accepted only if it holds
 // the pinned root and the server's own TLS certificate chains to that
@@ -85,11 +90,17 @@ func FetchPinned(ctx context.Context, server, pin string) ([]*x509.Certificate, 
 // Fetch downloads the bundle over TLS verified against roots: the agent's
 // way, which already trusts the CA.
 func Fetch(ctx context.Context, server string, roots *x509.CertPool) ([]*x509.Certificate, error) {
+	return FetchAs(ctx, server, roots, "")
+}
+
+// FetchAs is Fetch naming the agent's ACME account URL in AccountHeader
+// (when not empty), so the server can show who holds the current roots.
+func FetchAs(ctx context.Context, server string, roots *x509.CertPool, account string) ([]*x509.Certificate, error) {
 	u, err := BundleURL(server)
 	if err != nil {
 		return nil, err
 	}
-	return get(ctx, u, &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12})
+	return getAs(ctx, u, &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}, account)
 }
 
 func hostPort(u string) string {
@@ -102,10 +113,17 @@ func hostPort(u string) string {
 
 // get reads a PEM bundle of CA certificates, at most 1 MiB, in 30 s.
 func get(ctx context.Context, u string, cfg *tls.Config) ([]*x509.Certificate, error) {
+	return getAs(ctx, u, cfg, "")
+}
+
+func getAs(ctx context.Context, u string, cfg *tls.Config, account string) ([]*x509.Certificate, error) {
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err
+	}
+	if account != "" {
+		req.Header.Set(AccountHeader, account)
 	}
 	resp, err := client.Do(req)
 	if err != nil {
