@@ -139,15 +139,9 @@ type published struct {
 	entries    int
 }
 
-// New returns a Publisher for authority's intermediate. Call Run to keep
-// the list current; until the first Refresh, Handler answers 503.
-func New(store Store, authority *ca.CA, opts Options) (*Publisher, error) {
-	if store == nil || authority == nil {
-		return nil, errors.New("crl: store and CA are required")
-	}
-	return newPublisher(store, authority.Active(), store.ListRevoked, opts)
-}
-
+// newPublisher returns a Publisher for one issuer; Set makes one per
+// intermediate. Call Run to keep the list current; until the first
+// Refresh, Handler answers 503.
 func newPublisher(store Store, iss *ca.Issuer, list func(context.Context, time.Time) ([]Revoked, error), opts Options) (*Publisher, error) {
 	if iss == nil || iss.Cert == nil || len(iss.Cert.SubjectKeyId) == 0 {
 		return nil, errors.New("crl: intermediate certificate has no subject key identifier")

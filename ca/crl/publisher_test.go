@@ -178,7 +178,7 @@ func (e *env) open(*testing.T) Store { return e.store }
 
 func (e *env) publisher(t *testing.T, st Store) *Publisher {
 	t.Helper()
-	p, err := New(st, e.ca, Options{Now: e.clock.Now, Logger: quiet(), Poll: 50 * time.Millisecond, Debounce: 10 * time.Millisecond})
+	p, err := newPublisher(st, e.ca.Active(), st.ListRevoked, Options{Now: e.clock.Now, Logger: quiet(), Poll: 50 * time.Millisecond, Debounce: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
