@@ -192,6 +192,9 @@ func (d *demo) run() int {
 			// Both agents wrote their files: start the services on them.
 			started = true
 			d.spawn("receiver", mtls, "receiver", "--cert-dir", filepath.Join(d.dir, "receiver"), "--listen", addr(recvPort))
+			// The sender calls at once: let the receiver listen first, so
+			// a call can only fail for a reason the demo is about.
+			waitListening(addr(recvPort), 10*time.Second)
 			d.spawn("sender", mtls, "sender", "--cert-dir", filepath.Join(d.dir, "sender"),
 				"--receiver", fmt.Sprintf("https://%s:%d/", receiverName, recvPort), "--connect", addr(recvPort),
 				"--interval", d.o.interval.String())
@@ -479,4 +482,15 @@ func fields(line string) map[string]string {
 		line = rest
 	}
 	return out
+}
+
+// waitListening waits, at most limit, until something accepts TCP
+// connections on address.
+func waitListening(address string, limit time.Duration) {
+	for end := time.Now().Add(limit); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if c, err := net.DialTimeout("tcp", address, time.Second); err == nil {
+			_ = c.Close()
+			return
+		}
+	}
 }
