@@ -72,8 +72,22 @@ func (a *app) sweepOverdue(ctx context.Context, now time.Time) {
 }
 
 // sweepCAExpiring queues ca.expiring once a day for each CA certificate
-// within caExpiringWithin of its end.
+// within caExpiringWithin of its end, and for the intermediate while an
+// offline root's rotation is due (the 90-day warning of the CA page and
+// the log, issue 15): the operator-alert path of that warning.
 func (a *app) sweepCAExpiring(ctx context.Context, now time.Time) {
+	if a.issuers != nil {
+		if warning := a.issuers.Warning(); warning != "" {
+			inter := a.ca.Intermediate()
+			key := fmt.Sprintf("%s/rotation-due/%x", webhook.CAExpiring, inter.SerialNumber)
+			data := map[string]any{"role": "intermediate", "subject": inter.Subject.CommonName,
+				"serial": fmt.Sprintf("%x", inter.SerialNumber), "not_after": inter.NotAfter.UTC().Format(time.RFC3339),
+				"warning": warning}
+			if _, err := a.store.EmitOnce(ctx, key, 24*time.Hour, webhook.CAExpiring, data, now); err != nil {
+				a.log.Warn("webhook: CA rotation warning", "err", err)
+			}
+		}
+	}
 	for _, c := range []struct {
 		role string
 		cert *x509.Certificate

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -54,5 +55,45 @@ func TestSweepCAExpiring(t *testing.T) {
 	a.sweepCAExpiring(ctx, inter.Add(-28*24*time.Hour))
 	if n := count(); n != 2 {
 		t.Fatalf("%d events the next day, want 2", n)
+	}
+}
+
+// An offline root's rotation warning (issue 15) goes out as ca.expiring
+// once a day, with its text, long before the 30-day expiry rule would.
+func TestSweepCARotationWarning(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	authority, err := ca.Open(ca.Options{Dir: filepath.Join(dir, "ca"), RootName: "Test Root", Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer authority.Close()
+	st, err := storage.Open(ctx, filepath.Join(dir, "db"), storage.Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.AddWebhook(ctx, "https://hooks.test/x", "0123456789abcdef", webhook.CAExpiring, audit.Event{Actor: "test", Action: audit.WebhookAdd}); err != nil {
+		t.Fatal(err)
+	}
+	a := &app{ca: authority, store: st, log: log}
+	a.issuers = &issuerWatch{app: a}
+	now := authority.Intermediate().NotAfter.Add(-300 * 24 * time.Hour) // far from expiry
+	a.sweepCAExpiring(ctx, now)
+	ds, err := st.ListDeliveries(ctx, "", storage.Page{})
+	if err != nil || len(ds) != 0 {
+		t.Fatalf("%d events without a warning (%v), want 0", len(ds), err)
+	}
+	const warning = "the offline root must sign a new intermediate within 90 days"
+	a.issuers.warning.Store(warning)
+	a.sweepCAExpiring(ctx, now)
+	a.sweepCAExpiring(ctx, now.Add(time.Hour))
+	ds, err = st.ListDeliveries(ctx, "", storage.Page{})
+	if err != nil || len(ds) != 1 {
+		t.Fatalf("%d events after two sweeps within a day with a warning (%v), want 1", len(ds), err)
+	}
+	if !strings.Contains(string(ds[0].Body), warning) {
+		t.Fatalf("event payload %s does not carry the warning", ds[0].Body)
 	}
 }
