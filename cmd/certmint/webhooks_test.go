@@ -15,9 +15,10 @@ import (
 	"github.com/certmint/certmint/storage"
 )
 
-// ca.expiring: queued for each CA certificate within 30 days of its end,
-// once a day, and not before.
-func TestSweepCAExpiring(t *testing.T) {
+// caExpiringApp is an app with a fresh CA and SQLite store that has one
+// endpoint subscribed to ca.expiring.
+func caExpiringApp(t *testing.T) (*app, storage.Store, *ca.CA) {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -25,16 +26,23 @@ func TestSweepCAExpiring(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer authority.Close()
+	t.Cleanup(func() { _ = authority.Close() })
 	st, err := storage.Open(ctx, filepath.Join(dir, "db"), storage.Options{Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	t.Cleanup(func() { _ = st.Close() })
 	if _, err := st.AddWebhook(ctx, "https://hooks.test/x", "0123456789abcdef", webhook.CAExpiring, audit.Event{Actor: "test", Action: audit.WebhookAdd}); err != nil {
 		t.Fatal(err)
 	}
-	a := &app{ca: authority, store: st, log: log}
+	return &app{ca: authority, store: st, log: log}, st, authority
+}
+
+// ca.expiring: queued for each CA certificate within 30 days of its end,
+// once a day, and not before.
+func TestSweepCAExpiring(t *testing.T) {
+	ctx := context.Background()
+	a, st, authority := caExpiringApp(t)
 	count := func() int {
 		ds, err := st.ListDeliveries(ctx, "", storage.Page{})
 		if err != nil {
@@ -62,22 +70,7 @@ func TestSweepCAExpiring(t *testing.T) {
 // once a day, with its text, long before the 30-day expiry rule would.
 func TestSweepCARotationWarning(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	authority, err := ca.Open(ca.Options{Dir: filepath.Join(dir, "ca"), RootName: "Test Root", Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer authority.Close()
-	st, err := storage.Open(ctx, filepath.Join(dir, "db"), storage.Options{Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if _, err := st.AddWebhook(ctx, "https://hooks.test/x", "0123456789abcdef", webhook.CAExpiring, audit.Event{Actor: "test", Action: audit.WebhookAdd}); err != nil {
-		t.Fatal(err)
-	}
-	a := &app{ca: authority, store: st, log: log}
+	a, st, authority := caExpiringApp(t)
 	a.issuers = &issuerWatch{app: a}
 	now := authority.Intermediate().NotAfter.Add(-300 * 24 * time.Hour) // far from expiry
 	a.sweepCAExpiring(ctx, now)
