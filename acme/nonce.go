@@ -14,8 +14,9 @@ import (
 	"time"
 )
 
-// nonceKeySetting names the cluster-wide nonce MAC key in the settings table.
-const nonceKeySetting = "acme.nonce-key"
+// NonceKeySetting names the cluster-wide nonce MAC key in the settings
+// table. A restore replaces it, which voids every nonce handed out before.
+const NonceKeySetting = "acme.nonce-key"
 
 // Nonces mints and redeems anti-replay nonces (RFC 8555 §6.5).
 //
@@ -46,7 +47,7 @@ func NewNonces(ctx context.Context, store NonceStore, lifetime time.Duration, no
 	if _, err := rand.Read(fresh); err != nil {
 		return nil, err
 	}
-	stored, err := store.InitSetting(ctx, nonceKeySetting, hex.EncodeToString(fresh))
+	stored, err := store.InitSetting(ctx, NonceKeySetting, hex.EncodeToString(fresh))
 	if err != nil {
 		return nil, fmt.Errorf("load nonce key: %w", err)
 	}

@@ -21,12 +21,16 @@ type crlRow struct {
 
 func (crlRow) TableName() string { return "crls" }
 
+// crlCounterPrefix names an issuer's CRL number counter in counters:
+// the prefix and the issuer's ID. A restore moves these forward.
+const crlCounterPrefix = "crl_number:"
+
 // NextCRLNumber is one upsert with RETURNING (SQLite 3.35+, Postgres), so
 // concurrent callers get distinct numbers without a lock.
 func (s *gormStore) NextCRLNumber(ctx context.Context, issuer string) (int64, error) {
 	var n int64
 	err := s.q(ctx).Raw(`INSERT INTO counters (name, value) VALUES (?, 1)
-		ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value`, "crl_number:"+issuer).
+		ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value`, crlCounterPrefix+issuer).
 		Row().Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("allocate CRL number: %w", mapErr(err))

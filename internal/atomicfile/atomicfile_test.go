@@ -24,3 +24,25 @@ func TestWrite(t *testing.T) {
 		t.Fatalf("temp files left: %v", entries)
 	}
 }
+
+// TestAbort: a file written half-way and abandoned (a backup that failed)
+// leaves the old content in place and no temporary file behind.
+func TestAbort(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "backup.gz")
+	if err := os.WriteFile(path, []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Create(path, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write([]byte("half")); err != nil {
+		t.Fatal(err)
+	}
+	f.Abort()
+	data, _ := os.ReadFile(path)
+	entries, _ := os.ReadDir(filepath.Dir(path))
+	if string(data) != "old" || len(entries) != 1 {
+		t.Fatalf("content %q, entries %v", data, entries)
+	}
+}

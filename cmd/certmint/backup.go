@@ -1,0 +1,281 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/certmint/certmint/ca"
+	"github.com/certmint/certmint/internal/atomicfile"
+	"github.com/certmint/certmint/storage"
+)
+
+// `certmint backup` writes one consistent snapshot of the whole database
+// to a file while servers keep running; `backup verify` checks a file and
+// says what it holds. The format is storage's (backupfile.go); what is
+// decided here is the operator's side: which database, the rule on
+// unencrypted keys, and what gets printed. docs/backup.md is the guide.
+
+func init() { extraCommands = append(extraCommands, newBackupCmd, newRestoreCmd) }
+
+// dbFlags are --data and --db as serve means them: the database is --db,
+// or the SQLite file in --data.
+type dbFlags struct {
+	data, db string
+}
+
+func (d *dbFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&d.data, "data", "./certmint-data", "data directory of the server (its SQLite database)")
+	cmd.Flags().StringVar(&d.db, "db", "", "database URL, e.g. postgres://user:pass@host:5432/db (instead of --data)")
+}
+
+// dsn is the database named by the flags. The password of a --db URL
+// never appears in a message (redactDSN).
+func (d *dbFlags) dsn() (string, error) {
+	if d.db != "" {
+		if !isPostgres(d.db) && !strings.HasPrefix(d.db, "sqlite:") {
+			return "", usagef("--db %q is not a database URL; use postgres://user:pass@host:5432/db or sqlite:/path/file.db", redactDSN(d.db))
+		}
+		return d.db, nil
+	}
+	return filepath.Join(d.data, "certmint.db"), nil
+}
+
+func (d *dbFlags) describe() string {
+	if d.db != "" {
+		return "--db " + redactDSN(d.db)
+	}
+	return "--data " + d.data
+}
+
+func newBackupCmd() *cobra.Command {
+	var (
+		target     dbFlags
+		out        string
+		allowPlain bool
+	)
+	cmd := &cobra.Command{
+		Use:   "backup --out FILE",
+		Short: "Write one consistent snapshot of the database, CA keys as stored, to FILE (online)",
+		Long: "Write one consistent snapshot of every table of the database to FILE (mode 0600), while servers\n" +
+			"keep running. CA keys go in as the database keeps them: a backup of keys stored unencrypted\n" +
+			"is refused unless --allow-unencrypted-keys. See docs/backup.md.",
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runBackup(cmd, target, out, allowPlain)
+		},
+	}
+	target.register(cmd)
+	cmd.Flags().StringVar(&out, "out", "", "the backup file to write (replaced atomically)")
+	cmd.Flags().BoolVar(&allowPlain, "allow-unencrypted-keys", false, "back up CA keys the database keeps unencrypted (the file then holds them in the clear)")
+	cmd.AddCommand(newBackupVerifyCmd())
+	return cmd
+}
+
+func runBackup(cmd *cobra.Command, target dbFlags, out string, allowPlain bool) error {
+	if out == "" {
+		return usagef("backup needs --out FILE: where to write the backup")
+	}
+	if st, err := os.Stat(filepath.Dir(out)); err != nil || !st.IsDir() {
+		return usagef("--out %s: the directory %s does not exist", out, filepath.Dir(out))
+	}
+	dsn, err := target.dsn()
+	if err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	snap, err := storage.OpenSnapshot(ctx, dsn)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return usagef("no database at %s; give the --data directory of a server that ran, or --db", dsn)
+	case err != nil:
+		return usagef("cannot open the database %s: %v", target.describe(), err)
+	}
+	defer snap.Close()
+	issuers, err := snap.Issuers()
+	if err != nil {
+		return err
+	}
+	if err := checkBackupKeys(issuers, allowPlain); err != nil {
+		return err
+	}
+	f, err := atomicfile.Create(out, 0o600)
+	if err != nil {
+		return usagef("cannot write --out %s: %v", out, errors.Unwrap(err))
+	}
+	start := time.Now()
+	w := bufio.NewWriterSize(f, 1<<20)
+	stderr := cmd.ErrOrStderr()
+	m, err := snap.Write(ctx, w, storage.WriteOptions{Version: version, Progress: progressTo(stderr, "backup")})
+	if err == nil {
+		err = w.Flush()
+	}
+	if err != nil {
+		f.Abort()
+		return fmt.Errorf("backup of %s failed, nothing written to %s: %w", target.describe(), out, err)
+	}
+	if err := f.Commit(); err != nil {
+		return err
+	}
+	var rows int64
+	for _, t := range m.Tables {
+		rows += t.Rows
+	}
+	size := int64(0)
+	if st, err := os.Stat(out); err == nil {
+		size = st.Size()
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "backup of %s written to %s: %d tables, %d rows, schema %s, %s in %s\n",
+		m.Engine, out, len(m.Tables), rows, m.Schema, byteSize(size), time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// checkBackupKeys applies the passphrase rule: a CA key kept in the
+// clear goes into a backup only when the operator says so, since the file
+// then is as secret as the key. A key in a file of DATA/ca (a CA the
+// database has not recorded) cannot go in at all.
+func checkBackupKeys(issuers []ca.IssuerRecord, allowPlain bool) error {
+	if len(issuers) == 0 {
+		return usagef("the database records no CA yet; start `certmint serve` on it once (it records the CA of --data there), then back it up")
+	}
+	for _, r := range issuers {
+		switch r.KeyStorage() {
+		case ca.KeyPlain:
+			if !allowPlain {
+				return usagef("the %s key %s is stored unencrypted (the server ran without CERTMINT_CA_PASSPHRASE), so the backup would hold it in the clear; pass --allow-unencrypted-keys to back it up anyway and guard the file like the key", r.Role, r.ID)
+			}
+		case ca.KeyFile:
+			return usagef("the %s key %s is a file in the CA directory, which a backup does not carry; start `certmint serve` once so the database records it", r.Role, r.ID)
+		}
+	}
+	return nil
+}
+
+// progressTo reports rows per table on w as a backup or restore goes.
+func progressTo(w io.Writer, verb string) func(string, int64, bool) {
+	return func(table string, rows int64, done bool) {
+		if done {
+			fmt.Fprintf(w, "%s: %-20s %d rows\n", verb, table, rows)
+		} else {
+			fmt.Fprintf(w, "%s: %-20s %d rows so far\n", verb, table, rows)
+		}
+	}
+}
+
+func byteSize(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+func newBackupVerifyCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "verify FILE",
+		Short: "Check a backup's manifest and every checksum, and print what it holds",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usagef("backup verify needs one backup FILE, got %d arguments", len(args))
+			}
+			return runBackupVerify(cmd, args[0])
+		},
+	}
+}
+
+func runBackupVerify(cmd *cobra.Command, file string) error {
+	f, err := os.Open(file)
+	if err != nil {
+		return usagef("cannot read the backup %s: %v", file, errors.Unwrap(err))
+	}
+	defer f.Close()
+	m, err := storage.VerifyBackup(bufio.NewReaderSize(f, 1<<20))
+	if err != nil {
+		return backupInputError(file, err)
+	}
+	printManifest(cmd.OutOrStdout(), file, m)
+	return nil
+}
+
+// backupInputError turns what storage says about a bad backup or target
+// into the one-line usage error; other failures stay runtime errors.
+func backupInputError(file string, err error) error {
+	var ue *usageError
+	switch {
+	case errors.As(err, &ue):
+		return err
+	case errors.Is(err, storage.ErrBackupDamaged):
+		return usagef("%s: %v; use another backup", file, err)
+	case errors.Is(err, storage.ErrTargetNotEmpty):
+		return usagef("%s: %v; restore only goes into an empty target: a new --data directory or a new Postgres database", file, err)
+	case errors.Is(err, storage.ErrBackupNewer), errors.Is(err, storage.ErrBackupUnmappable):
+		return usagef("%s: %v", file, err)
+	}
+	return err
+}
+
+func printManifest(w io.Writer, file string, m *storage.Manifest) {
+	var rows int64
+	for _, t := range m.Tables {
+		rows += t.Rows
+	}
+	fmt.Fprintf(w, "%s: intact, every checksum matches\n", file)
+	fmt.Fprintf(w, "  made          %s by certmint %s, from %s\n", m.Created.Format(time.RFC3339), m.Certmint, m.Engine)
+	fmt.Fprintf(w, "  schema        %s (%d migrations)\n", m.Schema, len(m.Migrations))
+	if unknown := storage.UnknownMigrations(m.Migrations); len(unknown) > 0 {
+		fmt.Fprintf(w, "                newer than this certmint (%s): restore it with certmint %s or newer\n", strings.Join(unknown, ", "), m.Certmint)
+	}
+	fmt.Fprintf(w, "  tables        %d, %d rows\n", len(m.Tables), rows)
+	fmt.Fprintf(w, "  accounts      %d\n", m.Rows("accounts"))
+	newest := "none"
+	if m.Summary.NewestCertificate != nil {
+		newest = "newest issued " + m.Summary.NewestCertificate.Format(time.RFC3339)
+	}
+	fmt.Fprintf(w, "  certificates  %d (%s)\n", m.Rows("certificates"), newest)
+	fmt.Fprintf(w, "  issuers       %d\n", len(m.Summary.Issuers))
+	issuers := slices.Clone(m.Summary.Issuers)
+	slices.SortStableFunc(issuers, func(a, b storage.BackupIssuer) int { return strings.Compare(b.Role, a.Role) }) // roots first
+	for _, iss := range issuers {
+		until := ""
+		if iss.NotAfter != nil {
+			until = ", until " + iss.NotAfter.Format("2006-01-02")
+		}
+		fmt.Fprintf(w, "    %-12s %-8s %s %q%s\n", iss.Role, iss.State, shortID(iss.ID), iss.Subject, until)
+		fmt.Fprintf(w, "                 key: %s\n", describeKeyStorage(iss))
+	}
+}
+
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+// describeKeyStorage says where an issuer's key is and what a restore
+// needs to use it.
+func describeKeyStorage(iss storage.BackupIssuer) string {
+	switch iss.Key {
+	case ca.KeyEncrypted:
+		return "in the backup, encrypted (the restore needs CERTMINT_CA_PASSPHRASE)"
+	case ca.KeyPlain:
+		return "in the backup, NOT encrypted (the file is as secret as the key)"
+	case ca.KeyToken:
+		return "in a PKCS#11 token, not in the backup: " + iss.KeyURI + " (the restored server needs that token and its PIN)"
+	case ca.KeyOffline:
+		return "offline, not in the backup (kept by the operator)"
+	}
+	return string(iss.Key)
+}
