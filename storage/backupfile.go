@@ -4,17 +4,13 @@ import (
 	"bufio"
 	"compress/gzip"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
 	"io"
-	"math"
-	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/certmint/certmint/ca"
 )
@@ -239,146 +235,6 @@ func (w *backupWriter) finish(m *Manifest) error {
 	return w.gz.Close()
 }
 
-// appendValue appends v, as a driver returned it, in kind's encoding.
-// The drivers differ (SQLite keeps booleans as integers and may hand back
-// text as bytes), so each kind accepts the Go types that can carry it.
-func appendValue(b []byte, kind string, v any) ([]byte, error) {
-	if v == nil {
-		return append(b, "null"...), nil
-	}
-	switch kind {
-	case kindText:
-		switch x := v.(type) {
-		case string:
-			return appendText(b, x), nil
-		case []byte:
-			return appendText(b, string(x)), nil
-		case int64:
-			return appendText(b, strconv.FormatInt(x, 10)), nil
-		case time.Time:
-			return appendText(b, x.UTC().Format(time.RFC3339Nano)), nil
-		}
-	case kindInt:
-		switch x := v.(type) {
-		case int64:
-			return strconv.AppendInt(b, x, 10), nil
-		case bool:
-			return strconv.AppendInt(b, boolInt(x), 10), nil
-		case float64:
-			if x == math.Trunc(x) && math.Abs(x) < 1<<53 {
-				return strconv.AppendInt(b, int64(x), 10), nil
-			}
-		}
-	case kindFloat:
-		switch x := v.(type) {
-		case float64:
-			if !math.IsNaN(x) && !math.IsInf(x, 0) {
-				return strconv.AppendFloat(b, x, 'g', -1, 64), nil
-			}
-		case int64:
-			return strconv.AppendInt(b, x, 10), nil
-		}
-	case kindBool:
-		switch x := v.(type) {
-		case bool:
-			return strconv.AppendBool(b, x), nil
-		case int64:
-			return strconv.AppendBool(b, x != 0), nil
-		}
-	case kindTime:
-		switch x := v.(type) {
-		case time.Time:
-			return appendTime(b, x), nil
-		case string:
-			if t, ok := parseStoredTime(x); ok {
-				return appendTime(b, t), nil
-			}
-		case []byte:
-			if t, ok := parseStoredTime(string(x)); ok {
-				return appendTime(b, t), nil
-			}
-		}
-	case kindBytes:
-		switch x := v.(type) {
-		case []byte:
-			return appendBase64(b, x), nil
-		case string:
-			return appendBase64(b, []byte(x)), nil
-		}
-	}
-	return b, fmt.Errorf("cannot encode a %T value as %s", v, kind)
-}
-
-func boolInt(b bool) int64 {
-	if b {
-		return 1
-	}
-	return 0
-}
-
-func appendTime(b []byte, t time.Time) []byte {
-	b = append(b, '"')
-	b = t.UTC().AppendFormat(b, time.RFC3339Nano)
-	return append(b, '"')
-}
-
-func appendBase64(b []byte, data []byte) []byte {
-	b = append(b, '"')
-	b = base64.StdEncoding.AppendEncode(b, data)
-	return append(b, '"')
-}
-
-// appendText appends s as a JSON string, or as {"base64":"..."} when s is
-// not UTF-8: JSON strings cannot carry arbitrary bytes, and SQLite text
-// can hold them.
-func appendText(b []byte, s string) []byte {
-	if !utf8.ValidString(s) {
-		b = append(b, `{"base64":`...)
-		return append(appendBase64(b, []byte(s)), '}')
-	}
-	b = append(b, '"')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '"' || c == '\\':
-			b = append(b, '\\', c)
-		case c == '\n':
-			b = append(b, '\\', 'n')
-		case c == '\r':
-			b = append(b, '\\', 'r')
-		case c == '\t':
-			b = append(b, '\\', 't')
-		case c < 0x20:
-			b = append(b, '\\', 'u', '0', '0', hexDigit(c>>4), hexDigit(c&0xf))
-		default:
-			b = append(b, c)
-		}
-	}
-	return append(b, '"')
-}
-
-func hexDigit(c byte) byte { return "0123456789abcdef"[c] }
-
-// storedTimeLayouts are the ways a SQLite column may spell a time when
-// its driver did not parse it: certmint's own (_time_format=sqlite),
-// RFC 3339, and Go's time.String from tools that wrote rows directly.
-var storedTimeLayouts = []string{
-	"2006-01-02 15:04:05.999999999-07:00",
-	time.RFC3339Nano,
-	"2006-01-02 15:04:05.999999999 -0700 MST",
-	"2006-01-02 15:04:05.999999999",
-	"2006-01-02T15:04:05.999999999",
-}
-
-func parseStoredTime(s string) (time.Time, bool) {
-	for _, l := range storedTimeLayouts {
-		if t, err := time.Parse(l, s); err == nil {
-			return t, true
-		}
-	}
-	return time.Time{}, false
-}
-
 // backupReader reads the format back, checking every checksum on the way.
 type backupReader struct {
 	gz      *gzip.Reader
@@ -549,65 +405,6 @@ func (t *tableSection) skip() error {
 			return err
 		}
 	}
-}
-
-// decodeRow parses a row line into Go values by column kind.
-func decodeRow(line []byte, cols []column) ([]any, error) {
-	var raw []json.RawMessage
-	if err := json.Unmarshal(line, &raw); err != nil {
-		return nil, err
-	}
-	if len(raw) != len(cols) {
-		return nil, fmt.Errorf("%d values for %d columns", len(raw), len(cols))
-	}
-	out := make([]any, len(raw))
-	for i, m := range raw {
-		v, err := decodeValue(m, cols[i].Kind)
-		if err != nil {
-			return nil, fmt.Errorf("column %s: %w", cols[i].Name, err)
-		}
-		out[i] = v
-	}
-	return out, nil
-}
-
-func decodeValue(m json.RawMessage, kind string) (any, error) {
-	if string(m) == "null" {
-		return nil, nil
-	}
-	switch kind {
-	case kindText:
-		var s string
-		if json.Unmarshal(m, &s) == nil {
-			return s, nil
-		}
-		var b struct {
-			Base64 []byte `json:"base64"`
-		}
-		if err := json.Unmarshal(m, &b); err != nil {
-			return nil, err
-		}
-		return string(b.Base64), nil
-	case kindInt:
-		return strconv.ParseInt(string(m), 10, 64)
-	case kindFloat:
-		return strconv.ParseFloat(string(m), 64)
-	case kindBool:
-		var v bool
-		err := json.Unmarshal(m, &v)
-		return v, err
-	case kindTime:
-		var s string
-		if err := json.Unmarshal(m, &s); err != nil {
-			return nil, err
-		}
-		return time.Parse(time.RFC3339Nano, s)
-	case kindBytes:
-		var b []byte
-		err := json.Unmarshal(m, &b)
-		return b, err
-	}
-	return nil, fmt.Errorf("unknown column kind %q", kind)
 }
 
 // VerifyBackup reads a whole backup, decoding every row and checking every

@@ -203,19 +203,23 @@ func runBackupVerify(cmd *cobra.Command, file string) error {
 	defer f.Close()
 	m, err := storage.VerifyBackup(bufio.NewReaderSize(f, 1<<20))
 	if err != nil {
-		return backupInputError(file, err)
+		if ue := backupInputError(file, err); ue != nil {
+			return ue
+		}
+		return err
 	}
 	printManifest(cmd.OutOrStdout(), file, m)
 	return nil
 }
 
 // backupInputError turns what storage says about a bad backup or target
-// into the one-line usage error; other failures stay runtime errors.
+// into the one-line usage error (exit 2); nil for other failures, which
+// stay runtime errors.
 func backupInputError(file string, err error) error {
 	var ue *usageError
 	switch {
 	case errors.As(err, &ue):
-		return err
+		return ue
 	case errors.Is(err, storage.ErrBackupDamaged):
 		return usagef("%s: %v; use another backup", file, err)
 	case errors.Is(err, storage.ErrTargetNotEmpty):
@@ -223,7 +227,7 @@ func backupInputError(file string, err error) error {
 	case errors.Is(err, storage.ErrBackupNewer), errors.Is(err, storage.ErrBackupUnmappable):
 		return usagef("%s: %v", file, err)
 	}
-	return err
+	return nil
 }
 
 func printManifest(w io.Writer, file string, m *storage.Manifest) {

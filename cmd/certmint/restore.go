@@ -56,11 +56,11 @@ func runRestore(cmd *cobra.Command, target dbFlags, in string) (err error) {
 		return err
 	}
 	if !isPostgres(dsn) {
-		undo, err := prepareSQLiteTarget(target, strings.TrimPrefix(dsn, "sqlite:"))
-		if err != nil {
-			return err
+		undo, perr := prepareSQLiteTarget(target, strings.TrimPrefix(dsn, "sqlite:"))
+		if perr != nil {
+			return perr
 		}
-		defer func() { undo(err != nil) }()
+		defer func() { undo(err != nil) }() // err: the named result
 	}
 	passphrase := caPassphrase()
 	var tokens []string
@@ -86,7 +86,7 @@ func runRestore(cmd *cobra.Command, target dbFlags, in string) (err error) {
 		Progress: progressTo(cmd.ErrOrStderr(), "restore"),
 	})
 	if err != nil {
-		if ue := backupInputError(in, err); ue != err {
+		if ue := backupInputError(in, err); ue != nil {
 			return ue
 		}
 		return fmt.Errorf("restore into %s failed, nothing was written: %w", target.describe(), err)
