@@ -98,46 +98,7 @@ func TestCrashConsistency(t *testing.T) {
 // crashFlow runs one order from newOrder to certificate and returns the
 // leaf's serial. Every step has a short deadline: a dead server fails fast.
 func crashFlow(ctx context.Context, c *acme.Client, keyAuths *sync.Map, name string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 8*time.Second)
-	defer cancel()
-	order, err := c.AuthorizeOrder(ctx, acme.DomainIDs(name))
-	if err != nil {
-		return "", err
-	}
-	for _, u := range order.AuthzURLs {
-		a, err := c.GetAuthorization(ctx, u)
-		if err != nil {
-			return "", err
-		}
-		for _, ch := range a.Challenges {
-			if ch.Type != "http-01" || a.Status != acme.StatusPending {
-				continue
-			}
-			ka, err := c.HTTP01ChallengeResponse(ch.Token)
-			if err != nil {
-				return "", err
-			}
-			keyAuths.Store(ch.Token, ka)
-			if _, err := c.Accept(ctx, ch); err != nil {
-				return "", err
-			}
-		}
-		if _, err := c.WaitAuthorization(ctx, u); err != nil {
-			return "", err
-		}
-	}
-	if _, err := c.WaitOrder(ctx, order.URI); err != nil {
-		return "", err
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return "", err
-	}
-	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: []string{name}}, key)
-	if err != nil {
-		return "", err
-	}
-	ders, _, err := c.CreateOrderCert(ctx, order.FinalizeURL, csr, true)
+	ders, err := orderCert(ctx, c, keyAuths, name)
 	if err != nil {
 		return "", err
 	}
@@ -146,6 +107,53 @@ func crashFlow(ctx context.Context, c *acme.Client, keyAuths *sync.Map, name str
 		return "", err
 	}
 	return hex.EncodeToString(leaf.SerialNumber.Bytes()), nil
+}
+
+// orderCert runs one http-01 order for name within 8 seconds and returns
+// the certificate chain (DER, leaf first). keyAuths is where the test's
+// http-01 responder finds the answer for each token.
+func orderCert(ctx context.Context, c *acme.Client, keyAuths *sync.Map, name string) ([][]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, 8*time.Second)
+	defer cancel()
+	order, err := c.AuthorizeOrder(ctx, acme.DomainIDs(name))
+	if err != nil {
+		return nil, err
+	}
+	for _, u := range order.AuthzURLs {
+		a, err := c.GetAuthorization(ctx, u)
+		if err != nil {
+			return nil, err
+		}
+		for _, ch := range a.Challenges {
+			if ch.Type != "http-01" || a.Status != acme.StatusPending {
+				continue
+			}
+			ka, err := c.HTTP01ChallengeResponse(ch.Token)
+			if err != nil {
+				return nil, err
+			}
+			keyAuths.Store(ch.Token, ka)
+			if _, err := c.Accept(ctx, ch); err != nil {
+				return nil, err
+			}
+		}
+		if _, err := c.WaitAuthorization(ctx, u); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := c.WaitOrder(ctx, order.URI); err != nil {
+		return nil, err
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: []string{name}}, key)
+	if err != nil {
+		return nil, err
+	}
+	ders, _, err := c.CreateOrderCert(ctx, order.FinalizeURL, csr, true)
+	return ders, err
 }
 
 // checkIntegrity runs PRAGMA integrity_check on the server's database.

@@ -29,7 +29,14 @@ type rrProxy struct {
 // (host:port). It is closed at the end of the test.
 func startProxy(t testing.TB, backends ...string) *rrProxy {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return startProxyOn(t, "127.0.0.1:0", backends...)
+}
+
+// startProxyOn is startProxy on a given address, e.g. the port a single
+// server had before it moved behind the proxy.
+func startProxyOn(t testing.TB, addr string, backends ...string) *rrProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}

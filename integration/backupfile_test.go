@@ -1,0 +1,266 @@
+package integration
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestBackupFileChecks: the passphrase rule, and `backup verify` on a
+// good, a truncated and an edited file.
+func TestBackupFileChecks(t *testing.T) {
+	// A server that ran without CERTMINT_CA_PASSPHRASE keeps its keys in
+	// the clear: backing them up needs the operator's word.
+	plain := StartServer(t, ServerOptions{})
+	dir := t.TempDir()
+	out := filepath.Join(dir, "plain.backup")
+	_, errOut, code := runCLI(t, nil, "backup", "--data", plain.Data, "--out", out)
+	wantUsage(t, errOut, code, "--allow-unencrypted-keys")
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Fatalf("a refused backup left %v", ents)
+	}
+	if _, errOut, code := runCLI(t, nil, "backup", "--data", plain.Data, "--out", out, "--allow-unencrypted-keys"); code != 0 {
+		t.Fatalf("backup --allow-unencrypted-keys: exit %d: %s", code, errOut)
+	}
+	checkMode(t, out, 0o600)
+	stdout, errOut, code := runCLI(t, nil, "backup", "verify", out)
+	if code != 0 || !strings.Contains(stdout, "intact") || !strings.Contains(stdout, "NOT encrypted") {
+		t.Fatalf("verify: exit %d: %s%s", code, stdout, errOut)
+	}
+
+	// With the passphrase the keys are encrypted and the backup just works.
+	s := StartServer(t, ServerOptions{Env: passEnv})
+	obtainWithLego(t, s, "verify.backup.test")
+	good := backupFile(t, s)
+	stdout, errOut, code = runCLI(t, nil, "backup", "verify", good)
+	t.Logf("backup verify:\n%s", stdout)
+	for _, want := range []string{"intact", "certificates  1 (newest issued", "accounts      1", "root", "intermediate", "encrypted (the restore needs CERTMINT_CA_PASSPHRASE)", "schema"} {
+		if code != 0 || !strings.Contains(stdout, want) {
+			t.Errorf("verify: exit %d, output lacks %q:\n%s%s", code, want, stdout, errOut)
+		}
+	}
+
+	data, _ := os.ReadFile(good)
+	bad := map[string][]byte{
+		"truncated":    data[:len(data)*2/3],
+		"flipped-byte": flipByte(data),
+		"edited-row":   editBackup(t, data, func(s string) string { return strings.Replace(s, `"admin"`, `"mallory"`, 1) }),
+	}
+	for name, b := range bad {
+		t.Run("verify/"+name, func(t *testing.T) {
+			_, errOut, code := runCLI(t, nil, "backup", "verify", writeTemp(t, b))
+			wantUsage(t, errOut, code, "damaged")
+		})
+	}
+	_, errOut, code = runCLI(t, nil, "backup", "verify", filepath.Join(dir, "missing.backup"))
+	wantUsage(t, errOut, code, "cannot read")
+}
+
+// TestRestoreRefusals: every bad input of `certmint restore` is one line,
+// exit 2, and the target stays empty, on SQLite and on Postgres.
+func TestRestoreRefusals(t *testing.T) {
+	s := StartServer(t, ServerOptions{Env: passEnv})
+	s.Stop()
+	good := backupFile(t, s)
+	data, _ := os.ReadFile(good)
+
+	// A database a newer certmint migrated: its backup has a migration
+	// this binary does not know.
+	newerData := filepath.Join(t.TempDir(), "newer")
+	if out, err := exec.Command("cp", "-a", s.Data, newerData).CombinedOutput(); err != nil {
+		t.Fatalf("copy data: %v: %s", err, out)
+	}
+	db, err := sql.Open("sqlite", filepath.Join(newerData, "certmint.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("INSERT INTO migrations (id) VALUES ('9999_from_the_future')"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	newer := filepath.Join(t.TempDir(), "newer.backup")
+	if _, errOut, code := runCLI(t, nil, "backup", "--data", newerData, "--out", newer); code != 0 {
+		t.Fatalf("backup of the newer database: %d %s", code, errOut)
+	}
+
+	cases := []struct {
+		name, file string
+		env        []string
+		want       string
+	}{
+		{"missing-file", filepath.Join(t.TempDir(), "nope.backup"), passEnv, "cannot read the backup"},
+		{"truncated", writeTemp(t, data[:len(data)/2]), passEnv, "damaged"},
+		{"edited", writeTemp(t, editBackup(t, data, func(s string) string { return strings.Replace(s, `"admin"`, `"mallory"`, 1) })), passEnv, "damaged"},
+		{"no-passphrase", good, nil, "CERTMINT_CA_PASSPHRASE is missing or wrong"},
+		{"wrong-passphrase", good, []string{"CERTMINT_CA_PASSPHRASE=not the passphrase"}, "CERTMINT_CA_PASSPHRASE is missing or wrong"},
+		{"newer-schema", newer, passEnv, "9999_from_the_future"},
+		{"foreign-dialect", writeTemp(t, rewriteEngine(t, data, "mysql")), passEnv, `"mysql"`},
+	}
+	for engine, dsnOf := range engines(t) {
+		for _, c := range cases {
+			t.Run(engine+"/"+c.name, func(t *testing.T) {
+				target, check := emptyTarget(t, dsnOf(t))
+				_, errOut, code := runCLI(t, c.env, append([]string{"restore", "--in", c.file}, target...)...)
+				wantUsage(t, errOut, code, c.want)
+				check()
+			})
+		}
+		t.Run(engine+"/not-empty", func(t *testing.T) {
+			target, _ := emptyTarget(t, dsnOf(t))
+			if _, errOut, code := runCLI(t, passEnv, append([]string{"restore", "--in", good}, target...)...); code != 0 {
+				t.Fatalf("first restore: %d %s", code, errOut)
+			}
+			before := dumpTarget(t, target)
+			_, errOut, code := runCLI(t, passEnv, append([]string{"restore", "--in", good}, target...)...)
+			wantUsage(t, errOut, code, "not empty")
+			if after := dumpTarget(t, target); after != before {
+				t.Errorf("the refused restore changed the target:\nbefore %s\nafter  %s", before, after)
+			}
+		})
+	}
+}
+
+// backupFile backs up s (encrypted keys) into a fresh file.
+func backupFile(t *testing.T, s *Server) string {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "certmint.backup")
+	if _, errOut, code := runCLI(t, nil, append([]string{"backup", "--out", file}, dbArgs(s)...)...); code != 0 {
+		t.Fatalf("backup: exit %d: %s", code, errOut)
+	}
+	return file
+}
+
+// emptyTarget returns restore flags naming an empty target (a data
+// directory that does not exist yet, or the empty Postgres database dsn)
+// and a check that it is still empty.
+func emptyTarget(t *testing.T, dsn string) ([]string, func()) {
+	t.Helper()
+	if dsn == "" {
+		data := filepath.Join(t.TempDir(), "data")
+		return []string{"--data", data}, func() {
+			if _, err := os.Stat(data); !os.IsNotExist(err) {
+				ents, _ := os.ReadDir(data)
+				t.Errorf("the refused restore left %s with %v", data, ents)
+			}
+		}
+	}
+	return []string{"--db", dsn}, func() {
+		if tables := pgTables(t, dsn); len(tables) != 0 {
+			t.Errorf("the refused restore left tables %v in the database", tables)
+		}
+	}
+}
+
+func pgTables(t *testing.T, dsn string) []string {
+	t.Helper()
+	conn := pgConnect(t, dsn)
+	defer conn.Close(context.Background())
+	rows, err := conn.Query(context.Background(), "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		_ = rows.Scan(&n)
+		out = append(out, n)
+	}
+	return out
+}
+
+// dumpTarget summarizes a restored target: its accounts, certificates and
+// admin users, enough to see any write.
+func dumpTarget(t *testing.T, target []string) string {
+	t.Helper()
+	s := &Server{Data: target[1]}
+	if target[0] == "--db" {
+		s.opts.DB = target[1]
+	}
+	var parts []string
+	for _, q := range []string{"SELECT COUNT(*) FROM accounts", "SELECT COUNT(*) FROM certificates", "SELECT COUNT(*) FROM admin_users", "SELECT COUNT(*) FROM migrations"} {
+		var n int
+		if err := openSQL(t, s).QueryRow(q).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		parts = append(parts, strings.TrimPrefix(q, "SELECT COUNT(*) FROM ")+"="+itoa(n))
+	}
+	return strings.Join(parts, " ")
+}
+
+func writeTemp(t *testing.T, data []byte) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "file.backup")
+	if err := os.WriteFile(p, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// flipByte damages one byte in the middle of the compressed file.
+func flipByte(data []byte) []byte {
+	b := bytes.Clone(data)
+	b[len(b)/2] ^= 0x55
+	return b
+}
+
+// editBackup changes the uncompressed text of a backup and compresses it
+// again: what someone with zcat, an editor and gzip would do.
+func editBackup(t *testing.T, data []byte, edit func(string) string) []byte {
+	t.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := edit(string(plain))
+	if edited == string(plain) {
+		t.Fatal("the edit changed nothing")
+	}
+	var out bytes.Buffer
+	zw := gzip.NewWriter(&out)
+	zw.Write([]byte(edited))
+	zw.Close()
+	return out.Bytes()
+}
+
+// rewriteEngine makes a well-formed backup that claims another database
+// engine: header and manifest say engine, and every checksum is redone,
+// so only the dialect is wrong.
+func rewriteEngine(t *testing.T, data []byte, engine string) []byte {
+	t.Helper()
+	return editBackup(t, data, func(s string) string {
+		lines := strings.SplitAfter(s, "\n")
+		lines = lines[:len(lines)-1] // the empty string after the last newline
+		var header map[string]map[string]any
+		if err := json.Unmarshal([]byte(lines[0]), &header); err != nil {
+			t.Fatal(err)
+		}
+		header["header"]["engine"] = engine
+		h, _ := json.Marshal(header)
+		lines[0] = string(h) + "\n"
+		body := strings.Join(lines[:len(lines)-1], "")
+		sum := sha256.Sum256([]byte(body))
+		var manifest map[string]map[string]any
+		if err := json.Unmarshal([]byte(lines[len(lines)-1]), &manifest); err != nil {
+			t.Fatal(err)
+		}
+		manifest["manifest"]["engine"] = engine
+		manifest["manifest"]["content_sha256"] = hex.EncodeToString(sum[:])
+		m, _ := json.Marshal(manifest)
+		return body + string(m) + "\n"
+	})
+}
