@@ -121,6 +121,19 @@ func dumpTables(t *testing.T, dsn string) map[string][]string {
 	}
 }
 
+// indexDefs lists the database's indexes by table, name and definition.
+func indexDefs(t *testing.T, s Store) []string {
+	t.Helper()
+	g := gormOf(s)
+	q := `SELECT tbl_name || ' ' || name || ' ' || COALESCE(sql, '') FROM sqlite_master WHERE type = 'index' ORDER BY 1`
+	if g.engine == enginePostgres {
+		q = `SELECT tablename || ' ' || indexname || ' ' || indexdef FROM pg_indexes WHERE schemaname = current_schema() ORDER BY 1`
+	}
+	var defs []string
+	noErr(t, "indexes", g.db.Raw(q).Scan(&defs).Error)
+	return defs
+}
+
 // TestBackupHoldsEveryTable: a backup of a freshly migrated database
 // holds every table gorm finds in it, each with all its rows. A table a
 // later migration adds (another branch's audit seals, say) fails here
@@ -204,8 +217,12 @@ func TestBackupRestoreAcrossEngines(t *testing.T) {
 				if len(got) != len(want) {
 					t.Errorf("%d tables after restore, want %d", len(got), len(want))
 				}
-				// A server opens it as any database of this version.
+				// A server opens it as any database of this version, with
+				// the indexes a fresh one has (they are rebuilt after the rows).
 				r := mustOpen(t, dst)
+				if got, want := indexDefs(t, r), indexDefs(t, mustOpen(t, engineDSNs[to](t))); !slices.Equal(got, want) {
+					t.Errorf("indexes after restore:\n got %v\nwant %v", got, want)
+				}
 				if _, err := r.GetSetting(ctx(t), "r1\n\"é\""); err != nil {
 					t.Errorf("restored setting: %v", err)
 				}

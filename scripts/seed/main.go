@@ -1,6 +1,6 @@
 // Command seed fills a certmint database with N issued certificates (one
-// account, rows as the server writes them: a 480-byte DER and the chain
-// PEM every certificate row carries), to measure issuance, the console,
+// account, rows as the server writes them: a distinct 480-byte DER and
+// the chain PEM every certificate row carries), to measure issuance, the console,
 // backups and restores with a large history. Run it on a stopped server's
 // SQLite database, after one `certmint serve` created it, or on any
 // Postgres database (its schema is made here if needed):
@@ -52,10 +52,10 @@ func main() {
 		log.Fatal(err)
 	}
 	st.Close()
-	der := make([]byte, 480) // the size of a P-256 leaf
-	rand.Read(der)
 	chain := fakeChainPEM()
 	row := func(i int) []any {
+		der := make([]byte, 480) // the size of a P-256 leaf; random, as DER is to a compressor
+		rand.Read(der)
 		serial := make([]byte, 16)
 		rand.Read(serial)
 		now := time.Now().UTC()
