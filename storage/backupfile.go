@@ -396,16 +396,25 @@ func (t *tableSection) end(line []byte) error {
 	return io.EOF
 }
 
-// skip reads the rest of the section, checking it.
-func (t *tableSection) skip() error {
+// each calls fn with every remaining row of the section, checking the
+// section's end; fn's error stops it.
+func (t *tableSection) each(fn func(vals []any) error) error {
 	for {
-		if _, err := t.next(); errors.Is(err, io.EOF) {
+		vals, err := t.next()
+		if errors.Is(err, io.EOF) {
 			return nil
-		} else if err != nil {
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(vals); err != nil {
 			return err
 		}
 	}
 }
+
+// skip reads the rest of the section, checking it.
+func (t *tableSection) skip() error { return t.each(func([]any) error { return nil }) }
 
 // VerifyBackup reads a whole backup, decoding every row and checking every
 // checksum, and returns its manifest. A backup that is not whole and

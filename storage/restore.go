@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -273,16 +272,13 @@ func load(ctx context.Context, tx *gorm.DB, engine string, br *backupReader, o R
 	var buffered [][]any
 	if issuers != nil && issuers.Name == (issuerRow{}).TableName() {
 		var recs []ca.IssuerRecord
-		for {
-			vals, err := issuers.next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				return nil, err
-			}
+		err := issuers.each(func(vals []any) error {
 			buffered = append(buffered, vals)
 			recs = append(recs, issuerFromValues(issuers.Columns, vals))
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
 		if o.CheckIssuers != nil {
 			if err := o.CheckIssuers(recs); err != nil {
@@ -349,19 +345,16 @@ func load(ctx context.Context, tx *gorm.DB, engine string, br *backupReader, o R
 func checkMigrationRows(sec *tableSection, want []string) error {
 	idCol := slices.IndexFunc(sec.Columns, func(c column) bool { return c.Name == "id" })
 	var ids []string
-	for {
-		vals, err := sec.next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return err
-		}
+	err := sec.each(func(vals []any) error {
 		if idCol >= 0 {
 			if s, ok := vals[idCol].(string); ok {
 				ids = append(ids, s)
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	slices.Sort(ids)
 	if !slices.Equal(ids, want) {

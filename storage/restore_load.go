@@ -2,9 +2,7 @@ package storage
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -96,17 +94,8 @@ func (l *loader) table(sec *tableSection, buffered [][]any) error {
 		}
 	}
 	if buffered == nil {
-		for {
-			vals, err := sec.next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				return err
-			}
-			if err := add(vals); err != nil {
-				return err
-			}
+		if err := sec.each(add); err != nil {
+			return err
 		}
 	}
 	if err := flush(); err != nil {
