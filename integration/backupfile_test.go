@@ -218,16 +218,9 @@ func flipByte(data []byte) []byte {
 // again: what someone with zcat, an editor and gzip would do.
 func editBackup(t *testing.T, data []byte, edit func(string) string) []byte {
 	t.Helper()
-	zr, err := gzip.NewReader(bytes.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
-	}
-	plain, err := io.ReadAll(zr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	edited := edit(string(plain))
-	if edited == string(plain) {
+	plain := gunzip(t, data)
+	edited := edit(plain)
+	if edited == plain {
 		t.Fatal("the edit changed nothing")
 	}
 	var out bytes.Buffer
@@ -263,4 +256,51 @@ func rewriteEngine(t *testing.T, data []byte, engine string) []byte {
 		m, _ := json.Marshal(manifest)
 		return body + string(m) + "\n"
 	})
+}
+
+// TestBackupKeysInToken: a CA whose keys are in a PKCS#11 token (SoftHSM2)
+// backs up without --allow-unencrypted-keys, since no key is in the clear:
+// the backup holds the keys' URIs and no key material, never the PIN, and
+// verify says the keys stay in the token. The restore says the server
+// needs the token, and a server on the restored database signs through it.
+func TestBackupKeysInToken(t *testing.T) {
+	env := softHSM(t)
+	data := filepath.Join(t.TempDir(), "data")
+	uri := "pkcs11:token=certmint;object=certmint-intermediate?module-path=" + softHSMModule + "&pin-source=file:" + pinFile(t, testPIN)
+	if _, errOut, code := runCLI(t, env, "ca", "init", "--data", data, "--kms", uri); code != 0 {
+		t.Fatalf("ca init --kms: %s", errOut)
+	}
+	s := StartServer(t, ServerOptions{Data: data, Env: env})
+	file := backupFile(t, s)
+	stdout, errOut, code := runCLI(t, nil, "backup", "verify", file)
+	if code != 0 || strings.Count(stdout, "in a PKCS#11 token, not in the backup: pkcs11:token=certmint;object=certmint-") != 2 {
+		t.Fatalf("verify does not say both keys stay in the token: exit %d\n%s%s", code, stdout, errOut)
+	}
+	raw, _ := os.ReadFile(file)
+	plain := gunzip(t, raw)
+	if strings.Contains(plain, "PRIVATE KEY") || strings.Contains(plain, testPIN) {
+		t.Fatal("the backup holds key material or the PIN")
+	}
+	s.Stop()
+
+	restored := filepath.Join(t.TempDir(), "restored")
+	stdout, errOut, code = runCLI(t, env, "restore", "--in", file, "--data", restored)
+	if code != 0 || !strings.Contains(stdout, "stays in its PKCS#11 token") {
+		t.Fatalf("restore: exit %d\n%s%s", code, stdout, errOut)
+	}
+	moveServer(s, restored, "")
+	obtainWithLego(t, s, "token.backup.test")
+}
+
+func gunzip(t *testing.T, data []byte) string {
+	t.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(plain)
 }
