@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/certmint/certmint/internal/audit"
 	"github.com/certmint/certmint/storage"
@@ -30,9 +31,13 @@ type adminTarget struct {
 	db   string
 }
 
-func (t *adminTarget) flags(cmd *cobra.Command) {
-	cmd.PersistentFlags().StringVar(&t.data, "data", "./certmint-data", "data directory of the server (its SQLite database)")
-	cmd.PersistentFlags().StringVar(&t.db, "db", "", "database URL, e.g. postgres://user:pass@host:5432/db (instead of --data)")
+func (t *adminTarget) flags(cmd *cobra.Command) { t.flagsOn(cmd.PersistentFlags()) }
+
+// flagsOn registers --data and --db on fs: a command's own flags when its
+// subcommands take no database (backup and its verify).
+func (t *adminTarget) flagsOn(fs *pflag.FlagSet) {
+	fs.StringVar(&t.data, "data", "./certmint-data", "data directory of the server (its SQLite database)")
+	fs.StringVar(&t.db, "db", "", "database URL, e.g. postgres://user:pass@host:5432/db (instead of --data)")
 }
 
 // open opens the server's database without starting a server. A missing

@@ -26,39 +26,22 @@ import (
 
 func init() { extraCommands = append(extraCommands, newBackupCmd, newRestoreCmd) }
 
-// dbFlags are --data and --db as serve means them: the database is --db,
-// or the SQLite file in --data.
-type dbFlags struct {
-	data, db string
-}
-
-func (d *dbFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&d.data, "data", "./certmint-data", "data directory of the server (its SQLite database)")
-	cmd.Flags().StringVar(&d.db, "db", "", "database URL, e.g. postgres://user:pass@host:5432/db (instead of --data)")
-}
-
-// dsn is the database named by the flags. The password of a --db URL
-// never appears in a message (redactDSN).
-func (d *dbFlags) dsn() (string, error) {
-	if d.db != "" {
-		if !isPostgres(d.db) && !strings.HasPrefix(d.db, "sqlite:") {
-			return "", usagef("--db %q is not a database URL; use postgres://user:pass@host:5432/db or sqlite:/path/file.db", redactDSN(d.db))
+// dsn is the database named by --data or --db, as serve means them: --db,
+// or the SQLite file in --data. The password of a --db URL never appears
+// in a message (redactDSN).
+func (t *adminTarget) dsn() (string, error) {
+	if t.db != "" {
+		if !isPostgres(t.db) && !strings.HasPrefix(t.db, "sqlite:") {
+			return "", usagef("--db %q is not a database URL; use postgres://user:pass@host:5432/db or sqlite:/path/file.db", redactDSN(t.db))
 		}
-		return d.db, nil
+		return t.db, nil
 	}
-	return filepath.Join(d.data, "certmint.db"), nil
-}
-
-func (d *dbFlags) describe() string {
-	if d.db != "" {
-		return "--db " + redactDSN(d.db)
-	}
-	return "--data " + d.data
+	return filepath.Join(t.data, "certmint.db"), nil
 }
 
 func newBackupCmd() *cobra.Command {
 	var (
-		target     dbFlags
+		target     adminTarget
 		out        string
 		allowPlain bool
 	)
@@ -73,16 +56,19 @@ func newBackupCmd() *cobra.Command {
 			return runBackup(cmd, target, out, allowPlain)
 		},
 	}
-	target.register(cmd)
+	target.flagsOn(cmd.Flags())
 	cmd.Flags().StringVar(&out, "out", "", "the backup file to write (replaced atomically)")
 	cmd.Flags().BoolVar(&allowPlain, "allow-unencrypted-keys", false, "back up CA keys the database keeps unencrypted (the file then holds them in the clear)")
 	cmd.AddCommand(newBackupVerifyCmd())
 	return cmd
 }
 
-func runBackup(cmd *cobra.Command, target dbFlags, out string, allowPlain bool) error {
+func runBackup(cmd *cobra.Command, target adminTarget, out string, allowPlain bool) error {
 	if out == "" {
 		return usagef("backup needs --out FILE: where to write the backup")
+	}
+	if st, err := os.Stat(out); err == nil && st.IsDir() {
+		return usagef("--out %s is a directory; give the backup file's name", out)
 	}
 	if st, err := os.Stat(filepath.Dir(out)); err != nil || !st.IsDir() {
 		return usagef("--out %s: the directory %s does not exist", out, filepath.Dir(out))

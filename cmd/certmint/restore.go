@@ -22,7 +22,7 @@ import (
 
 func newRestoreCmd() *cobra.Command {
 	var (
-		target dbFlags
+		target adminTarget
 		in     string
 	)
 	cmd := &cobra.Command{
@@ -37,12 +37,12 @@ func newRestoreCmd() *cobra.Command {
 			return runRestore(cmd, target, in)
 		},
 	}
-	target.register(cmd)
+	target.flagsOn(cmd.Flags())
 	cmd.Flags().StringVar(&in, "in", "", "the backup file to restore")
 	return cmd
 }
 
-func runRestore(cmd *cobra.Command, target dbFlags, in string) (err error) {
+func runRestore(cmd *cobra.Command, target adminTarget, in string) (err error) {
 	if in == "" {
 		return usagef("restore needs --in FILE: the backup to restore")
 	}
@@ -117,7 +117,7 @@ func runRestore(cmd *cobra.Command, target dbFlags, in string) (err error) {
 // brings its own CA, and a server refuses a directory with another root.
 // undo(failed) releases the lock and, after a failure, removes what this
 // made, so a failed restore leaves the target as it was.
-func prepareSQLiteTarget(target dbFlags, path string) (undo func(failed bool), err error) {
+func prepareSQLiteTarget(target adminTarget, path string) (undo func(failed bool), err error) {
 	dir := filepath.Dir(path)
 	if target.db == "" {
 		if has, _ := ca.Holds(filepath.Join(dir, "ca")); has {
