@@ -387,11 +387,12 @@ func issuerFromValues(cols []column, vals []any) ca.IssuerRecord {
 //   - CRL numbers (RFC 5280 §5.2.3: they must increase): the servers kept
 //     publishing after the backup, so the backup's counters are behind.
 //     Each issuer's counter moves to at least the restore time in Unix
-//     milliseconds. Counters start at 1 and a replica allocates at most
-//     one number per publish (at most one per 200 ms debounce per issuer),
-//     so a counter that grew from an earlier floor stays below the clock
-//     in milliseconds unless more than 200 replicas publish at full rate;
-//     the floor is therefore above any number published before. The
+//     milliseconds. Counters start at 1 and take one number per list
+//     signed; a replica signs at most a few lists per issuer a second
+//     (ca/crl: a 200 ms debounce after revocations, a 2 s poll), so a
+//     counter that grew from an earlier restore's floor stays below the
+//     clock in milliseconds unless hundreds of replicas sign without
+//     pause. The floor is therefore above any number published before. The
 //     stored CRLs go too: each issuer signs a fresh list at start instead
 //     of serving the backup's, which clients may have seen superseded.
 //   - Nonces: the MAC key is replaced, so no nonce handed out before
