@@ -218,7 +218,7 @@ func TestBackupRestoreAcrossEngines(t *testing.T) {
 					t.Errorf("%d tables after restore, want %d", len(got), len(want))
 				}
 				// A server opens it as any database of this version, with
-				// the indexes a fresh one has (they are rebuilt after the rows).
+				// the indexes a fresh one has.
 				r := mustOpen(t, dst)
 				if got, want := indexDefs(t, r), indexDefs(t, mustOpen(t, engineDSNs[to](t))); !slices.Equal(got, want) {
 					t.Errorf("indexes after restore:\n got %v\nwant %v", got, want)

@@ -47,10 +47,6 @@ func (l *loader) table(sec *tableSection, buffered [][]any) error {
 	if err := l.tx.Exec("DELETE FROM " + quoteIdent(sec.Name)).Error; err != nil {
 		return fmt.Errorf("restore table %s: %w", sec.Name, mapErr(err))
 	}
-	indexes, err := l.dropIndexes(sec.Name)
-	if err != nil {
-		return err
-	}
 	per := max(1, min(maxBatchRows, maxBatchParams/len(kinds)))
 	args := make([]any, 0, per*len(kinds))
 	full := l.insertSQL(sec.Name, sec.Columns, per)
@@ -101,41 +97,10 @@ func (l *loader) table(sec *tableSection, buffered [][]any) error {
 	if err := flush(); err != nil {
 		return err
 	}
-	for _, def := range indexes {
-		if err := l.tx.Exec(def).Error; err != nil {
-			return fmt.Errorf("restore table %s: rebuild index: %w", sec.Name, mapErr(err))
-		}
-	}
 	if l.progress != nil {
 		l.progress(sec.Name, n, true)
 	}
 	return nil
-}
-
-// dropIndexes drops the secondary indexes of table and returns the
-// statements that make them again, as the schema has them. Rows go in
-// faster without them, and one index built over all rows at the end
-// costs less than as many inserts into it (pg_restore does the same).
-// Primary keys stay, and with them the check that no row repeats.
-func (l *loader) dropIndexes(table string) ([]string, error) {
-	q := `SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL`
-	if l.engine == enginePostgres {
-		q = `SELECT i.indexname AS name, i.indexdef AS sql FROM pg_indexes i
-			WHERE i.schemaname = current_schema() AND i.tablename = ?
-			AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname AND c.connamespace = current_schema()::regnamespace)`
-	}
-	var idx []struct{ Name, SQL string }
-	if err := l.tx.Raw(q, table).Scan(&idx).Error; err != nil {
-		return nil, fmt.Errorf("indexes of %s: %w", table, mapErr(err))
-	}
-	defs := make([]string, 0, len(idx))
-	for _, i := range idx {
-		if err := l.tx.Exec("DROP INDEX " + quoteIdent(i.Name)).Error; err != nil {
-			return nil, fmt.Errorf("restore table %s: %w", table, mapErr(err))
-		}
-		defs = append(defs, i.SQL)
-	}
-	return defs, nil
 }
 
 // columns returns the target table's columns with their kinds.
