@@ -73,7 +73,8 @@ func certWhere(db *gorm.DB, f CertFilter) (*gorm.DB, error) {
 		case isIDLike(lq):
 			db = db.Where("(account_id = ? OR id = ?)", lq, lq)
 		default:
-			db = db.Where(`names LIKE ? ESCAPE '\'`, "%"+likeEscape(lq)+"%")
+			like := "%" + likeEscape(lq) + "%"
+			db = db.Where(`(names LIKE ? ESCAPE '\' OR LOWER(identity) LIKE ? ESCAPE '\')`, like, like)
 		}
 	}
 	now := ts(f.Now)

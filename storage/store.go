@@ -62,7 +62,8 @@ type Store interface {
 // ReportStore lists and counts the ACME objects for the console and the
 // command line, and carries out the operator's renew-now (RFC 9773).
 type ReportStore interface {
-	// ListAccounts pages accounts newest first; q filters on ID or contact.
+	// ListAccounts pages accounts newest first; q filters on ID, contact
+	// or workload identity (its path, or the whole SPIFFE ID).
 	ListAccounts(ctx context.Context, q string, page Page) ([]acme.Account, error)
 	CountAccounts(ctx context.Context) (int64, error)
 	// ListOrders pages orders newest first, without AuthzIDs.
@@ -94,7 +95,7 @@ type OrderFilter struct {
 // CertFilter narrows certificate lists. Empty fields do not filter. The
 // state filters are evaluated at Now.
 type CertFilter struct {
-	Query     string // a name, a serial (hex) or an account ID
+	Query     string // a name or SPIFFE ID (or part of one), a serial (hex) or an account ID
 	AccountID string
 	State     string        // "", "valid", "expiring", "expired", "revoked"
 	Within    time.Duration // for "expiring": NotAfter before Now+Within

@@ -32,6 +32,7 @@ type eabForm struct {
 }
 
 type eabListData struct {
+	Q            string // search: key ID, label or workload identity
 	Rows         []eabRow
 	Next         string
 	First        bool
@@ -61,8 +62,8 @@ func (s *server) eabKeys(w http.ResponseWriter, r *http.Request) error {
 
 func (s *server) renderEABList(w http.ResponseWriter, r *http.Request, status int, form eabForm) error {
 	q := r.URL.Query()
-	d := eabListData{First: q.Get("after") == "", Form: form, DirectoryURL: s.cfg.ACMEDirectoryURL}
-	keys, err := s.store.ListEABKeys(r.Context(), storage.Page{After: q.Get("after"), Limit: pageSize + 1})
+	d := eabListData{Q: strings.TrimSpace(q.Get("q")), First: q.Get("after") == "", Form: form, DirectoryURL: s.cfg.ACMEDirectoryURL}
+	keys, err := s.store.ListEABKeys(r.Context(), d.Q, storage.Page{After: q.Get("after"), Limit: pageSize + 1})
 	if err != nil {
 		return err
 	}

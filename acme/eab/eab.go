@@ -16,11 +16,15 @@ import (
 // optionally narrows what accounts bound with this key may order (DNS
 // suffixes and IP CIDRs, as policy.ParseEntries reads them).
 type Key struct {
-	ID        string
-	HMACKey   []byte
-	Label     string
-	Allow     []string
-	Reusable  bool
+	ID       string
+	HMACKey  []byte
+	Label    string
+	Allow    []string
+	Reusable bool
+	// Workload is the SPIFFE ID path ("/payments/sender", see package
+	// workload) that every account registered with the key is bound to;
+	// "" for none. It is fixed when the key is made.
+	Workload  string
 	Revoked   bool
 	UsedBy    string // first (for single-use keys: only) account bound
 	UsedAt    *time.Time

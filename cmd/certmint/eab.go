@@ -64,7 +64,7 @@ func newEABCmd(t *adminTarget) *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			keys, err := st.ListEABKeys(cmd.Context(), storage.Page{Limit: 1000})
+			keys, err := st.ListEABKeys(cmd.Context(), "", storage.Page{Limit: 1000})
 			if err != nil {
 				return err
 			}
