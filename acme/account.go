@@ -78,7 +78,8 @@ func (s *Server) newAccount(c echo.Context, r *request) error {
 		CreatedAt:     s.now().UTC(),
 	}
 	if eabKey != nil {
-		acct.EABKeyID = eabKey.ID
+		// The key's workload becomes the account's, for good (identity.go).
+		acct.EABKeyID, acct.Workload = eabKey.ID, eabKey.Workload
 		if err := s.bindEAB(ctx, eabKey, acct.ID); err != nil {
 			return err
 		}

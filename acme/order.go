@@ -32,6 +32,9 @@ func (s *Server) newOrder(c echo.Context, r *request) error {
 	if err := s.checkPolicy(c.Request().Context(), r.account, idents); err != nil {
 		return err
 	}
+	if _, err := s.workloadID(c.Request().Context(), r.account); err != nil {
+		return err
+	}
 	if err := s.allowOrder(c, r.account.ID); err != nil {
 		return err
 	}

@@ -10,6 +10,8 @@ import (
 	"net/http/pprof"
 	"time"
 
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
 	"github.com/certmint/certmint/acme/revocation"
 	"github.com/certmint/certmint/ca"
 )
@@ -53,6 +55,9 @@ type Config struct {
 	// LongestValidity is the longest profile's certificate lifetime: the
 	// span of the dashboard's expiry timeline (default 30 days).
 	LongestValidity time.Duration
+	// TrustDomain is the SPIFFE trust domain of workload identities
+	// (serve --trust-domain); the zero value: none.
+	TrustDomain spiffeid.TrustDomain
 }
 
 // Sign-in throttling: after lockAfter failures in a row a user name is

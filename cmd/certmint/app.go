@@ -108,6 +108,9 @@ func openApp(ctx context.Context, o serveOptions, log *slog.Logger) (a *app, err
 	if err := ensureAdmin(ctx, store, o.Data, log); err != nil {
 		return nil, err
 	}
+	if err := checkWorkloadKeys(ctx, store, o.TrustDomain, log); err != nil {
+		return nil, err
+	}
 	pub := crl.NewSet(store, authority, crl.Options{Logger: log})
 	var limiter *ratelimit.Limiter
 	if o.RateLimitsOn {
@@ -143,6 +146,7 @@ func openApp(ctx context.Context, o serveOptions, log *slog.Logger) (a *app, err
 		ReuseAuthz:        o.ReuseAuthz,
 		Observer:          m,
 		DNSPersistIssuers: o.PersistIssuer,
+		TrustDomain:       o.TrustDomain,
 		Logger:            log,
 	}, store, authority, v)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/certmint/certmint/acme/policy"
 	"github.com/certmint/certmint/acme/ratelimit"
@@ -63,6 +64,8 @@ type serveOptions struct {
 	WebhookRetry    time.Duration
 	WebhookPoll     time.Duration
 	Console         consoleOptions
+	TrustDomainName string               // --trust-domain as given
+	TrustDomain     spiffeid.TrustDomain // parsed; zero: none (identity.go)
 	// Sources says where each flag's value came from (flagSources).
 	Sources map[string]string
 }
@@ -158,6 +161,7 @@ func newServeCmd() *cobra.Command {
 	f.IntVar(&l.DBMaxConns, "db-max-conns", 20, "Postgres connection pool size")
 	f.DurationVar(&l.DBStatementTimeout, "db-statement-timeout", 10*time.Second, "Postgres statement timeout")
 	webhookFlags(cmd, &o)
+	trustDomainFlag(cmd, &o)
 	return cmd
 }
 
@@ -233,6 +237,9 @@ func (o *serveOptions) validate() error {
 		return err
 	}
 	if err := o.validateWebhooks(); err != nil {
+		return err
+	}
+	if err := o.validateTrustDomain(); err != nil {
 		return err
 	}
 	if o.CRLListen != "" {
