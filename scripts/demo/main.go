@@ -1,12 +1,16 @@
 // Command demo runs the mutual-TLS scenario of the seeds on one machine
-// and exits: certmint on loopback with a short profile, a `certmint agent`
-// for receiver.demo.test and one for sender.demo.test, and mtls-demo's
-// receiver and sender on the agents' files, the sender calling the
-// receiver every few seconds. It prints one line per event (issued,
-// renewed, call ok with the peer's name and the serial it saw), stops once
-// each certificate has renewed -renewals times and calls went on
+// and exits: certmint on loopback with a short profile and a SPIFFE trust
+// domain, a `certmint agent` for receiver.demo.test and one for
+// sender.demo.test, each registered with an EAB key that binds its
+// workload identity, and mtls-demo's receiver and sender on the agents'
+// files, the sender calling the receiver every few seconds. The receiver
+// accepts only the sender's identity: a third service, batch.demo.test,
+// holds a valid certificate of the same CA with another identity, calls
+// once and is refused. It prints one line per event (issued, renewed,
+// call ok with the peer's name and the serial it saw, the refusal), stops
+// once each certificate has renewed -renewals times and calls went on
 // succeeding after that, prints a summary, and exits 0, or 1 if a call
-// failed or the renewals did not come in time.
+// failed, the intruder got through, or the renewals did not come in time.
 //
 // It needs no DNS set-up (validation reads a --validation-hosts file, the
 // sender connects to 127.0.0.1 and checks the receiver's name), no root in
@@ -80,6 +84,8 @@ type event struct {
 	next     string
 	peer     string
 	peerSeen string // what the receiver saw of the sender (its serial)
+	identity string // the certificate's SPIFFE ID
+	reason   string // why a caller was refused
 	text     string
 }
 
@@ -124,7 +130,7 @@ func (d *demo) run() int {
 	}
 	acmePort, adminPort, crlPort, httpPort, alpnPort, recvPort := ports[0], ports[1], ports[2], ports[3], ports[4], ports[5]
 	hosts := filepath.Join(d.dir, "hosts")
-	if err := os.WriteFile(hosts, []byte("127.0.0.1 "+receiverName+" "+senderName+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(hosts, []byte("127.0.0.1 "+receiverName+" "+senderName+" "+intruderName+"\n"), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		return 1
 	}
@@ -136,7 +142,8 @@ func (d *demo) run() int {
 	d.spawn("certmint", certmint, "serve", "--data", data,
 		"--listen", addr(acmePort), "--admin-listen", addr(adminPort), "--crl-listen", addr(crlPort),
 		"--http01-port", strconv.Itoa(httpPort), "--tlsalpn01-port", strconv.Itoa(alpnPort),
-		"--validation-hosts", hosts, "--profile", "short="+shortDuration(d.o.profile), "--log-level", "warn")
+		"--validation-hosts", hosts, "--profile", "short="+shortDuration(d.o.profile), "--log-level", "warn",
+		"--trust-domain", trustDomain)
 	fp, err := waitServer(server, filepath.Join(data, "ca", "root.pem"), 30*time.Second)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "demo: certmint did not start:", err)
@@ -144,11 +151,25 @@ func (d *demo) run() int {
 	}
 	fmt.Printf("  root    SHA-256 %s… (each agent pins it; nothing is installed)\n", fp[:16])
 
-	// Two challenge types, so simultaneous renewals never want one port.
+	// Each service's EAB key binds its workload identity.
+	eab := map[string][]string{}
+	for _, svc := range []string{receiverName, senderName, intruderName} {
+		if eab[svc], err = d.workloadKey(certmint, data, svc); err != nil {
+			fmt.Fprintln(os.Stderr, "demo:", err)
+			return 1
+		}
+	}
 	common := []string{"agent", "--server", server, "--root-fingerprint", fp, "--profile", "short"}
-	d.spawn("agent "+receiverName, certmint, append(common, "--name", receiverName,
+	// The intruder's certificate first, once, while the ports are free.
+	if err := d.obtainOnce(certmint, append(append(common, eab[intruderName]...), "--name", intruderName,
+		"--out", filepath.Join(d.dir, "intruder"), "--http01-listen", addr(httpPort))); err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		return 1
+	}
+	// Two challenge types, so simultaneous renewals never want one port.
+	d.spawn("agent "+receiverName, certmint, append(append(common, eab[receiverName]...), "--name", receiverName,
 		"--out", filepath.Join(d.dir, "receiver"), "--tlsalpn01-listen", addr(alpnPort))...)
-	d.spawn("agent "+senderName, certmint, append(common, "--name", senderName,
+	d.spawn("agent "+senderName, certmint, append(append(common, eab[senderName]...), "--name", senderName,
 		"--out", filepath.Join(d.dir, "sender"), "--http01-listen", addr(httpPort))...)
 
 	st := &stats{renewals: map[string]int{}, seenRecv: map[string]bool{}, seenSend: map[string]bool{}}
@@ -187,17 +208,26 @@ func (d *demo) run() int {
 			st.seenSend[e.peerSeen] = true
 		case "call-failed":
 			st.failed++
+		case "refused":
+			st.refused++
 		}
 		if !started && st.issued == 2 {
 			// Both agents wrote their files: start the services on them.
 			started = true
-			d.spawn("receiver", mtls, "receiver", "--cert-dir", filepath.Join(d.dir, "receiver"), "--listen", addr(recvPort))
+			// Each side accepts only the other's workload identity.
+			d.spawn("receiver", mtls, "receiver", "--cert-dir", filepath.Join(d.dir, "receiver"), "--listen", addr(recvPort),
+				"--allow", workloadID(senderName))
 			// The sender calls at once: let the receiver listen first, so
 			// a call can only fail for a reason the demo is about.
 			waitListening(addr(recvPort), 10*time.Second)
 			d.spawn("sender", mtls, "sender", "--cert-dir", filepath.Join(d.dir, "sender"),
 				"--receiver", fmt.Sprintf("https://%s:%d/", receiverName, recvPort), "--connect", addr(recvPort),
-				"--interval", d.o.interval.String())
+				"--interval", d.o.interval.String(), "--allow", workloadID(receiverName))
+		}
+		if e.kind == "call-ok" && !st.intruderTried {
+			// Once the sender got through, the other service tries.
+			st.intruderTried = true
+			st.intruderIn = d.intruderCalls(mtls, fmt.Sprintf("https://%s:%d/", receiverName, recvPort), addr(recvPort))
 		}
 		if st.renewals[receiverName] >= d.o.renewals && st.renewals[senderName] >= d.o.renewals && e.kind == "call-ok" {
 			callsAfter++
@@ -211,6 +241,10 @@ func (d *demo) run() int {
 		fmt.Println("demo: FAILED: some calls failed")
 		return 1
 	}
+	if st.intruderIn || st.refused == 0 {
+		fmt.Printf("demo: FAILED: the receiver did not refuse %s (refusals logged: %d)\n", intruderName, st.refused)
+		return 1
+	}
 	fmt.Println("demo: ok")
 	return 0
 }
@@ -220,13 +254,17 @@ type stats struct {
 	issued, ok, failed int
 	renewals           map[string]int
 	seenRecv, seenSend map[string]bool // certificate serials seen across calls
+	refused            int             // callers the receiver turned away
+	intruderTried      bool
+	intruderIn         bool // the intruder's call succeeded: the demo fails
 }
 
 func (st *stats) print(d *demo) {
 	fmt.Printf("summary: %d calls, %d ok, %d failed in %s; %s renewed %d times, %s renewed %d times; "+
-		"the sender saw %d receiver certificates and the receiver saw %d sender certificates\n",
+		"the sender saw %d receiver certificates and the receiver saw %d sender certificates; "+
+		"the receiver refused %d callers with another identity\n",
 		st.ok+st.failed, st.ok, st.failed, time.Since(d.start).Round(time.Second),
-		receiverName, st.renewals[receiverName], senderName, st.renewals[senderName], len(st.seenRecv), len(st.seenSend))
+		receiverName, st.renewals[receiverName], senderName, st.renewals[senderName], len(st.seenRecv), len(st.seenSend), st.refused)
 }
 
 // print writes one line per event.
@@ -238,9 +276,11 @@ func (d *demo) print(e event) {
 		if kind == "obtained" {
 			kind = "issued"
 		}
-		fmt.Printf("%s  %-19s %-8s serial %s  expires %s  next check %s\n", at, e.service, kind, short(e.serial), clock(e.expires), clock(e.next))
+		fmt.Printf("%s  %-19s %-8s serial %s  expires %s  next check %s  %s\n", at, e.service, kind, short(e.serial), clock(e.expires), clock(e.next), e.identity)
 	case "call-ok":
-		fmt.Printf("%s  %-19s call ok  %s presented serial %s; it saw %s serial %s\n", at, senderName, e.peer, short(e.serial), senderName, short(e.peerSeen))
+		fmt.Printf("%s  %-19s call ok  %s presented serial %s; it saw %s serial %s\n", at, senderName, dnsPart(e.peer), short(e.serial), senderName, short(e.peerSeen))
+	case "refused":
+		fmt.Printf("%s  %-19s refused  %s (%s, serial %s, a valid certificate of this CA): %s\n", at, receiverName, e.peer, e.text, short(e.serial), e.reason)
 	case "call-failed":
 		fmt.Printf("%s  %-19s CALL FAILED  %s\n", at, senderName, e.text)
 	case "warning":
@@ -428,7 +468,8 @@ func (d *demo) tail(name string) string {
 func parseLine(proc, line string) (event, bool) {
 	f := fields(line)
 	if action, _, ok := strings.Cut(line, " names="); ok && !strings.Contains(action, "=") {
-		return event{proc: proc, kind: action, service: f["names"], serial: f["serial"], expires: f["expires"], next: f["next_check"]}, true
+		return event{proc: proc, kind: action, service: f["names"], serial: f["serial"], expires: f["expires"], next: f["next_check"],
+			identity: f["identity"]}, true
 	}
 	switch f["msg"] {
 	case "call ok":
@@ -440,6 +481,11 @@ func parseLine(proc, line string) (event, bool) {
 		return event{proc: proc, kind: "call-ok", peer: f["peer"], serial: f["peer_serial"], peerSeen: seen}, true
 	case "call failed":
 		return event{proc: proc, kind: "call-failed", text: f["err"]}, true
+	case "caller refused":
+		return event{proc: proc, kind: "refused", peer: f["peer_id"], text: f["peer_names"], serial: f["peer_serial"], reason: f["reason"]}, true
+	}
+	if quietHandshakeError(f["msg"]) {
+		return event{}, false
 	}
 	if f["level"] == "WARN" || f["level"] == "ERROR" || strings.HasPrefix(line, "Error") || strings.HasPrefix(line, "mtls-demo:") {
 		return event{proc: proc, kind: "warning", text: line}, true
