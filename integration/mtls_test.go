@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -122,10 +121,7 @@ func TestMTLSRenewals(t *testing.T) {
 // receiver over mutual TLS and logs the answers.
 func TestMTLSDemoProcesses(t *testing.T) {
 	s := StartServer(t, ServerOptions{})
-	demo := filepath.Join(filepath.Dir(binary), "mtls-demo")
-	if o, err := exec.Command("go", "build", "-o", demo, "../cmd/mtls-demo").CombinedOutput(); err != nil {
-		t.Fatalf("build mtls-demo: %v\n%s", err, o)
-	}
+	demo := mtlsDemoBinary(t)
 	fp := rootFingerprint(t, s)
 	port := freePort(t)
 	common := []string{"--server", s.DirectoryURL(), "--root-fingerprint", fp}
