@@ -78,7 +78,7 @@ type Lineage struct {
 // LineageFilter narrows the inventory. Empty fields do not filter.
 type LineageFilter struct {
 	State   string    // one of LineageStates
-	Pattern string    // a name or SPIFFE ID, or part of one; * matches any characters
+	Pattern string    // a name, or a SPIFFE ID when it has a "/", or part of one; * matches any characters
 	Now     time.Time // the time the states are evaluated at
 }
 
@@ -148,7 +148,7 @@ func lineageWhere(db *gorm.DB, f LineageFilter, indexed bool) (*gorm.DB, error) 
 	}
 	if p := strings.ToLower(strings.TrimSpace(f.Pattern)); p != "" {
 		like := "%" + strings.ReplaceAll(likeEscape(p), "*", "%") + "%"
-		db = db.Where(`(names LIKE ? ESCAPE '\' OR LOWER(identity) LIKE ? ESCAPE '\')`, like, like)
+		db = db.Where(nameOrIdentity(p), like)
 	}
 	return db, nil
 }

@@ -95,7 +95,7 @@ type OrderFilter struct {
 // CertFilter narrows certificate lists. Empty fields do not filter. The
 // state filters are evaluated at Now.
 type CertFilter struct {
-	Query     string // a name or SPIFFE ID (or part of one), a serial (hex) or an account ID
+	Query     string // a name, a SPIFFE ID or path (any query with a "/"), a serial (hex) or an account ID
 	AccountID string
 	State     string        // "", "valid", "expiring", "expired", "revoked"
 	Within    time.Duration // for "expiring": NotAfter before Now+Within
