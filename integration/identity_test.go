@@ -149,6 +149,25 @@ func TestWorkloadIdentityBadInput(t *testing.T) {
 		}
 	}
 
+	// The agent takes the HMAC key from a file, once.
+	empty := filepath.Join(t.TempDir(), "empty")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	agent := []string{"agent", "--once", "--server", s.DirectoryURL(), "--root-fingerprint", rootFingerprint(t, s), "--name", "a.test", "--out", t.TempDir()}
+	for name, extra := range map[string][]string{
+		"kid-without-hmac":  {"--eab-kid", "k"},
+		"hmac-file-no-kid":  {"--eab-hmac-file", empty},
+		"hmac-given-twice":  {"--eab-kid", "k", "--eab-hmac", "x", "--eab-hmac-file", empty},
+		"hmac-file-empty":   {"--eab-kid", "k", "--eab-hmac-file", empty},
+		"hmac-file-missing": {"--eab-kid", "k", "--eab-hmac-file", filepath.Join(t.TempDir(), "none")},
+	} {
+		_, stderr, code := runCLI(t, nil, append(agent, extra...)...)
+		if code != 2 || strings.Count(strings.TrimSpace(stderr), "\n") != 0 || !strings.Contains(stderr, "eab") {
+			t.Errorf("agent %s: exit %d, stderr %q; want exit 2 and one line", name, code, stderr)
+		}
+	}
+
 	kid, _ := eabCreate(t, s, "--workload", "payments/sender")
 	s.Stop()
 	_, stderr, code := runCLI(t, nil, s.Args()...)

@@ -95,4 +95,8 @@ func TestWorkloadIdentityConsoleBrowser(t *testing.T) {
 	if got := b.text("#ca-trust-domain"); !strings.Contains(got, "corp.example") || !strings.Contains(got, "/spiffe/bundle") {
 		t.Fatalf("CA page trust domain: %q", got)
 	}
+	b.open("/settings")
+	if got := b.text("main"); !strings.Contains(got, "trust-domain") || !strings.Contains(got, "corp.example") {
+		t.Fatalf("Settings do not show the trust domain: %q", got)
+	}
 }

@@ -1,11 +1,14 @@
 package storage
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 
 	"github.com/certmint/certmint/acme"
 	"github.com/certmint/certmint/acme/eab"
+	"github.com/certmint/certmint/internal/audit"
+	"github.com/certmint/certmint/internal/webhook"
 )
 
 func init() {
@@ -52,6 +55,8 @@ func testWorkloadIdentity(t *testing.T, s Store) {
 	}
 
 	const id = "spiffe://corp.example/payments/Sender"
+	_, err = s.AddWebhook(ctx(t), "https://127.0.0.1:1/hook", "s3cret", webhook.CertificateIssued, audit.Event{Actor: "cli", Action: audit.WebhookAdd})
+	noErr(t, "add webhook", err)
 	nb := base
 	first := finalizeNames(t, s, acct, "", nb, nb.Add(90*time.Minute), "pay.idtest")
 	noErr(t, "set identity", gormOf(s).db.Model(&certificateRow{}).Where("id = ?", first.ID).Update("identity", id).Error)
@@ -65,6 +70,23 @@ func testWorkloadIdentity(t *testing.T, s Store) {
 	noErr(t, "get certificate", err)
 	if cert.Identity != id {
 		t.Fatalf("certificate identity = %q", cert.Identity)
+	}
+	// certificate.issued carries it; the one before had none when issued.
+	deliveries, err := s.ClaimDeliveries(ctx(t), "r1", nb.Add(time.Hour), time.Minute, 10)
+	noErr(t, "claim deliveries", err)
+	identities := map[string]string{}
+	for _, d := range deliveries {
+		var body struct {
+			Data struct {
+				CertificateID string `json:"certificate_id"`
+				Identity      string `json:"identity"`
+			}
+		}
+		noErr(t, "decode delivery", json.Unmarshal(d.Body, &body))
+		identities[body.Data.CertificateID] = body.Data.Identity
+	}
+	if len(identities) != 2 || identities[c.ID] != id || identities[first.ID] != "" {
+		t.Fatalf("certificate.issued identities %v, want %s for %s only", identities, id, c.ID)
 	}
 	plain := finalizeNames(t, s, other, "", nb, nb.Add(90*time.Minute), "payments-sender.other.test")
 
