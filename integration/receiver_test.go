@@ -41,6 +41,24 @@ func mtlsDemoBinary(t testing.TB) string {
 	return mtlsDemoPath
 }
 
+// identityFleet starts a server with a trust domain and has
+// `certmint agent` obtain, each with an EAB key of its own, the
+// certificates of a receiver (payments/receiver) and of three callers:
+// "sender" (payments/sender, the one receivers allow), "batch"
+// (reports/batch, valid but another identity) and "plain" (no identity).
+// It returns the agents' --out directories.
+func identityFleet(t *testing.T) (s *Server, recv string, callers map[string]string) {
+	t.Helper()
+	s = startIdentityServer(t)
+	recv = workloadAgent(t, s, "receiver.test", "payments/receiver")
+	callers = map[string]string{
+		"sender": workloadAgent(t, s, "sender.test", "payments/sender"),
+		"batch":  workloadAgent(t, s, "batch.test", "reports/batch"),
+		"plain":  workloadAgent(t, s, "plain.test", ""),
+	}
+	return s, recv, callers
+}
+
 // TestReceiverAuthorizesCaller drives the real mtls-demo receiver with
 // --allow spiffe://corp.example/payments/sender on certificates that
 // `certmint agent` obtained from a real server: the sender's calls
@@ -49,13 +67,7 @@ func mtlsDemoBinary(t testing.TB) string {
 // each refusal logged with who it was. Three calls each, on loopback, with
 // every process bounded by a deadline.
 func TestReceiverAuthorizesCaller(t *testing.T) {
-	s := startIdentityServer(t)
-	recv := workloadAgent(t, s, "receiver.test", "payments/receiver")
-	callers := map[string]string{
-		"sender": workloadAgent(t, s, "sender.test", "payments/sender"),
-		"batch":  workloadAgent(t, s, "batch.test", "reports/batch"),
-		"plain":  workloadAgent(t, s, "plain.test", ""),
-	}
+	_, recv, callers := identityFleet(t)
 	demo := mtlsDemoBinary(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -114,13 +126,7 @@ func TestJavaSeesWorkloadIdentity(t *testing.T) {
 		}
 		t.Skip("java is not installed (apt-get install openjdk-17-jdk-headless)")
 	}
-	s := startIdentityServer(t)
-	recv := workloadAgent(t, s, "receiver.test", "payments/receiver")
-	callers := map[string]string{
-		"sender": workloadAgent(t, s, "sender.test", "payments/sender"),
-		"batch":  workloadAgent(t, s, "batch.test", "reports/batch"),
-		"plain":  workloadAgent(t, s, "plain.test", ""),
-	}
+	_, recv, callers := identityFleet(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, java, "testdata/java/IdentityReceiver.java", "0",
