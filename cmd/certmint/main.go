@@ -55,6 +55,7 @@ func newRootCmd() *cobra.Command {
 	for _, add := range extraCommands {
 		root.AddCommand(add())
 	}
+	addDBPasswordFlags(root)
 	return root
 }
 

@@ -261,8 +261,8 @@ func (o *serveOptions) validate() error {
 		return usagef("--default-profile %q is not a configured profile", o.DefaultProf)
 	}
 	o.Profiles = profiles
-	if p := os.Getenv("CERTMINT_CA_PASSPHRASE"); p != "" {
-		o.Passphrase = []byte(p)
+	if o.Passphrase, err = caPassphrase(); err != nil {
+		return err
 	}
 	if o.CAPoll < 100*time.Millisecond {
 		return usagef("--ca-poll %s must be at least 100ms", o.CAPoll)
