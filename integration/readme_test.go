@@ -268,4 +268,3 @@ func (s *readmeServer) output() string {
 	}
 	return s.out.String()
 }
-
