@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/url"
 	"os"
@@ -13,7 +14,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"testing"
 
@@ -175,7 +175,7 @@ func (c *composeCheck) project(t testing.TB, p *types.Project) []string {
 	var receivers, senders int
 	consolePublished := false
 
-	for _, name := range sortedServices(p) {
+	for _, name := range slices.Sorted(maps.Keys(p.Services)) {
 		s := p.Services[name]
 		if s.Build != nil && s.Build.Context != repo {
 			add("%s: builds %s, want the repository root", name, s.Build.Context)
@@ -192,7 +192,7 @@ func (c *composeCheck) project(t testing.TB, p *types.Project) []string {
 			secrets[target] = true
 		}
 		vars := env(s)
-		for _, k := range sortedKeys(vars) {
+		for _, k := range slices.Sorted(maps.Keys(vars)) {
 			v := vars[k]
 			if secretName.MatchString(k) && !strings.HasSuffix(k, "_FILE") {
 				add("%s: %s is a secret written into the compose file; give it as a compose secret (%s_FILE=/run/secrets/...)", name, k, k)
@@ -271,7 +271,7 @@ func (c *composeCheck) project(t testing.TB, p *types.Project) []string {
 			}
 		}
 	}
-	for _, vol := range sortedKeys(mounts) {
+	for _, vol := range slices.Sorted(maps.Keys(mounts)) {
 		if len(mounts[vol]) > 1 {
 			add("replicas %v share the volume %s; a replica takes the CA from the database and needs no copy of DATA/ca (docs/scaling.md)", mounts[vol], vol)
 		}
@@ -289,7 +289,7 @@ func (c *composeCheck) project(t testing.TB, p *types.Project) []string {
 func (c *composeCheck) envFlags(t testing.TB, service string, inv invocation, vars map[string]string) []string {
 	t.Helper()
 	var problems []string
-	for _, k := range sortedKeys(vars) {
+	for _, k := range slices.Sorted(maps.Keys(vars)) {
 		if !strings.HasPrefix(k, "CERTMINT_") || c.envOnly[k] {
 			continue
 		}
@@ -384,7 +384,7 @@ func checkDemoNames(p *types.Project) []string {
 			}
 		}
 	}
-	for _, name := range sortedServices(p) {
+	for _, name := range slices.Sorted(maps.Keys(p.Services)) {
 		s := p.Services[name]
 		if len(s.Entrypoint) == 0 || filepath.Base(s.Entrypoint[0]) != "mtls-demo" {
 			continue
@@ -399,7 +399,7 @@ func checkDemoNames(p *types.Project) []string {
 		if _, ok := aliases[server.Hostname()]; !ok {
 			add("%s: --server host %q is not a service or alias", name, server.Hostname())
 		}
-		for _, rname := range sortedServices(p) {
+		for _, rname := range slices.Sorted(maps.Keys(p.Services)) {
 			r := p.Services[rname]
 			if len(r.Command) > 0 && r.Command[0] == "serve" {
 				hosts, _ := flagOf(r.Command, "hostname")
@@ -625,22 +625,4 @@ func (c *composeCheck) readmeExecLines(t testing.TB, p *types.Project) []string 
 		problems = append(problems, "README.md has no `docker compose exec` line (how to get the root and the admin password)")
 	}
 	return problems
-}
-
-func sortedServices(p *types.Project) []string {
-	names := make([]string, 0, len(p.Services))
-	for n := range p.Services {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
