@@ -98,6 +98,8 @@ func TestCompose(t *testing.T) {
 		t.Error(problem)
 	}
 
+	t.Run("new-secrets", func(t *testing.T) { checkNewSecrets(t, p) })
+
 	// The checks must be able to fail. Each case changes the compose file
 	// as a mistake or a rename would, and the loader or the checks must
 	// say so, naming the thing.
@@ -192,4 +194,61 @@ func lastLines(b []byte, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// checkNewSecrets runs deploy/new-secrets.sh in a scratch copy of deploy/:
+// it must write every file secret of the project, one random line each,
+// readable by the containers' non-root user inside a directory only its
+// owner enters, and keep them on a second run (Postgres and the encrypted
+// CA keys keep the first ones).
+func checkNewSecrets(t *testing.T, p *types.Project) {
+	repo, _ := filepath.Abs("..")
+	scratch := t.TempDir()
+	script := filepath.Join(scratch, "deploy", "new-secrets.sh")
+	if err := os.MkdirAll(filepath.Dir(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("cp", "-p", filepath.Join(repo, "deploy", "new-secrets.sh"), script).CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	read := func() map[string]string {
+		got := map[string]string{}
+		for name, sec := range p.Secrets {
+			rel, err := filepath.Rel(repo, sec.File)
+			if err != nil || sec.File == "" {
+				t.Fatalf("secret %s: %q is not a file of the repository", name, sec.File)
+			}
+			path := filepath.Join(scratch, rel)
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("deploy/new-secrets.sh does not write %s: %v", rel, err)
+			}
+			if fi, _ := os.Stat(path); fi.Mode().Perm()&0o004 == 0 {
+				t.Errorf("%s is %v: the containers' non-root user cannot read a bind-mounted secret", rel, fi.Mode().Perm())
+			}
+			if fi, _ := os.Stat(filepath.Dir(path)); fi.Mode().Perm() != 0o700 {
+				t.Errorf("%s is %v, want 0700", filepath.Dir(rel), fi.Mode().Perm())
+			}
+			if !regexp.MustCompile(`^[0-9a-f]{64}\n$`).Match(b) {
+				t.Errorf("%s holds %d bytes, want one line of 64 hex digits", rel, len(b))
+			}
+			got[name] = string(b)
+		}
+		return got
+	}
+	if out, err := exec.Command(script).CombinedOutput(); err != nil {
+		t.Fatalf("deploy/new-secrets.sh: %v\n%s", err, out)
+	}
+	first := read()
+	if first["pg-password"] == first["ca-passphrase"] {
+		t.Error("the two secrets are equal")
+	}
+	if out, err := exec.Command(script).CombinedOutput(); err != nil {
+		t.Fatalf("deploy/new-secrets.sh: %v\n%s", err, out)
+	}
+	for name, v := range read() {
+		if v != first[name] {
+			t.Errorf("a second run replaced %s", name)
+		}
+	}
 }
