@@ -268,3 +268,67 @@ func (s *readmeServer) output() string {
 	}
 	return s.out.String()
 }
+
+// pendingDocs are linked from the README's table but written on other
+// branches (backup, failover, audit, workload identity); until they are
+// merged a missing one is only logged. Empty this list once they are in.
+var pendingDocs = []string{"docs/backup.md", "docs/failover.md", "docs/audit.md", "docs/workload-identity.md"}
+
+// TestReadmeAndDocsLinks: the README stays short (the rest is in docs/),
+// and every relative link of the README and docs/ names a file that
+// exists and, with #anchor, a heading of that file.
+func TestReadmeAndDocsLinks(t *testing.T) {
+	raw, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(raw), "\n"); n >= 200 {
+		t.Errorf("README.md has %d lines; keep it under 200 and move detail to docs/", n)
+	}
+	files, _ := filepath.Glob("../docs/*.md")
+	files = append(files, "../README.md")
+	link := regexp.MustCompile(`\]\(([^)\s]+)\)`)
+	for _, file := range files {
+		text, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range link.FindAllStringSubmatch(string(text), -1) {
+			target := m[1]
+			if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
+				continue
+			}
+			path, anchor, _ := strings.Cut(target, "#")
+			resolved := file
+			if path != "" {
+				resolved = filepath.Join(filepath.Dir(file), path)
+			}
+			body, err := os.ReadFile(resolved)
+			if err != nil {
+				if rel, _ := filepath.Rel("..", resolved); slices.Contains(pendingDocs, rel) {
+					t.Logf("%s links %s, written on another branch", file, rel)
+					continue
+				}
+				t.Errorf("%s links %s: %v", file, target, err)
+				continue
+			}
+			if anchor != "" && !slices.Contains(headingAnchors(string(body)), anchor) {
+				t.Errorf("%s links %s, but %s has no heading with that anchor", file, target, resolved)
+			}
+		}
+	}
+}
+
+// headingAnchors are the anchors GitHub gives a Markdown file's headings:
+// lower case, punctuation dropped, spaces as hyphens.
+func headingAnchors(md string) []string {
+	var out []string
+	drop := regexp.MustCompile(`[^\p{L}\p{N}\- _]`)
+	for _, line := range strings.Split(md, "\n") {
+		if h, ok := strings.CutPrefix(line, "#"); ok {
+			h = strings.TrimSpace(strings.TrimLeft(h, "#"))
+			out = append(out, strings.ReplaceAll(drop.ReplaceAllString(strings.ToLower(h), ""), " ", "-"))
+		}
+	}
+	return out
+}
