@@ -3,8 +3,10 @@ package integration
 import (
 	"context"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -61,8 +63,9 @@ func readmeQuickStart(t *testing.T) [][]string {
 // clone: `make run` (the built binary with the same flags), stopped and
 // started again with the README's ARGS, then each client block exactly as
 // written. Only what a test must change is changed: the server listens
-// on free ports of 127.0.0.1 instead of :8443/:8444/:8880, and the
-// README's ports 8443 and 5002 become those free ports in the commands.
+// on port 0 of 127.0.0.1 instead of :8443/:8444/:8880 (and reports its
+// ports with --ready-file), and in the commands the README's 8443 becomes
+// the port it bound and 5002 a port reserved for the clients.
 // certbot, the lego command and `certmint agent` must each come back with
 // a certificate for their name that chains to the server's root.
 //
@@ -92,7 +95,9 @@ func TestReadmeQuickStart(t *testing.T) {
 	if _, err := exec.LookPath("openssl"); err != nil {
 		t.Fatal("openssl is not installed (apt-get install openssl)")
 	}
-	ports := map[string]int{"8443": freePort(t), "8444": freePort(t), "8880": freePort(t), "5002": freePort(t)}
+	// 5002 is where the clients answer http-01, reserved for them; 8443
+	// is the ACME port the server reports after binding port 0.
+	ports := map[string]int{"5002": freePort(t)}
 	ported := regexp.MustCompile(`\b(8443|5002)\b`)
 	substitute := func(cmd string) string {
 		return ported.ReplaceAllStringFunc(cmd, func(p string) string { return strconv.Itoa(ports[p]) })
@@ -124,7 +129,8 @@ func TestReadmeQuickStart(t *testing.T) {
 			}
 			// What the user does: Ctrl-C the running server, start again.
 			server.stop()
-			server = startReadmeServer(t, clone, makeRunArgs(t, cmd), ports, substitute)
+			server = startReadmeServer(t, clone, makeRunArgs(t, cmd), substitute)
+			ports["8443"] = server.acmePort
 		}
 		if len(script) == 0 {
 			continue
@@ -204,23 +210,24 @@ func makeRunArgs(t *testing.T, cmd string) []string {
 
 // readmeServer is `make run` in the clone.
 type readmeServer struct {
-	cmd  *exec.Cmd
-	out  *lockedBuffer
-	done chan struct{}
+	cmd      *exec.Cmd
+	out      *lockedBuffer
+	done     chan struct{}
+	acmePort int
 }
 
 // startReadmeServer runs `certmint serve ARGS` in dir, as `make run`
-// does there, on the test's free ports, and waits for the directory.
-func startReadmeServer(t *testing.T, dir string, args []string, ports map[string]int, substitute func(string) string) *readmeServer {
+// does there, with its listeners on port 0 of 127.0.0.1 (not the
+// defaults :8443, :8444 and :8880), and waits for the directory at the
+// port it reports in its --ready-file.
+func startReadmeServer(t *testing.T, dir string, args []string, substitute func(string) string) *readmeServer {
 	t.Helper()
 	full := []string{"serve"}
 	for _, a := range args {
 		full = append(full, substitute(a))
 	}
-	full = append(full,
-		"--listen", fmt.Sprintf("127.0.0.1:%d", ports["8443"]),
-		"--admin-listen", fmt.Sprintf("127.0.0.1:%d", ports["8444"]),
-		"--crl-listen", fmt.Sprintf("127.0.0.1:%d", ports["8880"]))
+	ready := filepath.Join(t.TempDir(), "ready.json")
+	full = append(full, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--crl-listen", "127.0.0.1:0", "--ready-file", ready)
 	s := &readmeServer{cmd: exec.Command(binary, full...), out: &lockedBuffer{}, done: make(chan struct{})}
 	s.cmd.Dir = dir
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
@@ -228,7 +235,6 @@ func startReadmeServer(t *testing.T, dir string, args []string, ports map[string
 		t.Fatal(err)
 	}
 	go func() { s.cmd.Wait(); close(s.done) }()
-	url := fmt.Sprintf("https://127.0.0.1:%d/acme/directory", ports["8443"])
 	client := insecureClient()
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		select {
@@ -236,7 +242,17 @@ func startReadmeServer(t *testing.T, dir string, args []string, ports map[string
 			t.Fatalf("`certmint %s` exited:\n%s", strings.Join(full, " "), s.output())
 		default:
 		}
-		if resp, err := client.Get(url); err == nil {
+		var r readyReport
+		data, err := os.ReadFile(ready)
+		if err != nil || json.Unmarshal(data, &r) != nil {
+			continue
+		}
+		ap, err := netip.ParseAddrPort(r.Listen)
+		if err != nil {
+			t.Fatalf("--ready-file: listen %q: %v", r.Listen, err)
+		}
+		s.acmePort = int(ap.Port())
+		if resp, err := client.Get(fmt.Sprintf("https://127.0.0.1:%d/acme/directory", s.acmePort)); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return s

@@ -51,7 +51,7 @@ func TestSecretFilesReplicas(t *testing.T) {
 
 	wrong := append(env[:1:1], "CERTMINT_CA_PASSPHRASE_FILE="+write("other", "another-passphrase"), env[2])
 	_, stderr, code := runCLI(t, wrong, "serve", "--data", filepath.Join(t.TempDir(), "c"), "--db", dsn,
-		"--listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--admin-listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--crl-listen", "")
+		"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--crl-listen", "")
 	wantUsage(t, stderr, code, "CERTMINT_CA_PASSPHRASE")
 
 	root, stderr, code := runCLI(t, env, "ca", "root", "--db", dsn)
