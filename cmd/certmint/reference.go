@@ -69,10 +69,12 @@ List flags take several values separated by commas or the flag repeated
 comma-separated string. A bad value stops the command with one line on
 stderr and exit status 2, before anything is written.
 
-Secrets are never flags (` + "`ps`" + ` shows every process's flags): they are
-files named by a flag (` + "`--db-password-file`" + `, ` + "`--oidc-client-secret-file`" + `,
-` + "`--p12-password-file`" + `, ` + "`--password-file`" + `, ` + "`--secret-file`" + `) or the environment
-variables below.
+Keep secrets off the command line (` + "`ps`" + ` shows every process's arguments):
+the ` + "`*-file`" + ` flags (` + "`--db-password-file`" + `, ` + "`--oidc-client-secret-file`" + `,
+` + "`--p12-password-file`" + `, ` + "`--password-file`" + `, ` + "`--secret-file`" + `) name a file that holds
+one, the CA passphrase and the PKCS#11 PIN are environment variables (below),
+and a flag that takes a secret itself, such as the agent's ` + "`--eab-hmac`" + `, is
+better given as its environment variable (` + "`CERTMINT_EAB_HMAC`" + `).
 `
 
 // configReference renders the reference for every visible command of
