@@ -88,6 +88,11 @@ type ServerOptions struct {
 	// Metrics turns on --metrics-listen (a port the server chooses, kept
 	// across restarts); Server.MetricsAddr is where it listens.
 	Metrics bool
+	// MakeRun starts the server as `make run` does: `certmint serve` in a
+	// fresh directory (Data is DIR/certmint-data) with no flags but the
+	// ports and --ready-file; so the system resolver, log level info,
+	// tls-alpn-01 on 443. Args and the other options are ignored.
+	MakeRun bool
 }
 
 // Server is a certmint process under test. Port, AdminPort, CRLPort and
@@ -132,7 +137,12 @@ func (s *Server) MetricsAddr() string { return fmt.Sprintf("127.0.0.1:%d", s.Met
 // answers.
 func StartServer(t testing.TB, o ServerOptions) *Server {
 	t.Helper()
-	if o.Data == "" {
+	switch {
+	case o.MakeRun && o.Data == "":
+		o.Data = filepath.Join(t.TempDir(), "certmint-data")
+	case o.MakeRun && filepath.Base(o.Data) != "certmint-data":
+		t.Fatalf("ServerOptions.MakeRun needs Data named certmint-data, got %s", o.Data)
+	case o.Data == "":
 		o.Data = filepath.Join(t.TempDir(), "data")
 	}
 	s := &Server{t: t, Data: o.Data, opts: o, HTTPPort: freePort(t), TLSPort: freePort(t), DNS: StartDNS(t)}
@@ -150,6 +160,10 @@ func StartServer(t testing.TB, o ServerOptions) *Server {
 
 // Args are the command-line arguments the server runs with.
 func (s *Server) Args() []string {
+	if s.opts.MakeRun {
+		return []string{"serve", "--listen", loopback(s.Port), "--admin-listen", loopback(s.AdminPort),
+			"--crl-listen", loopback(s.CRLPort), "--http01-port", strconv.Itoa(s.HTTPPort), "--ready-file", s.ready}
+	}
 	args := []string{"serve", "--data", s.Data,
 		"--listen", loopback(s.Port),
 		"--admin-listen", loopback(s.AdminPort),
@@ -191,6 +205,9 @@ func (s *Server) Start() {
 	_ = os.Remove(s.ready) // a stale report would name the last run's ports
 	cmd := exec.Command(binary, s.Args()...)
 	cmd.Env = append(os.Environ(), s.opts.Env...)
+	if s.opts.MakeRun {
+		cmd.Dir = filepath.Dir(s.Data) // serve's default --data is ./certmint-data
+	}
 	s.stderr = &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = s.stderr, s.stderr
 	if err := cmd.Start(); err != nil {

@@ -79,6 +79,8 @@ func (a *app) adminHandler() http.Handler {
 		Store:            a.store,
 		CA:               a.ca,
 		ACMEDirectoryURL: a.directoryURL(),
+		RootFile:         a.rootFile(),
+		HTTP01Port:       a.opts.HTTP01Port,
 		Settings:         a.consoleSettings(),
 		Version:          version,
 		Logger:           a.log,

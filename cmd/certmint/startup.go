@@ -8,6 +8,7 @@ import (
 
 	"github.com/certmint/certmint/ca/crl"
 	"github.com/certmint/certmint/internal/atomicfile"
+	"github.com/certmint/certmint/internal/quickstart"
 )
 
 // readyReport is what --ready-file holds once every listener serves: the
@@ -66,6 +67,12 @@ func (a *app) announce() error {
 	}
 	args = append(args, "root", r.RootFile, "root_sha256", a.ca.RootFingerprint())
 	a.log.Info("certmint serving", args...)
+	// The first certificate, as the dashboard shows it.
+	first := []any{}
+	for _, c := range quickstart.Commands(quickstart.Server{DirectoryURL: r.DirectoryURL, RootFile: r.RootFile, HTTP01Port: a.opts.HTTP01Port}) {
+		first = append(first, c.Client, c.Line)
+	}
+	a.log.Info("first certificate on this machine (as root: certbot keeps /etc/letsencrypt, ports below 1024 are privileged; see the dashboard)", first...)
 	if a.opts.ReadyFile == "" {
 		return nil
 	}
