@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"regexp"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -123,9 +122,9 @@ func TestMTLSDemoProcesses(t *testing.T) {
 	s := StartServer(t, ServerOptions{})
 	demo := mtlsDemoBinary(t)
 	fp := rootFingerprint(t, s)
-	port := freePort(t)
 	common := []string{"--server", s.DirectoryURL(), "--root-fingerprint", fp}
-	recv := exec.Command(demo, append([]string{"receiver", "--listen", "127.0.0.1:" + strconv.Itoa(port),
+	// Port 0: the receiver says where it listens ("receiver listening addr=...").
+	recv := exec.Command(demo, append([]string{"receiver", "--listen", "127.0.0.1:0",
 		"--name", "127.0.0.1", "--state", t.TempDir(), "--http01-listen", "127.0.0.1:" + strconv.Itoa(s.HTTPPort)}, common...)...)
 	var rlog lockedBuffer
 	recv.Stderr = &rlog
@@ -133,12 +132,15 @@ func TestMTLSDemoProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { recv.Process.Kill(); recv.Wait() }()
-	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(rlog.String(), "receiver listening"); time.Sleep(100 * time.Millisecond) {
+	listening := regexp.MustCompile(`msg="receiver listening".* addr=(127\.0\.0\.1:\d+)`)
+	var m []string
+	for deadline := time.Now().Add(30 * time.Second); m == nil; time.Sleep(100 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("receiver did not start:\n%s", rlog.String())
 		}
+		m = listening.FindStringSubmatch(rlog.String())
 	}
-	sender := exec.Command(demo, append([]string{"sender", "--receiver", "https://127.0.0.1:" + strconv.Itoa(port) + "/",
+	sender := exec.Command(demo, append([]string{"sender", "--receiver", "https://" + m[1] + "/",
 		"--name", "sender.test", "--state", t.TempDir(), "--http01-listen", "127.0.0.1:" + strconv.Itoa(s.HTTPPort),
 		"--interval", "100ms", "--count", "5"}, common...)...)
 	sender.Env = os.Environ()

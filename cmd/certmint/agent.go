@@ -81,7 +81,7 @@ the names, the serial, the expiry and the time of its next check, e.g.
 	f.StringVar(&o.Profile, "profile", "", "ACME profile `NAME` to ask for")
 	f.StringVar(&o.EABKid, "eab-kid", "", "External Account Binding key `ID`")
 	f.StringVar(&o.EABHMAC, "eab-hmac", "", "External Account Binding HMAC `KEY` (base64url); prefer --eab-hmac-file or CERTMINT_EAB_HMAC, which keep it out of ps")
-	f.StringVar(&o.EABHMACFile, "eab-hmac-file", "", "`FILE` whose first line is the External Account Binding HMAC key (base64url)")
+	f.StringVar(&o.EABHMACFile, "eab-hmac-file", "", "`FILE` that holds the External Account Binding HMAC key (base64url, one line)")
 	f.StringVar(&o.P12PasswordFile, "p12-password-file", "", "`FILE` whose first line is the PKCS#12 password (default password: changeit)")
 	f.StringVar(&o.P12Alias, "p12-alias", "", "`ALIAS` of the key in keystore.p12, for server.ssl.key-alias (default: the first --name)")
 	f.StringVar(&o.Exec, "exec", "", "shell `COMMAND` run after every new certificate")
@@ -136,21 +136,16 @@ func (o *agentOptions) password() (string, error) {
 	if o.P12PasswordFile == "" {
 		return defaultP12Password, nil
 	}
-	return readFirstLine(o.P12PasswordFile, "--p12-password-file")
-}
-
-// readFirstLine reads a secret from the first line of file, for flag.
-func readFirstLine(file, flag string) (string, error) {
-	data, err := os.ReadFile(file)
+	data, err := os.ReadFile(o.P12PasswordFile)
 	if err != nil {
-		return "", usagef("cannot read %s: %v", flag, errors.Unwrap(err))
+		return "", usagef("cannot read --p12-password-file: %v", errors.Unwrap(err))
 	}
-	line, _, _ := strings.Cut(string(data), "\n")
-	line = strings.TrimRight(line, "\r")
-	if line == "" {
-		return "", usagef("%s %s is empty", flag, file)
+	pw, _, _ := strings.Cut(string(data), "\n")
+	pw = strings.TrimRight(pw, "\r")
+	if pw == "" {
+		return "", usagef("--p12-password-file %s is empty", o.P12PasswordFile)
 	}
-	return line, nil
+	return pw, nil
 }
 
 // agentDaemon ties the agent to the output files, --exec and metrics.
@@ -173,10 +168,9 @@ func runAgent(ctx context.Context, o agentOptions) error {
 		return err
 	}
 	if o.EABHMACFile != "" {
-		if o.EABHMAC, err = readFirstLine(o.EABHMACFile, "--eab-hmac-file"); err != nil {
+		if o.EABHMAC, err = readSecretFile("--eab-hmac-file", o.EABHMACFile); err != nil {
 			return err
 		}
-		o.EABHMAC = strings.TrimSpace(o.EABHMAC)
 	}
 	// Warnings and errors on stderr (a failed start is one line: the
 	// error); each action is one line on stdout (agentreport.go).
