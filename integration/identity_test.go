@@ -1,8 +1,10 @@
 package integration
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/pem"
 	"io"
 	"net/http"
@@ -18,6 +20,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/bundle/spiffebundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
+	"golang.org/x/crypto/acme"
 )
 
 // The workload identities of these tests, in the trust domain the
@@ -293,5 +296,40 @@ func TestWorkloadIdentityCertbot(t *testing.T) {
 	checkCertificate(t, s, chain, []string{"certbot.pay.test"}, 90*24*time.Hour)
 	if id, err := svidOf(t, chain, fetchSPIFFEBundle(t, s)); err != nil || id.String() != senderID {
 		t.Fatalf("certbot's certificate as an X509-SVID: %v %v; want %s", id, err, senderID)
+	}
+}
+
+// TestWorkloadIdentityKeyRollover: an account that rolls its key over
+// (RFC 8555 §7.3.5, x/crypto/acme's AccountKeyRollover) keeps the identity
+// its EAB key bound; the certificate it orders with the new key carries it.
+func TestWorkloadIdentityKeyRollover(t *testing.T) {
+	s := startIdentityServer(t)
+	kid, hmac := eabCreate(t, s, "--workload", "payments/sender")
+	mac, err := base64.RawURLEncoding.DecodeString(hmac)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := &acme.Client{Key: newAccountKey(t, "ec"), DirectoryURL: s.DirectoryURL(), HTTPClient: s.HTTPClient()}
+	if _, err := c.Register(ctx, &acme.Account{ExternalAccountBinding: &acme.ExternalAccountBinding{KID: kid, Key: mac}}, acme.AcceptTOS); err != nil {
+		t.Fatalf("register with the workload key: %v", err)
+	}
+	if err := c.AccountKeyRollover(ctx, newAccountKey(t, "ec")); err != nil {
+		t.Fatalf("key rollover: %v", err)
+	}
+	stop := serveHTTP01(t, s, func(token string) string { ka, _ := c.HTTP01ChallengeResponse(token); return ka })
+	order := readyOrder(ctx, t, c, "rolled.pay.test")
+	stop()
+	ders, _, err := c.CreateOrderCert(ctx, order.FinalizeURL, makeCSR(t, nil, "rolled.pay.test"), true)
+	if err != nil {
+		t.Fatalf("finalize with the new key: %v", err)
+	}
+	leaf, err := x509.ParseCertificate(ders[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, err := x509svid.IDFromCert(leaf); err != nil || id.String() != senderID {
+		t.Fatalf("identity after the key rollover: %v %v; want %s", id, err, senderID)
 	}
 }
