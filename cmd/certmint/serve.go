@@ -21,6 +21,7 @@ import (
 	"github.com/certmint/certmint/acme/validate"
 	"github.com/certmint/certmint/ca"
 	"github.com/certmint/certmint/ca/crl"
+	"github.com/certmint/certmint/storage"
 )
 
 // serveOptions is the validated configuration of `certmint serve`.
@@ -318,14 +319,11 @@ func warnUncoveredConsole(log *slog.Logger, o serveOptions) {
 		"admin_listen", o.AdminListen, "hostname", strings.Join(o.Hostnames, ","))
 }
 
-// redactDSN hides the password of a database URL in messages.
+// redactDSN hides the password of a database URL in messages; a SQLite
+// file path is shown as it is.
 func redactDSN(dsn string) string {
-	if i := strings.Index(dsn, "://"); i >= 0 {
-		if at := strings.LastIndex(dsn, "@"); at > i {
-			if colon := strings.Index(dsn[i+3:at], ":"); colon >= 0 {
-				return dsn[:i+3+colon+1] + "xxxxx" + dsn[at:]
-			}
-		}
+	if strings.Contains(dsn, "://") || strings.Contains(dsn, "=") {
+		return storage.RedactDSN(dsn)
 	}
 	return dsn
 }
