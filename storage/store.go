@@ -48,6 +48,7 @@ type Store interface {
 	InventoryStore
 	WebhookStore
 	IssuerStore
+	AuditSealStore
 
 	// ExpireStale marks pending/ready orders and pending authorizations
 	// whose Expires is before now as invalid/expired, deletes used nonces

@@ -36,6 +36,7 @@ type app struct {
 	limiter  *ratelimit.Limiter
 	metrics  *metrics.Metrics
 	holder   string
+	sealing  auditSealing
 }
 
 // openApp opens the data directory, CA and database. On a first start that
@@ -230,6 +231,7 @@ func (a *app) run(ctx context.Context) error {
 	go a.issuers.run(ctx)
 	go a.backgroundJobs(ctx)
 	go a.newDispatcher().Run(ctx)
+	go a.runSealer(ctx)
 	errc := make(chan error, len(servers))
 	for i, s := range servers {
 		go func(s *http.Server, ln net.Listener) {

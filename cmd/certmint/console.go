@@ -88,6 +88,7 @@ func (a *app) adminHandler() http.Handler {
 		NoLocalLogin:     !a.opts.Console.LocalLogin,
 		LongestValidity:  a.longestValidity(),
 		CAOps:            consoleCA{a},
+		AuditKey:         a.sealing.Key,
 	})
 	if err != nil {
 		// Templates and assets are embedded, so this is a build defect;

@@ -63,6 +63,7 @@ type serveOptions struct {
 	CAPoll          time.Duration
 	WebhookRetry    time.Duration
 	WebhookPoll     time.Duration
+	AuditSeal       auditSealOptions
 	Console         consoleOptions
 	// Sources says where each flag's value came from (flagSources).
 	Sources map[string]string
@@ -159,6 +160,7 @@ func newServeCmd() *cobra.Command {
 	f.IntVar(&l.DBMaxConns, "db-max-conns", 20, "Postgres connection pool size")
 	f.DurationVar(&l.DBStatementTimeout, "db-statement-timeout", 10*time.Second, "Postgres statement timeout")
 	webhookFlags(cmd, &o)
+	o.AuditSeal.register(f)
 	return cmd
 }
 
@@ -234,6 +236,9 @@ func (o *serveOptions) validate() error {
 		return err
 	}
 	if err := o.validateWebhooks(); err != nil {
+		return err
+	}
+	if err := o.AuditSeal.validate(o.Limits.DBStatementTimeout); err != nil {
 		return err
 	}
 	if o.CRLListen != "" {
