@@ -79,7 +79,7 @@ each seal's hash), which also catches seals deleted from the end.`,
 			}
 			printAuditReport(cmd.OutOrStdout(), rep)
 			if !rep.OK() {
-				return fmt.Errorf("the audit log was tampered with: %s (%d problems in all)", rep.First, rep.Problems)
+				return fmt.Errorf("the audit log was tampered with: %s (problems in all: %d)", rep.First, rep.Problems)
 			}
 			return nil
 		},
@@ -94,7 +94,7 @@ func printAuditReport(w io.Writer, r auditchain.Report) {
 		fmt.Fprintf(w, "audit chain intact: %d seals covering %d entries\n", r.Seals, r.Covered)
 	} else {
 		fmt.Fprintf(w, "audit chain BROKEN: %s\n", r.First)
-		fmt.Fprintf(w, "%d problems in %d seals covering %d entries\n", r.Problems, r.Seals, r.Covered)
+		fmt.Fprintf(w, "problems in all: %d, in %d seals covering %d entries\n", r.Problems, r.Seals, r.Covered)
 	}
 	if r.Last != nil {
 		fmt.Fprintf(w, "last seal: %d at %s, %d entries, hash %s\n", r.Last.Seq, r.Last.SealedAt.UTC().Format(time.RFC3339), r.Last.Count, r.Last.Hash)

@@ -27,7 +27,7 @@ func (p Problem) String() string {
 	case Changed:
 		return fmt.Sprintf("entry %s was changed after seal %d sealed it", p.EntryID, p.Seal)
 	case Deleted:
-		return fmt.Sprintf("entry %s, sealed by seal %d, was deleted", p.EntryID, p.Seal)
+		return fmt.Sprintf("entry %s was deleted after seal %d sealed it", p.EntryID, p.Seal)
 	case Inserted:
 		return fmt.Sprintf("entry %s was inserted into the range of seal %d after it was sealed", p.EntryID, p.Seal)
 	}
