@@ -91,12 +91,41 @@ func TestAuditTamper(t *testing.T) {
 	}
 }
 
+// TestAuditSealKeyed: with CERTMINT_CA_PASSPHRASE the seals carry an
+// HMAC; verify checks it with the passphrase, says it did not without,
+// and fails with a wrong one (which is what a rewrite without the key
+// looks like).
+func TestAuditSealKeyed(t *testing.T) {
+	const pass = "audit seal test passphrase"
+	env := []string{"CERTMINT_CA_PASSPHRASE=" + pass}
+	s := StartServer(t, ServerOptions{Env: env, Args: []string{
+		"--audit-seal-every", "1s", "--audit-seal-settle", "3s", "--db-statement-timeout", "1s"}})
+	obtainWithLegoClient(t, s, "keyed.tamper.test")
+	tm := &tamperer{t: t, s: s, env: env}
+	tm.waitSealed(30 * time.Second)
+	for _, tc := range []struct {
+		env  []string
+		code int
+		want string
+	}{
+		{env, 0, "MACs checked"},
+		{nil, 0, "MACs not checked"},
+		{[]string{"CERTMINT_CA_PASSPHRASE=not the passphrase"}, 1, "MAC does not verify"},
+	} {
+		tm.env = tc.env
+		if out, code := tm.verify(); code != tc.code || !strings.Contains(out, tc.want) {
+			t.Errorf("verify with %v: exit %d, want %d with %q:\n%s", tc.env, code, tc.code, tc.want, out)
+		}
+	}
+}
+
 // tamperer edits the server's database behind its back and runs
 // `certmint audit verify` on it.
 type tamperer struct {
 	t   *testing.T
 	s   *Server
-	dsn string // "" for the SQLite file in s.Data
+	dsn string   // "" for the SQLite file in s.Data
+	env []string // of audit verify
 	db  *sql.DB
 }
 
@@ -161,7 +190,7 @@ func (tm *tamperer) verify() (string, int) {
 	if tm.dsn != "" {
 		args = append(args, "--db", tm.dsn)
 	}
-	out, errOut, code := runCLI(tm.t, nil, args...)
+	out, errOut, code := runCLI(tm.t, tm.env, args...)
 	return out + errOut, code
 }
 

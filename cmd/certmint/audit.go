@@ -90,14 +90,16 @@ each seal's hash), which also catches seals deleted from the end.`,
 
 // printAuditReport writes what Verify found, for a person and for grep.
 func printAuditReport(w io.Writer, r auditchain.Report) {
+	covered := fmt.Sprintf("%s covering %s", count(int64(r.Seals), "seal", "seals"), count(r.Covered, "entry", "entries"))
 	if r.OK() {
-		fmt.Fprintf(w, "audit chain intact: %d seals covering %d entries\n", r.Seals, r.Covered)
+		fmt.Fprintf(w, "audit chain intact: %s\n", covered)
 	} else {
 		fmt.Fprintf(w, "audit chain BROKEN: %s\n", r.First)
-		fmt.Fprintf(w, "problems in all: %d, in %d seals covering %d entries\n", r.Problems, r.Seals, r.Covered)
+		fmt.Fprintf(w, "problems in all: %d, in %s\n", r.Problems, covered)
 	}
 	if r.Last != nil {
-		fmt.Fprintf(w, "last seal: %d at %s, %d entries, hash %s\n", r.Last.Seq, r.Last.SealedAt.UTC().Format(time.RFC3339), r.Last.Count, r.Last.Hash)
+		fmt.Fprintf(w, "last seal: %d at %s, %s, hash %s\n", r.Last.Seq, r.Last.SealedAt.UTC().Format(time.RFC3339),
+			count(int64(r.Last.Count), "entry", "entries"), r.Last.Hash)
 	} else {
 		fmt.Fprintln(w, "no seal yet")
 	}
@@ -110,4 +112,12 @@ func printAuditReport(w io.Writer, r auditchain.Report) {
 	default:
 		fmt.Fprintf(w, "MACs not checked: %d seals are keyed; set CERTMINT_CA_PASSPHRASE to check them\n", r.Keyed)
 	}
+}
+
+// count is n with its noun, singular or plural.
+func count(n int64, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }

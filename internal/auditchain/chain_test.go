@@ -123,6 +123,10 @@ func entryAt(t time.Time, n int) audit.Event {
 	return audit.Event{ID: id, At: t.UTC().Truncate(time.Microsecond), Actor: "alice", Action: audit.Login, Target: audit.User("alice"), Detail: fmt.Sprint(n)}
 }
 
+// testKey derives one key for the package's tests: Argon2id at the CA's
+// cost takes a while, under the race detector more so.
+var testKey = sync.OnceValue(func() []byte { return DeriveKey([]byte("correct horse"), []byte("0123456789abcdef")) })
+
 func newSealer(st Store, c *clock, key []byte) *Sealer {
 	return &Sealer{Store: st, Holder: "r1", Every: time.Second, Settle: time.Minute, Key: key,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: c.now}
@@ -255,7 +259,7 @@ func TestRewrittenSeal(t *testing.T) {
 }
 
 func TestKeyedSeals(t *testing.T) {
-	key := DeriveKey([]byte("correct horse"), []byte("0123456789abcdef"))
+	key := testKey()
 	st, _, _, _ := sealedLog(t, key)
 	if st.seals[0].MAC == "" {
 		t.Fatal("a sealer with a key wrote no MAC")
@@ -263,7 +267,7 @@ func TestKeyedSeals(t *testing.T) {
 	if rep := verify(t, st, Options{Key: key}); !rep.OK() || !rep.MACsChecked || rep.Keyed != 1 {
 		t.Fatalf("report %+v (first %v), want OK with the MAC checked", rep, rep.First)
 	}
-	other := DeriveKey([]byte("wrong"), []byte("0123456789abcdef"))
+	other := []byte("any other key of thirty-two byte")
 	if rep := verify(t, st, Options{Key: other}); rep.OK() || !strings.Contains(rep.First.Detail, "MAC") {
 		t.Fatalf("another key: %+v, want a MAC failure", rep.First)
 	}
@@ -285,7 +289,7 @@ func TestKeyedSeals(t *testing.T) {
 // TestNoForkNoDowngrade: two sealers on one chain never both write a
 // seal number, and a replica without the key does not extend a keyed chain.
 func TestNoForkNoDowngrade(t *testing.T) {
-	key := DeriveKey([]byte("pp"), []byte("0123456789abcdef"))
+	key := testKey()
 	st, s1, c, _ := sealedLog(t, key)
 	c.t = c.t.Add(2 * time.Minute)
 	for i := range 3 {
