@@ -105,16 +105,7 @@ func TestPostgresFailover(t *testing.T) {
 	// Issuance resumes by itself: the load's next flows succeed. The
 	// load's clients (x/crypto/acme) wait out the Retry-After of the 503s
 	// they got during the outage, so they lag the server by up to that.
-	var first time.Time
-	for deadline := time.Now().Add(20 * time.Second); first.IsZero() && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		_, okAt, _ := l.snapshot()
-		for _, at := range okAt {
-			if at.After(promotedAt) {
-				first = at
-				break
-			}
-		}
-	}
+	first := l.firstAfter(promotedAt, 20*time.Second)
 	if first.IsZero() {
 		t.Fatalf("no certificate issued within 20 s of the promotion\n%s", r.output())
 	}
@@ -127,19 +118,7 @@ func TestPostgresFailover(t *testing.T) {
 	}
 
 	wait()
-	serials, okAt, failures := l.snapshot()
-	after := 0
-	for _, at := range okAt {
-		if at.After(promotedAt) {
-			after++
-		}
-	}
-	t.Logf("failover load: %d certificates received (%d after the promotion), %d flows failed", len(serials), after, len(failures))
-	for i, f := range failures {
-		if i < 5 {
-			t.Logf("  failed flow: %s", f)
-		}
-	}
+	serials, _ := l.report(t, "failover load", promotedAt, "the promotion")
 	if got := []int{a.pid(), b.pid()}; got[0] != pids[0] || got[1] != pids[1] {
 		t.Errorf("replica processes changed (%v -> %v): certmint was restarted", pids, got)
 	}

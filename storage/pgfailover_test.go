@@ -95,15 +95,7 @@ func TestPostgresMultiHost(t *testing.T) {
 // is closed, not reused, so the store writes again on a new connection
 // once the server accepts writes.
 func TestPostgresReadOnlyEvicted(t *testing.T) {
-	cl, err := pgtest.StartCluster()
-	if err != nil {
-		pgtest.Unavailable(t, err)
-	}
-	defer cl.Stop()
-	dsn, err := cl.CreateDatabase(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	cl, dsn := ownCluster(t)
 	c := ctx(t)
 	s, err := Open(c, dsn, Options{MaxOpenConns: 1})
 	if err != nil {
@@ -151,4 +143,21 @@ func TestPostgresReadOnlyEvicted(t *testing.T) {
 		t.Fatalf("the store still uses backend %d, which answered read-only: not evicted", before)
 	}
 	noErr(t, "Ping after unfencing", s.Ping(c))
+}
+
+// ownCluster starts a cluster of the test's own, which it may stop or
+// reconfigure (the shared one must stay as it is), and returns it with a
+// fresh database's DSN. It is removed at cleanup.
+func ownCluster(t *testing.T) (*pgtest.Cluster, string) {
+	t.Helper()
+	cl, err := pgtest.StartCluster()
+	if err != nil {
+		pgtest.Unavailable(t, err)
+	}
+	t.Cleanup(func() { _ = cl.Stop() })
+	dsn, err := cl.CreateDatabase(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cl, dsn
 }

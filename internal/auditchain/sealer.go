@@ -88,7 +88,8 @@ func (s *Sealer) Run(ctx context.Context) {
 	var last string
 	for {
 		_, err := s.Once(ctx)
-		if msg := fmt.Sprint(err); err != nil && msg != last && ctx.Err() == nil {
+		// Once logged ErrTampered itself, as an error.
+		if msg := fmt.Sprint(err); err != nil && msg != last && ctx.Err() == nil && !errors.Is(err, ErrTampered) {
 			s.Logger.Warn("audit sealing", "err", err)
 		}
 		last = fmt.Sprint(err)
