@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 FUZZTIME ?= 60s
 
-.PHONY: build run demo test test-deps fuzz bench bench-floor bench-inventory profile clean
+.PHONY: build run demo test test-deps docs fuzz bench bench-floor bench-inventory profile clean
 
 build:
 	@mkdir -p $(BIN)
@@ -34,6 +34,11 @@ test: test-deps
 
 test-deps:
 	@scripts/test-deps.sh
+
+# docs/configuration.md from the flag definitions (TestConfigurationReference
+# fails while the two disagree).
+docs:
+	$(GO) run ./cmd/certmint config-reference --out docs/configuration.md
 
 # Each fuzz target for FUZZTIME (default 60s).
 fuzz:

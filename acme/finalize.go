@@ -65,7 +65,6 @@ func (s *Server) finalize(c echo.Context, r *request) error {
 	}
 	o.Status, o.CertificateID = StatusValid, cert.ID
 	s.log.Info("certificate issued", "request_id", requestID(c), "order", o.ID, "account", o.AccountID, "serial", cert.Serial, "names", cert.Names)
-	c.Response().Header().Set("Location", s.orderURL(c, o.ID))
 	return writeJSON(c, http.StatusOK, s.orderJSON(c, o))
 }
 

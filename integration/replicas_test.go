@@ -90,7 +90,6 @@ func startReplica(t *testing.T, first *Server, dsn string, args ...string) *Serv
 		t.Fatalf("copy CA: %v: %s", err, out)
 	}
 	s := &Server{t: t, Data: data, opts: ServerOptions{DB: dsn, Data: data, Args: args},
-		Port: freePort(t), AdminPort: freePort(t), CRLPort: freePort(t),
 		HTTPPort: first.HTTPPort, TLSPort: first.TLSPort, DNS: first.DNS,
 		RootPEM: first.RootPEM, Roots: first.Roots}
 	s.Start()

@@ -33,6 +33,11 @@ type Config struct {
 	Version          string
 	Logger           *slog.Logger
 	Now              func() time.Time // default time.Now
+	// RootFile (the absolute path of DATA/ca/root.pem) and HTTP01Port (the
+	// port http-01 validation connects to) complete the dashboard's
+	// first-certificate commands (internal/quickstart).
+	RootFile   string
+	HTTP01Port int
 	// OnRevoke is called after the console revoked a certificate, e.g. to
 	// publish a fresh CRL. May be nil.
 	OnRevoke func()

@@ -19,15 +19,14 @@ package main
 import (
 	"bufio"
 	"crypto/sha256"
-	"crypto/tls"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -37,6 +36,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/certmint/certmint/tools/freeport"
 )
 
 const (
@@ -73,7 +74,7 @@ func main() {
 type event struct {
 	at       time.Duration
 	proc     string
-	kind     string // obtained, renewed, unchanged, call-ok, call-failed, warning, exited
+	kind     string // obtained, renewed, unchanged, listening, call-ok, call-failed, warning, exited
 	service  string
 	serial   string
 	expires  string
@@ -117,39 +118,47 @@ func (d *demo) run() int {
 			return 1
 		}
 	}
-	ports, err := freePorts(6)
+	// certmint binds port 0 and reports where (--ready-file); the agents'
+	// challenge ports are told to certmint before an agent binds them, so
+	// they are reserved (tools/freeport) rather than found free and lost.
+	httpPort, err := freeport.Reserve()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		return 1
 	}
-	acmePort, adminPort, crlPort, httpPort, alpnPort, recvPort := ports[0], ports[1], ports[2], ports[3], ports[4], ports[5]
+	defer httpPort.Release()
+	alpnPort, err := freeport.Reserve()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		return 1
+	}
+	defer alpnPort.Release()
 	hosts := filepath.Join(d.dir, "hosts")
 	if err := os.WriteFile(hosts, []byte("127.0.0.1 "+receiverName+" "+senderName+"\n"), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		return 1
 	}
-	data := filepath.Join(d.dir, "data")
-	server := fmt.Sprintf("https://127.0.0.1:%d/acme/directory", acmePort)
+	data, ready := filepath.Join(d.dir, "data"), filepath.Join(d.dir, "ready.json")
 	fmt.Printf("certmint demo: two services on short-lived certificates, calling each other over mutual TLS\n")
-	fmt.Printf("  server  %s, profile short=%s, names for validation from %s\n", server, shortDuration(d.o.profile), hosts)
 
-	d.spawn("certmint", certmint, "serve", "--data", data,
-		"--listen", addr(acmePort), "--admin-listen", addr(adminPort), "--crl-listen", addr(crlPort),
-		"--http01-port", strconv.Itoa(httpPort), "--tlsalpn01-port", strconv.Itoa(alpnPort),
+	d.spawn("certmint", certmint, "serve", "--data", data, "--ready-file", ready,
+		"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--crl-listen", "127.0.0.1:0",
+		"--http01-port", strconv.Itoa(httpPort.N), "--tlsalpn01-port", strconv.Itoa(alpnPort.N),
 		"--validation-hosts", hosts, "--profile", "short="+shortDuration(d.o.profile), "--log-level", "warn")
-	fp, err := waitServer(server, filepath.Join(data, "ca", "root.pem"), 30*time.Second)
+	server, fp, err := waitServer(ready, 30*time.Second)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "demo: certmint did not start:", err)
 		return 1
 	}
+	fmt.Printf("  server  %s, profile short=%s, names for validation from %s\n", server, shortDuration(d.o.profile), hosts)
 	fmt.Printf("  root    SHA-256 %s… (each agent pins it; nothing is installed)\n", fp[:16])
 
 	// Two challenge types, so simultaneous renewals never want one port.
 	common := []string{"agent", "--server", server, "--root-fingerprint", fp, "--profile", "short"}
 	d.spawn("agent "+receiverName, certmint, append(common, "--name", receiverName,
-		"--out", filepath.Join(d.dir, "receiver"), "--tlsalpn01-listen", addr(alpnPort))...)
+		"--out", filepath.Join(d.dir, "receiver"), "--tlsalpn01-listen", addr(alpnPort.N))...)
 	d.spawn("agent "+senderName, certmint, append(common, "--name", senderName,
-		"--out", filepath.Join(d.dir, "sender"), "--http01-listen", addr(httpPort))...)
+		"--out", filepath.Join(d.dir, "sender"), "--http01-listen", addr(httpPort.N))...)
 
 	st := &stats{renewals: map[string]int{}, seenRecv: map[string]bool{}, seenSend: map[string]bool{}}
 	deadline := time.After(d.o.timeout)
@@ -189,14 +198,19 @@ func (d *demo) run() int {
 			st.failed++
 		}
 		if !started && st.issued == 2 {
-			// Both agents wrote their files: start the services on them.
+			// Both agents wrote their files: start the receiver on them,
+			// on a port it chooses and reports ("listening" below).
 			started = true
-			d.spawn("receiver", mtls, "receiver", "--cert-dir", filepath.Join(d.dir, "receiver"), "--listen", addr(recvPort))
-			// The sender calls at once: let the receiver listen first, so
-			// a call can only fail for a reason the demo is about.
-			waitListening(addr(recvPort), 10*time.Second)
+			d.spawn("receiver", mtls, "receiver", "--cert-dir", filepath.Join(d.dir, "receiver"), "--listen", "127.0.0.1:0")
+		}
+		if e.kind == "listening" && e.proc == "receiver" {
+			// The sender calls at once, so it starts only once the
+			// receiver says it listens: a call can then only fail for a
+			// reason the demo is about. (A TCP probe instead showed up as
+			// a "TLS handshake error ... EOF" warning in the receiver.)
+			_, port, _ := net.SplitHostPort(e.text)
 			d.spawn("sender", mtls, "sender", "--cert-dir", filepath.Join(d.dir, "sender"),
-				"--receiver", fmt.Sprintf("https://%s:%d/", receiverName, recvPort), "--connect", addr(recvPort),
+				"--receiver", fmt.Sprintf("https://%s:%s/", receiverName, port), "--connect", e.text,
 				"--interval", d.o.interval.String())
 		}
 		if st.renewals[receiverName] >= d.o.renewals && st.renewals[senderName] >= d.o.renewals && e.kind == "call-ok" {
@@ -277,51 +291,38 @@ func shortDuration(d time.Duration) string {
 
 func addr(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
 
-func freePorts(n int) ([]int, error) {
-	var out []int
-	var lns []net.Listener
-	defer func() {
-		for _, ln := range lns {
-			ln.Close()
+// waitServer waits for certmint's --ready-file and returns its ACME
+// directory URL and the root's SHA-256 fingerprint, as `certmint ca root`
+// prints it. The file is written once every listener serves, so no probe
+// connection is needed.
+func waitServer(readyFile string, limit time.Duration) (string, string, error) {
+	var data []byte
+	var err error
+	for end := time.Now().Add(limit); ; time.Sleep(100 * time.Millisecond) {
+		if data, err = os.ReadFile(readyFile); err == nil {
+			break
 		}
-	}()
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("find a free port: %w", err)
+		if time.Now().After(end) {
+			return "", "", fmt.Errorf("no %s in %s", readyFile, limit)
 		}
-		lns = append(lns, ln)
-		out = append(out, ln.Addr().(*net.TCPAddr).Port)
 	}
-	return out, nil
-}
-
-// waitServer waits for the directory to answer and returns the root's
-// SHA-256 fingerprint, as `certmint ca root` prints it.
-func waitServer(url, rootFile string, limit time.Duration) (string, error) {
-	// Readiness only: the agents check the root against the fingerprint.
-	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // readiness probe only
-	var last error
-	for end := time.Now().Add(limit); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
-		resp, err := client.Get(url)
-		if err != nil {
-			last = err
-			continue
-		}
-		resp.Body.Close()
-		data, err := os.ReadFile(rootFile)
-		if err != nil {
-			return "", err
-		}
-		block, _ := pem.Decode(data)
-		if block == nil {
-			return "", errors.New("no PEM in " + rootFile)
-		}
-		sum := sha256.Sum256(block.Bytes)
-		return hex.EncodeToString(sum[:]), nil
+	var ready struct {
+		DirectoryURL string `json:"directory_url"`
+		RootFile     string `json:"root_file"`
 	}
-	return "", fmt.Errorf("no answer from %s in %s: %v", url, limit, last)
+	if err := json.Unmarshal(data, &ready); err != nil {
+		return "", "", fmt.Errorf("%s: %w", readyFile, err)
+	}
+	pemData, err := os.ReadFile(ready.RootFile)
+	if err != nil {
+		return "", "", err
+	}
+	block, _ := pem.Decode(pemData)
+	if block == nil {
+		return "", "", errors.New("no PEM in " + ready.RootFile)
+	}
+	sum := sha256.Sum256(block.Bytes)
+	return ready.DirectoryURL, hex.EncodeToString(sum[:]), nil
 }
 
 // proc is one child process and its log file.
@@ -431,6 +432,8 @@ func parseLine(proc, line string) (event, bool) {
 		return event{proc: proc, kind: action, service: f["names"], serial: f["serial"], expires: f["expires"], next: f["next_check"]}, true
 	}
 	switch f["msg"] {
+	case "receiver listening":
+		return event{proc: proc, kind: "listening", text: f["addr"]}, true
 	case "call ok":
 		// answer: "hello sender.demo.test (serial X), this is receiver.demo.test"
 		seen := ""
@@ -482,15 +485,4 @@ func fields(line string) map[string]string {
 		line = rest
 	}
 	return out
-}
-
-// waitListening waits, at most limit, until something accepts TCP
-// connections on address.
-func waitListening(address string, limit time.Duration) {
-	for end := time.Now().Add(limit); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
-		if c, err := net.DialTimeout("tcp", address, time.Second); err == nil {
-			_ = c.Close()
-			return
-		}
-	}
 }
