@@ -126,6 +126,8 @@ func TestBadConfiguration(t *testing.T) {
 		{"fail/unwritable-data-dir", []string{"--data", filepath.Join(aFile, "data")}, nil, 2, "--data", ""},
 		{"fail/bad-dsn-scheme", []string{"--data", filepath.Join(tmp, "d1"), "--db", "mysql://x"}, nil, 2, "--db", filepath.Join(tmp, "d1")},
 		{"fail/unreachable-postgres", []string{"--data", filepath.Join(tmp, "d2"), "--db", "postgres://u:secretpw@127.0.0.1:1/db?connect_timeout=2"}, nil, 2, "database", filepath.Join(tmp, "d2")},
+		{"fail/standby-session-attrs", []string{"--data", filepath.Join(tmp, "d8"), "--db", "postgres://u:secretpw@127.0.0.1:1,127.0.0.1:2/db?target_session_attrs=standby"}, nil, 2, "target_session_attrs=standby", filepath.Join(tmp, "d8")},
+		{"fail/audit-settle-below-statement-timeout", []string{"--data", filepath.Join(tmp, "d9"), "--audit-seal-settle", "20s"}, nil, 2, "--audit-seal-settle", filepath.Join(tmp, "d9")},
 		{"fail/wrong-passphrase", []string{"--data", encrypted}, []string{"CERTMINT_CA_PASSPHRASE=wrong"}, 2, "CERTMINT_CA_PASSPHRASE", ""},
 		{"fail/missing-passphrase", []string{"--data", encrypted}, []string{"CERTMINT_CA_PASSPHRASE="}, 2, "CERTMINT_CA_PASSPHRASE", ""},
 		{"fail/bad-listen", []string{"--data", filepath.Join(tmp, "d3"), "--listen", "nonsense"}, nil, 2, "--listen", filepath.Join(tmp, "d3")},

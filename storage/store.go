@@ -48,12 +48,13 @@ type Store interface {
 	InventoryStore
 	WebhookStore
 	IssuerStore
+	AuditSealStore
 
 	// ExpireStale marks pending/ready orders and pending authorizations
 	// whose Expires is before now as invalid/expired, deletes used nonces
 	// whose expiry passed, and returns how many rows it changed.
 	ExpireStale(ctx context.Context, now time.Time) (int64, error)
-	// Ping checks that the database answers.
+	// Ping checks that the database answers and accepts writes.
 	Ping(ctx context.Context) error
 	// Close releases the connection pool.
 	Close() error

@@ -60,6 +60,9 @@ type Config struct {
 	// LongestValidity is the longest profile's certificate lifetime: the
 	// span of the dashboard's expiry timeline (default 30 days).
 	LongestValidity time.Duration
+	// AuditKey returns the audit seal key, so the Audit page checks the
+	// seals' MACs too; nil (or a nil key) leaves them unchecked.
+	AuditKey func() []byte
 	// TrustDomain is the SPIFFE trust domain of workload identities
 	// (serve --trust-domain); the zero value: none.
 	TrustDomain spiffeid.TrustDomain
@@ -84,6 +87,7 @@ type server struct {
 	assets  *assets
 	sleep   func(r *http.Request, d time.Duration)
 	oidc    *oidcClient // nil without Config.OIDC
+	chain   chainCheck  // the Audit page's verification of the seals
 }
 
 // New returns the console's handler. It serves plain HTTP semantics; the

@@ -37,6 +37,7 @@ type app struct {
 	metrics  *metrics.Metrics
 	ln       *listeners // bound before openApp; closed by the servers
 	holder   string
+	sealing  auditSealing
 }
 
 // openApp opens the data directory, CA and database. On a first start that
@@ -207,6 +208,7 @@ func (a *app) run(ctx context.Context) error {
 	go a.issuers.run(ctx)
 	go a.backgroundJobs(ctx)
 	go a.newDispatcher().Run(ctx)
+	go a.runSealer(ctx)
 	errc := make(chan error, len(servers))
 	for i, s := range servers {
 		go func(s *http.Server, ln net.Listener) {

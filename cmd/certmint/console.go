@@ -89,6 +89,7 @@ func (a *app) adminHandler() http.Handler {
 		NoLocalLogin:     !a.opts.Console.LocalLogin,
 		LongestValidity:  a.longestValidity(),
 		CAOps:            consoleCA{a},
+		AuditKey:         a.sealing.Key,
 		TrustDomain:      a.opts.TrustDomain,
 	})
 	if err != nil {

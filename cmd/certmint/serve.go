@@ -22,6 +22,7 @@ import (
 	"github.com/certmint/certmint/acme/ratelimit"
 	"github.com/certmint/certmint/acme/validate"
 	"github.com/certmint/certmint/ca"
+	"github.com/certmint/certmint/storage"
 )
 
 // serveOptions is the validated configuration of `certmint serve`.
@@ -64,6 +65,7 @@ type serveOptions struct {
 	CAPoll          time.Duration
 	WebhookRetry    time.Duration
 	WebhookPoll     time.Duration
+	AuditSeal       auditSealOptions
 	Console         consoleOptions
 	TrustDomainName string               // --trust-domain as given
 	TrustDomain     spiffeid.TrustDomain // parsed; zero: none (identity.go)
@@ -163,6 +165,7 @@ func newServeCmd() *cobra.Command {
 	f.IntVar(&l.DBMaxConns, "db-max-conns", 20, "Postgres connection pool size")
 	f.DurationVar(&l.DBStatementTimeout, "db-statement-timeout", 10*time.Second, "Postgres statement timeout")
 	webhookFlags(cmd, &o)
+	o.AuditSeal.register(f)
 	trustDomainFlag(cmd, &o)
 	return cmd
 }
@@ -237,6 +240,9 @@ func (o *serveOptions) validate() error {
 		return err
 	}
 	if err := o.validateWebhooks(); err != nil {
+		return err
+	}
+	if err := o.AuditSeal.validate(o.Limits.DBStatementTimeout); err != nil {
 		return err
 	}
 	if err := o.validateTrustDomain(); err != nil {
@@ -315,14 +321,11 @@ func warnUncoveredConsole(log *slog.Logger, o serveOptions) {
 		"admin_listen", o.AdminListen, "hostname", strings.Join(o.Hostnames, ","))
 }
 
-// redactDSN hides the password of a database URL in messages.
+// redactDSN hides the password of a database URL in messages; a SQLite
+// file path is shown as it is.
 func redactDSN(dsn string) string {
-	if i := strings.Index(dsn, "://"); i >= 0 {
-		if at := strings.LastIndex(dsn, "@"); at > i {
-			if colon := strings.Index(dsn[i+3:at], ":"); colon >= 0 {
-				return dsn[:i+3+colon+1] + "xxxxx" + dsn[at:]
-			}
-		}
+	if strings.Contains(dsn, "://") || strings.Contains(dsn, "=") {
+		return storage.RedactDSN(dsn)
 	}
 	return dsn
 }
