@@ -106,7 +106,14 @@ func TestReceiverAuthorizesCaller(t *testing.T) {
 		if err == nil || strings.Contains(out, "call ok") || !strings.Contains(out, "3 calls failed") {
 			t.Errorf("%s: a caller the receiver does not allow got through: %v\n%s", who, err, out)
 		}
-		if n := len(regexp.MustCompile(refusal).FindAllString(rlog.String(), -1)); n != 3 {
+		// The receiver's log reaches rlog through a pipe: wait for it.
+		re, n := regexp.MustCompile(refusal), 0
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			if n = len(re.FindAllString(rlog.String(), -1)); n >= 3 || time.Now().After(deadline) {
+				break
+			}
+		}
+		if n != 3 {
 			t.Errorf("%s: the receiver logged %d refusals naming it, want 3:\n%s", who, n, rlog.String())
 		}
 	}
