@@ -18,19 +18,26 @@ RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}"
  && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /out/mtls-demo ./cmd/mtls-demo
 
 FROM debian:bookworm-slim
-# /data, /data/ca and /state are mount points owned by the service user: a
+# /data, /state and /roots are mount points owned by the service user: a
 # fresh named volume takes the owner and mode of the image directory it is
-# mounted on, so the non-root processes can write their volumes.
+# mounted on, so the non-root processes can write their volumes. /roots
+# holds only public certificates (the demo's trust anchor), so others may
+# read it.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin certmint \
- && mkdir -p /data/ca /state \
- && chown -R certmint:certmint /data /state \
- && chmod 0700 /data /data/ca /state
+ && mkdir -p /data /state /roots \
+ && chown -R certmint:certmint /data /state /roots \
+ && chmod 0700 /data /state
 COPY --from=build /out/certmint /out/mtls-demo /usr/local/bin/
 USER certmint
 WORKDIR /data
-EXPOSE 8443 8880
+# 8443 ACME (HTTPS), 8444 the console (HTTPS), 8880 CRLs (plain HTTP).
+EXPOSE 8443 8444 8880
 ENTRYPOINT ["/usr/local/bin/certmint"]
-CMD ["serve", "--data", "/data", "--listen", ":8443"]
+# The console listens on every address of the container, so that
+#   docker run -p 8443:8443 -p 127.0.0.1:8444:8444 certmint
+# reaches it at https://127.0.0.1:8444 on the host; publish it on the
+# host's loopback (as above) or a management network only.
+CMD ["serve", "--data", "/data", "--listen", ":8443", "--admin-listen", ":8444"]

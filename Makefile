@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 FUZZTIME ?= 60s
 
-.PHONY: build run demo test test-deps fuzz bench bench-floor bench-inventory bench-backup profile clean
+.PHONY: build run demo test test-deps docs fuzz bench bench-floor bench-inventory bench-backup profile clean
 
 build:
 	@mkdir -p $(BIN)
@@ -35,6 +35,11 @@ test: test-deps
 test-deps:
 	@scripts/test-deps.sh
 
+# docs/configuration.md from the flag definitions (TestConfigurationReference
+# fails while the two disagree).
+docs:
+	$(GO) run ./cmd/certmint config-reference --out docs/configuration.md
+
 # Each fuzz target for FUZZTIME (default 60s).
 fuzz:
 	scripts/fuzz.sh $(FUZZTIME)
@@ -57,7 +62,7 @@ bench-inventory:
 # certmint backup, backup verify and restore of 1,000,000 certificates on
 # SQLite and on Postgres (a throwaway cluster): wall and CPU time and peak
 # RSS per run, also at 100,000 to show memory does not grow with the
-# table. About an hour and 15 GB of temporary disk. See BENCHMARKS.md.
+# table. About 40 minutes and 15 GB of temporary disk. See BENCHMARKS.md.
 # N=, SMALL=, RUNS= and ENGINES=sqlite|postgres change it.
 bench-backup: build
 	$(GO) run ./scripts/benchbackup -bin $(BIN)/certmint -n $(or $(N),1000000) -small $(or $(SMALL),100000) \

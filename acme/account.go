@@ -78,7 +78,8 @@ func (s *Server) newAccount(c echo.Context, r *request) error {
 		CreatedAt:     s.now().UTC(),
 	}
 	if eabKey != nil {
-		acct.EABKeyID = eabKey.ID
+		// The key's workload becomes the account's, for good (identity.go).
+		acct.EABKeyID, acct.Workload = eabKey.ID, eabKey.Workload
 		if err := s.bindEAB(ctx, eabKey, acct.ID); err != nil {
 			return err
 		}
@@ -102,7 +103,10 @@ func (s *Server) newAccount(c echo.Context, r *request) error {
 }
 
 // checkContacts accepts mailto: URIs with one plain address each (RFC 8555
-// §7.3, as Let's Encrypt does) and returns them (nil for none).
+// §7.3, as Let's Encrypt does) and returns them normalized (nil for none).
+// Spaces and tabs around the address are trimmed: acme.sh has long sent
+// "mailto: ops@example.test", and Boulder and Pebble accept it. What is
+// left must still be exactly one address, stored as "mailto:addr".
 func checkContacts(contacts []string) ([]string, error) {
 	if len(contacts) == 0 {
 		return nil, nil
@@ -110,11 +114,13 @@ func checkContacts(contacts []string) ([]string, error) {
 	if len(contacts) > 10 {
 		return nil, InvalidContact("at most 10 contacts are accepted")
 	}
-	for _, ct := range contacts {
+	out := make([]string, len(contacts))
+	for i, ct := range contacts {
 		addr, ok := strings.CutPrefix(ct, "mailto:")
 		if !ok {
 			return nil, UnsupportedContact("contact %q is not a mailto: URI; only mailto: is supported", ct)
 		}
+		addr = strings.Trim(addr, " \t")
 		if strings.ContainsAny(addr, "?,") {
 			return nil, InvalidContact("contact %q must be a single address without hfields", ct)
 		}
@@ -122,8 +128,9 @@ func checkContacts(contacts []string) ([]string, error) {
 		if err != nil || parsed.Address != addr || parsed.Name != "" {
 			return nil, InvalidContact("contact %q is not a valid email address", ct)
 		}
+		out[i] = "mailto:" + addr
 	}
-	return contacts, nil
+	return out, nil
 }
 
 func (s *Server) accountJSON(c echo.Context, a *Account) accountJSON {

@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/certmint/certmint/acme/jws"
 	"github.com/certmint/certmint/ca"
@@ -55,24 +56,30 @@ func (s *Server) finalize(c echo.Context, r *request) error {
 	if perr != nil {
 		return perr
 	}
+	// The binding is checked again here, not only at newOrder: a key
+	// revoked meanwhile issues nothing more.
+	id, err := s.workloadID(c.Request().Context(), r.account)
+	if err != nil {
+		return err
+	}
 	// Signing is synchronous and the certificate is stored in the same
 	// transaction that moves the order from ready to valid, so there is
 	// no processing state to recover after a crash, and of two racing
 	// finalize requests exactly one commits.
-	cert, err := s.issue(c, o, csr)
+	cert, err := s.issue(c, o, csr, id)
 	if err != nil {
 		return err
 	}
 	o.Status, o.CertificateID = StatusValid, cert.ID
-	s.log.Info("certificate issued", "request_id", requestID(c), "order", o.ID, "account", o.AccountID, "serial", cert.Serial, "names", cert.Names)
-	c.Response().Header().Set("Location", s.orderURL(c, o.ID))
+	s.log.Info("certificate issued", "request_id", requestID(c), "order", o.ID, "account", o.AccountID, "serial", cert.Serial, "names", cert.Names, "identity", cert.Identity)
 	return writeJSON(c, http.StatusOK, s.orderJSON(c, o))
 }
 
 // issue signs the certificate and stores it in the same transaction that
 // makes the order valid, so a certificate is never returned before it is
-// committed. A serial collision (2^-127 per pair) picks a new serial.
-func (s *Server) issue(c echo.Context, o *Order, csr *x509.CertificateRequest) (*Certificate, error) {
+// committed. A serial collision (2^-127 per pair) picks a new serial. A
+// non-zero id becomes the certificate's one URI SAN.
+func (s *Server) issue(c echo.Context, o *Order, csr *x509.CertificateRequest, id spiffeid.ID) (*Certificate, error) {
 	prof := s.cfg.Profiles[o.Profile]
 	tmpl := ca.Template{
 		PublicKey:   csr.PublicKey,
@@ -81,6 +88,9 @@ func (s *Server) issue(c echo.Context, o *Order, csr *x509.CertificateRequest) (
 		IPAddresses: csr.IPAddresses,
 		Profile:     prof,
 		CRLURL:      s.cfg.CRLURL,
+	}
+	if !id.IsZero() {
+		tmpl.URI = id.URL()
 	}
 	if o.NotBefore != nil {
 		tmpl.NotBefore = *o.NotBefore
@@ -119,10 +129,15 @@ func (s *Server) issue(c echo.Context, o *Order, csr *x509.CertificateRequest) (
 			CreatedAt:  s.now().UTC(),
 			IssuerID:   hex.EncodeToString(leaf.AuthorityKeyId),
 		}
+		detail := "serial " + cert.Serial + " for " + strings.Join(cert.Names, ",")
+		if !id.IsZero() {
+			cert.Identity = id.String()
+			detail += " as " + cert.Identity
+		}
 		ctx := c.Request().Context()
 		err = s.store.CompleteFinalize(ctx, o.ID, cert, audit.Event{
 			Actor: audit.ACMEAccount(o.AccountID), Action: audit.CertIssue, Target: audit.Certificate(cert.ID),
-			Detail: "serial " + cert.Serial + " for " + strings.Join(cert.Names, ","), RemoteAddr: c.RealIP(),
+			Detail: detail, RemoteAddr: c.RealIP(),
 		})
 		if errors.Is(err, ErrConflict) {
 			// Either another finalize of this order won, or (2^-127) the
@@ -169,7 +184,12 @@ func (s *Server) checkCSR(der []byte, o *Order, acct *Account) (*x509.Certificat
 	for _, ip := range csr.IPAddresses {
 		got = append(got, canonicalIP(ip))
 	}
-	if len(csr.EmailAddresses) > 0 || len(csr.URIs) > 0 {
+	if len(csr.URIs) > 0 {
+		// A workload identity is the operator's binding, not the client's
+		// claim (identity.go); the CSR asks for names only (§7.4).
+		return nil, BadCSR("the CSR asks for URI %q; a certificate's workload identity comes from the account's external account binding, never from the CSR: remove the URI SAN", csr.URIs[0].String())
+	}
+	if len(csr.EmailAddresses) > 0 {
 		return nil, BadCSR("the CSR may only name DNS names and IP addresses")
 	}
 	if cn := strings.ToLower(csr.Subject.CommonName); cn != "" {

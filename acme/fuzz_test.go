@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/net/idna"
+
 	"github.com/certmint/certmint/acme/jws"
 	"github.com/certmint/certmint/acme/revocation"
 )
@@ -169,6 +171,17 @@ func FuzzParseIdentifier(f *testing.F) {
 		if n.Type == "dns" && !strings.EqualFold(n.name(), value) {
 			t.Fatalf("dns %q normalized to %q, want a case change only", value, n.name())
 		}
+		if n.Type == "dns" {
+			// A host name under IDNA2008's registration rules, whose
+			// last label cannot read as part of an IP address.
+			if ascii, err := idna.Registration.ToASCII(n.Value); err != nil || ascii != n.Value {
+				t.Fatalf("accepted %q, which IDNA2008 registration refuses: %v", value, err)
+			}
+			labels := strings.Split(n.Value, ".")
+			if strings.Trim(labels[len(labels)-1], "0123456789") == "" {
+				t.Fatalf("accepted %q with an all-digit last label", value)
+			}
+		}
 		again, p := ParseIdentifier(Identifier{Type: n.Type, Value: n.name()})
 		if p != nil || again != n {
 			t.Fatalf("normal form %q of %q does not re-parse to itself: %+v %v", n.name(), value, again, p)
@@ -180,6 +193,13 @@ func FuzzParseIdentifier(f *testing.F) {
 			}
 		}
 	})
+}
+
+// givenTime reports whether a decoded newOrder timestamp counts as given:
+// present, not null, and not Go's zero time.
+func givenTime(v string) bool {
+	t, err := time.Parse(time.RFC3339, v)
+	return v != "" && (err != nil || !t.IsZero())
 }
 
 // FuzzRequestPayloads decodes arbitrary payloads into the request types
@@ -211,8 +231,15 @@ func FuzzRequestPayloads(f *testing.F) {
 		var acct newAccountRequest
 		if r.decode(&acct) == nil {
 			if back, err := checkContacts(acct.Contact); err == nil && len(back) > 0 {
-				if !reflect.DeepEqual(back, acct.Contact) {
-					t.Fatalf("contacts %q kept as %q", acct.Contact, back)
+				// Kept as sent but for spaces and tabs around the address,
+				// and the normal form is accepted as it is.
+				for i, c := range acct.Contact {
+					if addr, _ := strings.CutPrefix(c, "mailto:"); back[i] != "mailto:"+strings.Trim(addr, " \t") {
+						t.Fatalf("contact %q kept as %q", c, back[i])
+					}
+				}
+				if again, err := checkContacts(back); err != nil || !reflect.DeepEqual(again, back) {
+					t.Fatalf("normal form %q re-checks as %q, %v", back, again, err)
 				}
 				if len(back) > 10 {
 					t.Fatalf("accepted %d contacts", len(back))
@@ -250,8 +277,15 @@ func FuzzRequestPayloads(f *testing.F) {
 					t.Fatalf("accepted notBefore %s", nb)
 				}
 			}
-			if p == nil && (nb == nil) != (order.NotBefore == "" && order.NotAfter == "") {
+			// Absent, null and Go's zero time all mean "not given"
+			// (RFC 8555 §7.4 makes both fields optional).
+			if p == nil && (nb == nil) != (!givenTime(order.NotBefore) && !givenTime(order.NotAfter)) {
 				t.Fatalf("validity %q..%q gave %v..%v", order.NotBefore, order.NotAfter, nb, na)
+			}
+			if p == nil && givenTime(order.NotAfter) {
+				if want, _ := time.Parse(time.RFC3339, order.NotAfter); !na.Equal(want) {
+					t.Fatalf("notAfter %q became %v", order.NotAfter, na)
+				}
 			}
 		}
 

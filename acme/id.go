@@ -46,3 +46,18 @@ func NewID() string {
 	binary.BigEndian.PutUint32(b[2:6], uint32(ms))
 	return idEncoding.EncodeToString(b[:])
 }
+
+// LastIDBefore is the greatest ID that NewID can have returned for a
+// moment before t: every ID made earlier sorts at or below it, every ID
+// made at t or later above it. The audit sealer cuts the log there
+// (internal/auditchain).
+func LastIDBefore(t time.Time) string {
+	var b [16]byte
+	ms := uint64(t.UnixMilli()) - 1
+	binary.BigEndian.PutUint16(b[0:2], uint16(ms>>32))
+	binary.BigEndian.PutUint32(b[2:6], uint32(ms))
+	for i := 6; i < len(b); i++ {
+		b[i] = 0xff
+	}
+	return idEncoding.EncodeToString(b[:])
+}

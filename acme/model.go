@@ -52,7 +52,11 @@ type Account struct {
 	Contact       []string // mailto: URIs
 	TOSAgreed     bool
 	EABKeyID      string // external account binding key used, if any
-	CreatedAt     time.Time
+	// Workload is the SPIFFE ID path ("/payments/sender") the EAB key bound
+	// the account to when it registered; "" for none. Set once, at
+	// registration: a key rollover (RFC 8555 §7.3.5) keeps it.
+	Workload  string
+	CreatedAt time.Time
 }
 
 // Order is an ACME order (RFC 8555 §7.1.3).
@@ -132,6 +136,7 @@ type Certificate struct {
 	ReplacedBy       string // the order that replaces this certificate
 	CreatedAt        time.Time
 	IssuerID         string // hex SKI of the intermediate that signed it (its AKI)
+	Identity         string // the SPIFFE ID of its URI SAN ("" for none)
 }
 
 // DNSPersistMatch is the _validation-persist TXT record that satisfied a

@@ -32,6 +32,9 @@ func (s *Server) newOrder(c echo.Context, r *request) error {
 	if err := s.checkPolicy(c.Request().Context(), r.account, idents); err != nil {
 		return err
 	}
+	if _, err := s.workloadID(c.Request().Context(), r.account); err != nil {
+		return err
+	}
 	if err := s.allowOrder(c, r.account.ID); err != nil {
 		return err
 	}
@@ -115,7 +118,6 @@ func (s *Server) newOrder(c echo.Context, r *request) error {
 		}
 		return storeError("order", err)
 	}
-	c.Response().Header().Set("Location", s.orderURL(c, order.ID))
 	return writeJSON(c, http.StatusCreated, s.orderJSON(c, order))
 }
 
@@ -177,33 +179,26 @@ func names(ids []normalizedIdentifier) []string {
 
 // orderValidity checks optional notBefore/notAfter (RFC 8555 §7.4) against
 // the profile: the span may not exceed its validity, and notBefore may lie
-// at most a day in the past and 30 days in the future.
+// at most a day in the past and 30 days in the future. Each field on its
+// own is "not given" when absent, null or Go's zero time (see
+// requestedTime); nil, nil means the profile's default validity.
 func orderValidity(nb, na string, now time.Time, max time.Duration) (*time.Time, *time.Time, *Problem) {
-	if nb == "" && na == "" {
+	start, nbGiven, p := requestedTime("notBefore", nb)
+	if p != nil {
+		return nil, nil, p
+	}
+	end, naGiven, p := requestedTime("notAfter", na)
+	if p != nil {
+		return nil, nil, p
+	}
+	if !nbGiven && !naGiven {
 		return nil, nil, nil
 	}
-	parse := func(field, v string) (time.Time, *Problem) {
-		t, err := time.Parse(time.RFC3339, v)
-		if err != nil {
-			return t, Malformed("%s %q is not an RFC 3339 timestamp", field, v)
-		}
-		return t.UTC(), nil
+	if !nbGiven {
+		start = now
 	}
-	start := now
-	if nb != "" {
-		t, p := parse("notBefore", nb)
-		if p != nil {
-			return nil, nil, p
-		}
-		start = t
-	}
-	end := start.Add(max)
-	if na != "" {
-		t, p := parse("notAfter", na)
-		if p != nil {
-			return nil, nil, p
-		}
-		end = t
+	if !naGiven {
+		end = start.Add(max)
 	}
 	switch {
 	case !end.After(start):
@@ -216,6 +211,25 @@ func orderValidity(nb, na string, now time.Time, max time.Duration) (*time.Time,
 		return nil, nil, Malformed("notBefore may be at most 30 days in the future")
 	}
 	return &start, &end, nil
+}
+
+// requestedTime parses one of newOrder's optional timestamps. Absent and
+// null (both "" after decoding) and Go's zero time 0001-01-01T00:00:00Z
+// mean "not given": Go clients that marshal a time.Time with omitempty
+// (smallstep's, behind `step ca certificate`) always send the zero time,
+// and step-ca and Vault read it so.
+func requestedTime(field, v string) (time.Time, bool, *Problem) {
+	if v == "" {
+		return time.Time{}, false, nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, false, Malformed("%s %q is not an RFC 3339 timestamp", field, v)
+	}
+	if t.IsZero() {
+		return time.Time{}, false, nil
+	}
+	return t.UTC(), true, nil
 }
 
 // newAuthorization builds a pending authorization with the challenges its
@@ -267,9 +281,13 @@ func (s *Server) ownOrder(c echo.Context, r *request) (*Order, error) {
 	return o, nil
 }
 
-// orderJSON renders an order; pending and processing orders carry
-// Retry-After so that clients poll politely.
+// orderJSON renders an order for every answer that carries one (newOrder,
+// POST-as-GET, finalize). Each gets the order's URL in Location, as
+// newOrder must (RFC 8555 §7.4), since some clients keep the URL from the
+// latest answer; pending and processing orders carry Retry-After so that
+// clients poll politely.
 func (s *Server) orderJSON(c echo.Context, o *Order) orderJSON {
+	c.Response().Header().Set("Location", s.orderURL(c, o.ID))
 	status := o.Status
 	if (status == StatusPending || status == StatusReady) && s.now().After(o.Expires) {
 		status = StatusInvalid

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/certmint/certmint/acme/policy"
 	"github.com/certmint/certmint/acme/ratelimit"
@@ -61,6 +62,11 @@ type Config struct {
 	// Limiter enforces RateLimits; nil turns rate limiting off.
 	Limiter    *ratelimit.Limiter
 	RateLimits ratelimit.Config
+
+	// TrustDomain names the SPIFFE trust domain of workload identities
+	// (spiffe://TRUST-DOMAIN/PATH); the zero value: none, and no
+	// /spiffe/bundle.
+	TrustDomain spiffeid.TrustDomain
 
 	// DNSPersistIssuers are the issuer domain names of dns-persist-01
 	// (draft-ietf-acme-dns-persist §3.1); none leaves the challenge off.
@@ -197,6 +203,8 @@ func (s *Server) routes() *echo.Echo {
 	// Every root to trust now (the contract in ARCHITECTURE.md): during a
 	// root rotation's overlap, the old and the new root.
 	e.GET("/roots/bundle.pem", s.bundlePEM)
+	// The same roots as a SPIFFE bundle, for workload identities.
+	e.GET("/spiffe/bundle", s.spiffeBundle)
 	e.GET("/acme/renewal-info/:id", s.renewalInfo)
 	if s.cfg.CRLHandler != nil {
 		e.GET("/crl/*", echo.WrapHandler(s.cfg.CRLHandler))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"strings"
 )
 
@@ -66,6 +67,7 @@ type constraintSet struct {
 	who                       string // "intermediate \"CN\"", for messages
 	permittedDNS, excludedDNS []string
 	permittedIP, excludedIP   []*net.IPNet
+	permittedURI, excludedURI []string // hosts; certmint's own CAs set none, an imported one may
 }
 
 // chainConstraints reads the constraints of each CA certificate that has
@@ -73,19 +75,22 @@ type constraintSet struct {
 func chainConstraints(certs ...*x509.Certificate) []constraintSet {
 	var out []constraintSet
 	for _, c := range certs {
-		if len(c.PermittedDNSDomains)+len(c.ExcludedDNSDomains)+len(c.PermittedIPRanges)+len(c.ExcludedIPRanges) == 0 {
+		if len(c.PermittedDNSDomains)+len(c.ExcludedDNSDomains)+len(c.PermittedIPRanges)+len(c.ExcludedIPRanges)+
+			len(c.PermittedURIDomains)+len(c.ExcludedURIDomains) == 0 {
 			continue
 		}
 		out = append(out, constraintSet{who: fmt.Sprintf("%q", c.Subject.CommonName),
 			permittedDNS: c.PermittedDNSDomains, excludedDNS: c.ExcludedDNSDomains,
-			permittedIP: c.PermittedIPRanges, excludedIP: c.ExcludedIPRanges})
+			permittedIP: c.PermittedIPRanges, excludedIP: c.ExcludedIPRanges,
+			permittedURI: c.PermittedURIDomains, excludedURI: c.ExcludedURIDomains})
 	}
 	return out
 }
 
 // Permits says whether the active issuer's chain may certify the
 // identifier: typ is "dns" or "ip" (RFC 8555 §9.7.7, RFC 8738), value a
-// DNS name (a wildcard "*.x" included) or an IP address. The empty string
+// DNS name (a wildcard "*.x" included) or an IP address; or typ is "uri"
+// and value a workload's SPIFFE ID. The empty string
 // means yes; otherwise the reason, for a rejectedIdentifier problem. The
 // ACME server asks before creating orders and authorizations, so a client
 // is refused up front rather than given a certificate its peers reject.
@@ -101,6 +106,12 @@ func permits(ch *chain, typ, value string) string {
 				return fmt.Sprintf("%q is not an IP address", value)
 			}
 			why = cs.checkIP(ip)
+		case "uri":
+			u, err := url.Parse(value)
+			if err != nil || u.Host == "" {
+				return fmt.Sprintf("%q is not an absolute URI", value)
+			}
+			why = cs.checkURIHost(strings.ToLower(u.Hostname()))
 		default:
 			why = cs.checkDNS(strings.TrimSuffix(strings.ToLower(value), "."))
 		}
@@ -174,8 +185,41 @@ func (cs constraintSet) checkIP(ip net.IP) string {
 	return fmt.Sprintf("%s permits only addresses in %s", cs.who, strings.Join(ranges, ", "))
 }
 
+// checkURIHost applies URI constraints, which name hosts (RFC 5280
+// §4.2.1.10): "corp.example" that host only, ".corp.example" the hosts
+// below it. Go's verifier also lets "corp.example" cover hosts below it;
+// reading it strictly refuses a little more than a verifier would.
+func (cs constraintSet) checkURIHost(host string) string {
+	within := func(c string) bool {
+		c = strings.ToLower(c)
+		if strings.HasPrefix(c, ".") {
+			return strings.HasSuffix(host, c)
+		}
+		return host == c
+	}
+	for _, e := range cs.excludedURI {
+		if within(e) {
+			return fmt.Sprintf("%s excludes URIs on %s", cs.who, e)
+		}
+	}
+	if len(cs.permittedURI) == 0 {
+		return ""
+	}
+	for _, p := range cs.permittedURI {
+		if within(p) {
+			return ""
+		}
+	}
+	return fmt.Sprintf("%s permits only URIs on %s", cs.who, strings.Join(cs.permittedURI, ", "))
+}
+
 // checkNames applies Permits to every name of a leaf.
-func checkNames(ch *chain, dns []string, ips []net.IP) error {
+func checkNames(ch *chain, dns []string, ips []net.IP, uri *url.URL) error {
+	if uri != nil {
+		if why := permits(ch, "uri", uri.String()); why != "" {
+			return fmt.Errorf("%s", why)
+		}
+	}
 	for _, n := range dns {
 		if why := permits(ch, "dns", n); why != "" {
 			return fmt.Errorf("%s", why)

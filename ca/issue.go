@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -48,6 +49,10 @@ type Template struct {
 	CommonName  string
 	DNSNames    []string
 	IPAddresses []net.IP
+	// URI, when set, is the certificate's one URI SAN: the workload's
+	// SPIFFE ID, which an X509-SVID carries exactly once (X509-SVID §2)
+	// beside any DNS names and IP addresses.
+	URI *url.URL
 	// NotBefore defaults to now minus one minute of backdating.
 	NotBefore time.Time
 	// NotAfter defaults to NotBefore + Profile.Validity; it is clamped to
@@ -110,7 +115,10 @@ func (c *CA) leafTemplate(ch *chain, t Template) (*x509.Certificate, error) {
 	if t.CommonName != "" && !nameListed(t.CommonName, t.DNSNames, t.IPAddresses) {
 		return nil, fmt.Errorf("common name %q is not among the DNS names or IP addresses", t.CommonName)
 	}
-	if err := checkNames(ch, t.DNSNames, t.IPAddresses); err != nil {
+	if t.URI != nil && (t.URI.Scheme == "" || t.URI.Host == "" || t.URI.RawQuery != "" || t.URI.Fragment != "") {
+		return nil, fmt.Errorf("invalid URI SAN %q: it must be absolute, without query or fragment", t.URI)
+	}
+	if err := checkNames(ch, t.DNSNames, t.IPAddresses, t.URI); err != nil {
 		return nil, err
 	}
 
@@ -154,6 +162,8 @@ func (c *CA) leafTemplate(ch *chain, t Template) (*x509.Certificate, error) {
 	}
 	// RFC 5280 §4.2.1.3; keyEncipherment only for RSA key transport
 	// (RFC 8446 makes it unused in TLS 1.3, older clients still check it).
+	// Never keyCertSign or cRLSign: with CA:false that makes every leaf a
+	// valid X509-SVID leaf too (X509-SVID §4.3).
 	ku := x509.KeyUsageDigitalSignature
 	if _, ok := t.PublicKey.(*rsa.PublicKey); ok {
 		ku |= x509.KeyUsageKeyEncipherment
@@ -171,6 +181,9 @@ func (c *CA) leafTemplate(ch *chain, t Template) (*x509.Certificate, error) {
 		AuthorityKeyId:        ch.inter.SubjectKeyId,
 		DNSNames:              append([]string(nil), t.DNSNames...),
 		IPAddresses:           append([]net.IP(nil), t.IPAddresses...),
+	}
+	if t.URI != nil {
+		tmpl.URIs = []*url.URL{t.URI}
 	}
 	return tmpl, nil
 }

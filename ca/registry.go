@@ -288,11 +288,47 @@ func (c *CA) Active() *Issuer { return c.snap().active() }
 func (c *CA) BundlePEM() []byte {
 	var b bytes.Buffer
 	for _, iss := range c.snap().issuers {
-		if iss.Role == RoleRoot && iss.State == StateActive && iss.pem != nil {
+		if inBundle(iss) {
 			b.Write(iss.pem)
 		}
 	}
 	return b.Bytes()
+}
+
+// BundleRoots are the certificates of BundlePEM, in the same order.
+func (c *CA) BundleRoots() []*x509.Certificate {
+	var out []*x509.Certificate
+	for _, iss := range c.snap().issuers {
+		if inBundle(iss) {
+			out = append(out, iss.Cert)
+		}
+	}
+	return out
+}
+
+func inBundle(iss *Issuer) bool {
+	return iss.Role == RoleRoot && iss.State == StateActive && iss.Cert != nil && iss.pem != nil
+}
+
+// BundleSequence numbers the versions of the bundle for consumers that
+// poll it (the SPIFFE bundle's spiffe_sequence, which must grow whenever
+// the contents change: SPIFFE Trust Domain and Bundle §4.1.1). A root
+// joins the bundle once, when it is made, and leaves it once, when it
+// stops being active, and is never deleted; so counting each root once
+// and once more after it left gives a number that every change raises and
+// that every replica computes alike from the same records.
+func (c *CA) BundleSequence() uint64 {
+	var n uint64
+	for _, iss := range c.snap().issuers {
+		if iss.Role != RoleRoot || iss.Cert == nil {
+			continue
+		}
+		n++
+		if iss.State != StateActive {
+			n++
+		}
+	}
+	return n
 }
 
 // KnowsIssuer reports whether ski is the key identifier of one of the

@@ -210,12 +210,17 @@ func TestRootRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	seqBefore := c.BundleSequence()
 	recs, _ := st.ListIssuers(ctx)
 	if err := c.Adopt(recs); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(pemBlocks(c.BundlePEM())); n != 2 {
-		t.Fatalf("bundle during the overlap holds %d roots, want 2", n)
+	if n := len(pemBlocks(c.BundlePEM())); n != 2 || len(c.BundleRoots()) != 2 {
+		t.Fatalf("bundle during the overlap holds %d roots (BundleRoots %d), want 2", n, len(c.BundleRoots()))
+	}
+	seqOverlap := c.BundleSequence()
+	if seqOverlap <= seqBefore {
+		t.Fatalf("bundle sequence %d after a root joined, was %d: it must grow", seqOverlap, seqBefore)
 	}
 	if !c.Root().Equal(oldRoot) {
 		t.Fatal("issuance left the old chain before the overlap ended")
@@ -236,6 +241,12 @@ func TestRootRotation(t *testing.T) {
 	bundle := pemBlocks(c.BundlePEM())
 	if len(bundle) != 1 || c.Root().Equal(oldRoot) || !slices.Equal(bundle[0], c.Root().Raw) {
 		t.Fatalf("after the switch: %d roots in the bundle, root changed %v", len(bundle), !c.Root().Equal(oldRoot))
+	}
+	if roots := c.BundleRoots(); len(roots) != 1 || !roots[0].Equal(c.Root()) {
+		t.Fatalf("BundleRoots after the switch: %d", len(roots))
+	}
+	if seq := c.BundleSequence(); seq <= seqOverlap {
+		t.Fatalf("bundle sequence %d after the old root left, was %d: it must grow", seq, seqOverlap)
 	}
 	roots := x509.NewCertPool()
 	roots.AddCert(c.Root())

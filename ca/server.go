@@ -64,7 +64,7 @@ func (c *CA) ServerIdentity(dir string, hostnames []string) (*ServerIdentity, er
 	if err != nil {
 		return nil, fmt.Errorf("ca: server identity: %w", err)
 	}
-	if err := checkNames(c.snap(), dns, ips); err != nil {
+	if err := checkNames(c.snap(), dns, ips, nil); err != nil {
 		return nil, fmt.Errorf("ca: server identity: %w; give --hostname names the CA may certify", err)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {

@@ -2,6 +2,7 @@ package ca
 
 import (
 	"net"
+	"net/url"
 	"testing"
 
 	zx509 "github.com/zmap/zcrypto/x509"
@@ -36,6 +37,16 @@ func TestZlintRFC5280(t *testing.T) {
 		})},
 		{"leaf/rsa-empty-subject", issue(Template{
 			PublicKey: genKey(t, "rsa-2048").Public(), DNSNames: []string{"rsa.internal"},
+		})},
+		// A workload identity: the SPIFFE ID as the one URI SAN beside
+		// the DNS name, with and without a subject.
+		{"leaf/spiffe-uri-empty-subject", issue(Template{
+			PublicKey: genKey(t, "ecdsa-p256").Public(), DNSNames: []string{"pay.internal"},
+			URI: &url.URL{Scheme: "spiffe", Host: "corp.example", Path: "/payments/sender"},
+		})},
+		{"leaf/spiffe-uri-rsa-cn", issue(Template{
+			PublicKey: genKey(t, "rsa-2048").Public(), CommonName: "pay.internal", DNSNames: []string{"pay.internal"},
+			URI: &url.URL{Scheme: "spiffe", Host: "corp.example", Path: "/payments/sender"},
 		})},
 		{"leaf/server-profile", issue(Template{
 			PublicKey: genKey(t, "ecdsa-p256").Public(), CommonName: "localhost",

@@ -3,8 +3,6 @@ package integration
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"io"
 	"net/http"
 	"net/url"
@@ -12,69 +10,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
 
-var (
-	legoCLIOnce sync.Once
-	legoCLIPath string
-	legoCLIErr  string
-)
-
-// legoCLI builds the lego command (the version pinned in testdata/legocli)
-// once per go.sum, into the user cache, so later runs start at once.
+// legoCLI builds the lego command (the version pinned in testdata/legocli).
 func legoCLI(t *testing.T) string {
 	t.Helper()
-	legoCLIOnce.Do(func() {
-		dir, err := filepath.Abs(filepath.Join("testdata", "legocli"))
-		if err != nil {
-			legoCLIErr = err.Error()
-			return
-		}
-		sum, err := os.ReadFile(filepath.Join(dir, "go.sum"))
-		if err != nil {
-			legoCLIErr = "read testdata/legocli/go.sum: " + err.Error()
-			return
-		}
-		cache, err := os.UserCacheDir()
-		if err != nil {
-			cache = os.TempDir()
-		}
-		h := sha256.Sum256(sum)
-		bin := filepath.Join(cache, "certmint-test", "lego-"+hex.EncodeToString(h[:8]))
-		if fi, err := os.Stat(bin); err == nil && fi.Mode().IsRegular() {
-			legoCLIPath = bin
-			return
-		}
-		if err := os.MkdirAll(filepath.Dir(bin), 0o755); err != nil {
-			legoCLIErr = err.Error()
-			return
-		}
-		// Build to a temporary name and rename, so an interrupted build
-		// never leaves a half-written binary that later runs would trust.
-		tmp := bin + ".tmp" + hex.EncodeToString(h[8:12])
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", tmp, "github.com/go-acme/lego/v4/cmd/lego")
-		cmd.Dir = dir
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			_ = os.Remove(tmp)
-			legoCLIErr = "build the lego command: " + err.Error() + "\n" + string(out)
-			return
-		}
-		if err := os.Rename(tmp, bin); err != nil {
-			legoCLIErr = err.Error()
-			return
-		}
-		legoCLIPath = bin
-	})
-	if legoCLIErr != "" {
-		t.Fatal(legoCLIErr)
-	}
-	return legoCLIPath
+	return testdataTool(t, "legocli", "github.com/go-acme/lego/v4/cmd/lego")
 }
 
 // legoRun runs the lego command against s with its state in dir and

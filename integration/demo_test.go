@@ -15,7 +15,9 @@ import (
 // built into a temporary BIN): certmint, two agents on 2-minute
 // certificates, mtls-demo's receiver and sender on the agents' files. It
 // must exit 0 within 5 minutes, show each certificate renewed at least
-// twice, and calls that kept succeeding across the renewals.
+// twice, and calls that kept succeeding across the renewals; and the
+// receiver, which allows only the sender's workload identity, refusing a
+// third service whose certificate is as valid but names another.
 func TestMakeDemo(t *testing.T) {
 	t.Parallel()
 	if _, err := exec.LookPath("make"); err != nil {
@@ -60,6 +62,24 @@ func TestMakeDemo(t *testing.T) {
 	}
 	if okAfter == 0 || strings.Contains(text, "CALL FAILED") {
 		t.Errorf("want calls succeeding after the last renewal and none failing:\n%s", text)
+	}
+	for _, want := range []string{
+		`(?m)^\s*\d+:\d\d\s+sender\.demo\.test\s+issued\s+serial [0-9a-f]+ .* spiffe://corp\.example/payments/sender$`,
+		`(?m)^\s*\d+:\d\d\s+batch\.demo\.test\s+call as spiffe://corp\.example/reports/batch turned away`,
+		`(?m)^\s*\d+:\d\d\s+receiver\.demo\.test\s+refused\s+spiffe://corp\.example/reports/batch \(batch\.demo\.test, serial [0-9a-f]+, a valid certificate of this CA\)`,
+		`the receiver refused [1-9]\d* callers with another identity`,
+	} {
+		if !regexp.MustCompile(want).MatchString(text) {
+			t.Errorf("no line matching %s:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "CALL GOT THROUGH") {
+		t.Errorf("the service with another identity got through:\n%s", text)
+	}
+	// Nothing the demo does itself shows up as a warning: its readiness
+	// checks read what the processes report, they do not probe.
+	if strings.Contains(text, "TLS handshake error") {
+		t.Errorf("the demo's output has a TLS handshake error:\n%s", text)
 	}
 	m := regexp.MustCompile(`summary: (\d+) calls, (\d+) ok, 0 failed .* the sender saw (\d+) receiver certificates and the receiver saw (\d+) sender certificates`).FindStringSubmatch(text)
 	if m == nil || m[1] != m[2] || atoi(m[3]) < 3 || atoi(m[4]) < 3 || !strings.Contains(text, "demo: ok") {

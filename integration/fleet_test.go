@@ -253,8 +253,7 @@ func gaugeValue(t *testing.T, addr, name string) float64 {
 func TestOverdueLineage(t *testing.T) {
 	const secret = "overdue-secret-0123456789"
 	rcv := startReceiver(t, secret)
-	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	s := StartServer(t, ServerOptions{Args: []string{"--profile", "short=2m", "--metrics-listen", metricsAddr,
+	s := StartServer(t, ServerOptions{Metrics: true, Args: []string{"--profile", "short=2m",
 		"--webhook-retry-base", "1s", "--webhook-poll", "500ms"}})
 	addWebhook(t, s, rcv.URL, secret, "renewal.overdue")
 
@@ -271,7 +270,7 @@ func TestOverdueLineage(t *testing.T) {
 		t.Fatalf("inventory after issuance: %+v", ls)
 	}
 	lineage := ls[0]["id"]
-	if v := gaugeValue(t, metricsAddr, "certmint_renewals_overdue"); v != 0 {
+	if v := gaugeValue(t, s.MetricsAddr(), "certmint_renewals_overdue"); v != 0 {
 		t.Fatalf("certmint_renewals_overdue = %v before the window ended", v)
 	}
 	windowEnd, _ := time.Parse(time.RFC3339, ls[0]["renewal_window_end"].(string))
@@ -285,7 +284,7 @@ func TestOverdueLineage(t *testing.T) {
 		t.Fatalf("renewal.overdue: %+v (window end %s)", ev, windowEnd)
 	}
 	t.Logf("renewal.overdue arrived %s after the window ended", ev.ArrivedAt.Sub(windowEnd).Round(time.Millisecond))
-	if v := gaugeValue(t, metricsAddr, "certmint_renewals_overdue"); v != 1 {
+	if v := gaugeValue(t, s.MetricsAddr(), "certmint_renewals_overdue"); v != 1 {
 		t.Fatalf("certmint_renewals_overdue = %v while overdue, want 1", v)
 	}
 	if ls := inventoryJSON(t, s, "--state", "overdue"); len(ls) != 1 || ls[0]["id"] != lineage {
@@ -311,7 +310,7 @@ func TestOverdueLineage(t *testing.T) {
 		ls[0]["renewals"] != 1.0 || ls[0]["last_renewal_at"] == nil {
 		t.Fatalf("inventory after the renewal: %+v", ls)
 	}
-	if v := gaugeValue(t, metricsAddr, "certmint_renewals_overdue"); v != 0 {
+	if v := gaugeValue(t, s.MetricsAddr(), "certmint_renewals_overdue"); v != 0 {
 		t.Fatalf("certmint_renewals_overdue = %v after the renewal, want 0", v)
 	}
 }

@@ -8,11 +8,12 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log"
-	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,6 +26,7 @@ import (
 
 	legolog "github.com/go-acme/lego/v4/log"
 
+	"github.com/certmint/certmint/tools/freeport"
 	"github.com/certmint/certmint/tools/pgtest"
 )
 
@@ -52,15 +54,21 @@ func TestMain(m *testing.M) {
 	pgtest.Main(m)                              // runs the tests, stops the shared Postgres, exits
 }
 
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+// freePort reserves a TCP port on 127.0.0.1 for a process the test starts
+// that cannot report a port it chose itself (an ACME client answering
+// http-01 on the port the server validates on, an agent's metrics). The
+// port lies below the kernel's ephemeral range, so no port-0 bind or
+// outgoing connection takes it, and it stays locked against other test
+// processes until the test ends (tools/freeport). Servers the test starts
+// bind port 0 instead and report their address (see Server.Start).
 func freePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := freeport.Reserve()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	t.Cleanup(p.Release)
+	return p.N
 }
 
 // ServerOptions configure StartServer.
@@ -77,22 +85,36 @@ type ServerOptions struct {
 	// check the server's certificate for while still dialling 127.0.0.1.
 	Hostnames string
 	TLSName   string
+	// Metrics turns on --metrics-listen (a port the server chooses, kept
+	// across restarts); Server.MetricsAddr is where it listens.
+	Metrics bool
+	// MakeRun starts the server as `make run` does: `certmint serve` in a
+	// fresh directory (Data is DIR/certmint-data) with no flags but the
+	// ports and --ready-file; so the system resolver, log level info,
+	// tls-alpn-01 on 443. Args and the other options are ignored.
+	MakeRun bool
 }
 
-// Server is a certmint process under test.
+// Server is a certmint process under test. Port, AdminPort, CRLPort and
+// MetricsPort left 0 are chosen by the server on its first start (it binds
+// port 0 and writes the real ports to its --ready-file); later restarts
+// keep them. HTTPPort and TLSPort are where the test's clients answer
+// challenges, so they are reserved up front (freePort).
 type Server struct {
-	t         testing.TB
-	Data      string
-	Port      int
-	AdminPort int
-	HTTPPort  int // http-01 validation port
-	TLSPort   int // tls-alpn-01 validation port
-	CRLPort   int // plain-HTTP CRL
-	DNS       *DNSServer
-	RootPEM   []byte
-	Roots     *x509.CertPool
-	opts      ServerOptions
+	t           testing.TB
+	Data        string
+	Port        int
+	AdminPort   int
+	HTTPPort    int // http-01 validation port
+	TLSPort     int // tls-alpn-01 validation port
+	CRLPort     int // plain-HTTP CRL
+	MetricsPort int // with ServerOptions.Metrics
+	DNS         *DNSServer
+	RootPEM     []byte
+	Roots       *x509.CertPool
+	opts        ServerOptions
 
+	ready  string // --ready-file
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	stderr *lockedBuffer
@@ -107,15 +129,23 @@ func (s *Server) DirectoryURL() string {
 // AdminURL is the console's base URL.
 func (s *Server) AdminURL() string { return fmt.Sprintf("https://127.0.0.1:%d", s.AdminPort) }
 
-// StartServer runs `certmint serve` on free loopback ports with a DNS
-// server of the test's own, and waits until the directory answers.
+// MetricsAddr is the server's --metrics-listen address (ServerOptions.Metrics).
+func (s *Server) MetricsAddr() string { return fmt.Sprintf("127.0.0.1:%d", s.MetricsPort) }
+
+// StartServer runs `certmint serve` on loopback ports it chooses itself,
+// with a DNS server of the test's own, and waits until the directory
+// answers.
 func StartServer(t testing.TB, o ServerOptions) *Server {
 	t.Helper()
-	if o.Data == "" {
+	switch {
+	case o.MakeRun && o.Data == "":
+		o.Data = filepath.Join(t.TempDir(), "certmint-data")
+	case o.MakeRun && filepath.Base(o.Data) != "certmint-data":
+		t.Fatalf("ServerOptions.MakeRun needs Data named certmint-data, got %s", o.Data)
+	case o.Data == "":
 		o.Data = filepath.Join(t.TempDir(), "data")
 	}
-	s := &Server{t: t, Data: o.Data, opts: o, Port: freePort(t), AdminPort: freePort(t),
-		HTTPPort: freePort(t), TLSPort: freePort(t), CRLPort: freePort(t), DNS: StartDNS(t)}
+	s := &Server{t: t, Data: o.Data, opts: o, HTTPPort: freePort(t), TLSPort: freePort(t), DNS: StartDNS(t)}
 	s.Start()
 	t.Cleanup(s.Stop)
 	root, err := os.ReadFile(filepath.Join(s.Data, "ca", "root.pem"))
@@ -130,13 +160,23 @@ func StartServer(t testing.TB, o ServerOptions) *Server {
 
 // Args are the command-line arguments the server runs with.
 func (s *Server) Args() []string {
+	if s.opts.MakeRun {
+		return []string{"serve", "--listen", loopback(s.Port), "--admin-listen", loopback(s.AdminPort),
+			"--crl-listen", loopback(s.CRLPort), "--http01-port", strconv.Itoa(s.HTTPPort), "--ready-file", s.ready}
+	}
 	args := []string{"serve", "--data", s.Data,
-		"--listen", fmt.Sprintf("127.0.0.1:%d", s.Port),
-		"--admin-listen", fmt.Sprintf("127.0.0.1:%d", s.AdminPort),
+		"--listen", loopback(s.Port),
+		"--admin-listen", loopback(s.AdminPort),
 		"--http01-port", strconv.Itoa(s.HTTPPort),
 		"--tlsalpn01-port", strconv.Itoa(s.TLSPort),
-		"--crl-listen", fmt.Sprintf("127.0.0.1:%d", s.CRLPort),
+		"--crl-listen", loopback(s.CRLPort),
 		"--log-level", "warn"}
+	if s.ready != "" {
+		args = append(args, "--ready-file", s.ready)
+	}
+	if s.opts.Metrics {
+		args = append(args, "--metrics-listen", loopback(s.MetricsPort))
+	}
 	if !s.opts.SystemResolver {
 		args = append(args, "--dns-resolver", s.DNS.Addr)
 	}
@@ -151,12 +191,23 @@ func (s *Server) Args() []string {
 	return append(args, s.opts.Args...)
 }
 
-// Start (re)starts the process and waits for the directory.
+// loopback is 127.0.0.1:port; port 0 lets the server choose.
+func loopback(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
+
+// Start (re)starts the process, learns the ports it bound from its
+// --ready-file, and waits for the directory.
 func (s *Server) Start() {
 	s.t.Helper()
 	s.mu.Lock()
+	if s.ready == "" {
+		s.ready = filepath.Join(s.t.TempDir(), "ready.json")
+	}
+	_ = os.Remove(s.ready) // a stale report would name the last run's ports
 	cmd := exec.Command(binary, s.Args()...)
 	cmd.Env = append(os.Environ(), s.opts.Env...)
+	if s.opts.MakeRun {
+		cmd.Dir = filepath.Dir(s.Data) // serve's default --data is ./certmint-data
+	}
 	s.stderr = &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = s.stderr, s.stderr
 	if err := cmd.Start(); err != nil {
@@ -167,8 +218,62 @@ func (s *Server) Start() {
 	done := s.done
 	go func() { cmd.Wait(); close(done) }()
 	s.mu.Unlock()
+	if err := s.waitReportedPorts(20 * time.Second); err != nil {
+		s.t.Fatalf("certmint did not come up: %v\n%s", err, s.Output())
+	}
 	if err := s.waitReady(20 * time.Second); err != nil {
 		s.t.Fatalf("certmint did not come up: %v\n%s", err, s.Output())
+	}
+}
+
+// readyReport is the part of `certmint serve --ready-file` the harness
+// reads: the addresses the server bound.
+type readyReport struct {
+	Listen        string `json:"listen"`
+	AdminListen   string `json:"admin_listen"`
+	CRLListen     string `json:"crl_listen"`
+	MetricsListen string `json:"metrics_listen"`
+	DirectoryURL  string `json:"directory_url"`
+	ConsoleURL    string `json:"console_url"`
+	RootFile      string `json:"root_file"`
+}
+
+// waitReportedPorts waits for the --ready-file and takes the real ports
+// from it, so a restart binds the same ones.
+func (s *Server) waitReportedPorts(limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		data, err := os.ReadFile(s.ready)
+		if err == nil {
+			var r readyReport
+			if err := json.Unmarshal(data, &r); err != nil {
+				return fmt.Errorf("read %s: %w", s.ready, err)
+			}
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			for _, p := range []struct {
+				addr string
+				port *int
+			}{{r.Listen, &s.Port}, {r.AdminListen, &s.AdminPort}, {r.CRLListen, &s.CRLPort}, {r.MetricsListen, &s.MetricsPort}} {
+				if p.addr == "" {
+					continue
+				}
+				ap, err := netip.ParseAddrPort(p.addr)
+				if err != nil {
+					return fmt.Errorf("%s: bad address %q", s.ready, p.addr)
+				}
+				*p.port = int(ap.Port())
+			}
+			return nil
+		}
+		select {
+		case <-s.done:
+			return fmt.Errorf("process exited")
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no %s within %s", s.ready, limit)
+		}
 	}
 }
 

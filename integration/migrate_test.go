@@ -179,7 +179,6 @@ func startOnDB(t *testing.T, like *Server, db string) *Server {
 	t.Helper()
 	data := filepath.Join(t.TempDir(), "data")
 	s := &Server{t: t, Data: data, opts: ServerOptions{DB: db, Data: data, Env: passEnv},
-		Port: freePort(t), AdminPort: freePort(t), CRLPort: freePort(t),
 		HTTPPort: like.HTTPPort, TLSPort: like.TLSPort, DNS: like.DNS, RootPEM: like.RootPEM, Roots: like.Roots}
 	s.Start()
 	t.Cleanup(s.Stop)

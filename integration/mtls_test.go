@@ -9,10 +9,8 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -122,14 +120,11 @@ func TestMTLSRenewals(t *testing.T) {
 // receiver over mutual TLS and logs the answers.
 func TestMTLSDemoProcesses(t *testing.T) {
 	s := StartServer(t, ServerOptions{})
-	demo := filepath.Join(filepath.Dir(binary), "mtls-demo")
-	if o, err := exec.Command("go", "build", "-o", demo, "../cmd/mtls-demo").CombinedOutput(); err != nil {
-		t.Fatalf("build mtls-demo: %v\n%s", err, o)
-	}
+	demo := mtlsDemoBinary(t)
 	fp := rootFingerprint(t, s)
-	port := freePort(t)
 	common := []string{"--server", s.DirectoryURL(), "--root-fingerprint", fp}
-	recv := exec.Command(demo, append([]string{"receiver", "--listen", "127.0.0.1:" + strconv.Itoa(port),
+	// Port 0: the receiver says where it listens ("receiver listening addr=...").
+	recv := exec.Command(demo, append([]string{"receiver", "--listen", "127.0.0.1:0",
 		"--name", "127.0.0.1", "--state", t.TempDir(), "--http01-listen", "127.0.0.1:" + strconv.Itoa(s.HTTPPort)}, common...)...)
 	var rlog lockedBuffer
 	recv.Stderr = &rlog
@@ -137,12 +132,15 @@ func TestMTLSDemoProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { recv.Process.Kill(); recv.Wait() }()
-	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(rlog.String(), "receiver listening"); time.Sleep(100 * time.Millisecond) {
+	listening := regexp.MustCompile(`msg="receiver listening".* addr=(127\.0\.0\.1:\d+)`)
+	var m []string
+	for deadline := time.Now().Add(30 * time.Second); m == nil; time.Sleep(100 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("receiver did not start:\n%s", rlog.String())
 		}
+		m = listening.FindStringSubmatch(rlog.String())
 	}
-	sender := exec.Command(demo, append([]string{"sender", "--receiver", "https://127.0.0.1:" + strconv.Itoa(port) + "/",
+	sender := exec.Command(demo, append([]string{"sender", "--receiver", "https://" + m[1] + "/",
 		"--name", "sender.test", "--state", t.TempDir(), "--http01-listen", "127.0.0.1:" + strconv.Itoa(s.HTTPPort),
 		"--interval", "100ms", "--count", "5"}, common...)...)
 	sender.Env = os.Environ()

@@ -49,8 +49,8 @@ func label(m *dto.Metric, name string) string {
 // buckets, and parses as a whole. It also follows one request id from a
 // client's error to the server's log line.
 func TestMetricsAfterIssuance(t *testing.T) {
-	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	s := StartServer(t, ServerOptions{Args: []string{"--metrics-listen", metricsAddr, "--log-level", "info"}})
+	s := StartServer(t, ServerOptions{Metrics: true, Args: []string{"--log-level", "info"}})
+	metricsAddr := s.MetricsAddr()
 	obtainWithLego(t, s, "metrics.example.test")
 
 	fams := scrapeMetrics(t, metricsAddr)

@@ -90,7 +90,6 @@ func startReplica(t *testing.T, first *Server, dsn string, args ...string) *Serv
 		t.Fatalf("copy CA: %v: %s", err, out)
 	}
 	s := &Server{t: t, Data: data, opts: ServerOptions{DB: dsn, Data: data, Args: args},
-		Port: freePort(t), AdminPort: freePort(t), CRLPort: freePort(t),
 		HTTPPort: first.HTTPPort, TLSPort: first.TLSPort, DNS: first.DNS,
 		RootPEM: first.RootPEM, Roots: first.Roots}
 	s.Start()
@@ -291,6 +290,40 @@ func (l *loadRun) snapshot() ([]string, []time.Time, []string) {
 	return append([]string(nil), l.serials...), append([]time.Time(nil), l.okAt...), append([]string(nil), l.failures...)
 }
 
+// firstAfter waits up to limit for a certificate received after since
+// and returns when it came; zero if none did.
+func (l *loadRun) firstAfter(since time.Time, limit time.Duration) time.Time {
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		_, okAt, _ := l.snapshot()
+		for _, at := range okAt {
+			if at.After(since) {
+				return at
+			}
+		}
+	}
+	return time.Time{}
+}
+
+// report logs what the load received (after since) and the first few
+// failed flows, and returns the serials received.
+func (l *loadRun) report(t *testing.T, what string, since time.Time, sinceWhat string) ([]string, []string) {
+	t.Helper()
+	serials, okAt, failures := l.snapshot()
+	after := 0
+	for _, at := range okAt {
+		if at.After(since) {
+			after++
+		}
+	}
+	t.Logf("%s: %d certificates received (%d after %s), %d flows failed", what, len(serials), after, sinceWhat, len(failures))
+	for i, f := range failures {
+		if i < 5 {
+			t.Logf("  failed flow: %s", f)
+		}
+	}
+	return serials, failures
+}
+
 // startLoad runs workers x/crypto/acme clients through the proxy, one
 // full issuance after another (crashFlow: bounded at 8 s each), until ctx
 // ends; wait blocks until they have stopped.
@@ -415,36 +448,14 @@ func testRestartPostgres(t *testing.T, r *replicaSet) {
 
 	// Service resumes by itself: a fresh flow through the proxy succeeds
 	// within seconds, and the load's retries issue certificates again.
-	first := time.Time{}
-	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		_, okAt, _ := l.snapshot()
-		for _, at := range okAt {
-			if at.After(startedAt) {
-				first = at
-				break
-			}
-		}
-		if !first.IsZero() {
-			break
-		}
-	}
+	first := l.firstAfter(startedAt, 15*time.Second)
 	if first.IsZero() {
 		t.Fatalf("no certificate issued within 15 s of Postgres coming back\n%s", r.output())
 	}
 	t.Logf("first certificate %s after Postgres came back", first.Sub(startedAt).Round(time.Millisecond))
 	wait()
-	serials, okAt, failures := l.snapshot()
-	after := 0
-	for _, at := range okAt {
-		if at.After(startedAt) {
-			after++
-		}
-	}
-	t.Logf("restart-postgres: %d certificates received (%d after Postgres came back), %d flows failed", len(serials), after, len(failures))
-	for i, f := range failures {
-		if i < 5 {
-			t.Logf("  failed flow: %s", f)
-		}
+	serials, failures := l.report(t, "restart-postgres", startedAt, "Postgres came back")
+	for _, f := range failures {
 		if strings.Contains(f, "badNonce") {
 			t.Errorf("badNonce during the Postgres restart: %s", f)
 		}

@@ -336,8 +336,7 @@ func TestRootRotation(t *testing.T) {
 func startFromDatabase(t *testing.T, first *Server, o ServerOptions) *Server {
 	t.Helper()
 	o.Data = filepath.Join(t.TempDir(), "data")
-	s := &Server{t: t, Data: o.Data, opts: o, Port: freePort(t), AdminPort: freePort(t),
-		HTTPPort: freePort(t), TLSPort: freePort(t), CRLPort: freePort(t), DNS: StartDNS(t),
+	s := &Server{t: t, Data: o.Data, opts: o, HTTPPort: freePort(t), TLSPort: freePort(t), DNS: StartDNS(t),
 		RootPEM: first.RootPEM, Roots: first.Roots}
 	s.Start()
 	t.Cleanup(s.Stop)
@@ -360,7 +359,7 @@ func TestReplicasFollowRotation(t *testing.T) {
 	// Without the passphrase a replica cannot reach the key: refused.
 	bare := filepath.Join(t.TempDir(), "bare")
 	_, stderr, code := runCLI(t, []string{"CERTMINT_CA_PASSPHRASE="}, "serve", "--data", bare, "--db", dsn,
-		"--listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--admin-listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--crl-listen", "")
+		"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--crl-listen", "")
 	wantUsage(t, stderr, code, "CERTMINT_CA_PASSPHRASE")
 
 	b := startFromDatabase(t, a, ServerOptions{DB: dsn, Env: env, Args: args})

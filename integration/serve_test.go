@@ -16,10 +16,10 @@ import (
 )
 
 // TestServeDefaults runs `certmint serve` with no flags in an empty
-// directory: it must come up on the defaults (:8443, SQLite in
+// directory: it must come up on the defaults (:8443, :8880, SQLite in
 // ./certmint-data) and print the admin password once.
 func TestServeDefaults(t *testing.T) {
-	for _, port := range []int{8443, 8444} {
+	for _, port := range []int{8443, 8444, 8880} {
 		if ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err != nil {
 			t.Skipf("default port %d is taken on this machine: %v", port, err)
 		} else {
@@ -97,7 +97,7 @@ func serverCertDER(t testing.TB, port int) []byte {
 
 // TestBadConfiguration: each bad setting stops start-up with exit status 2
 // and one line that names it, and leaves nothing half-written; a port in
-// use is a runtime failure, status 1.
+// use too (TestBadListeners has more of those).
 func TestBadConfiguration(t *testing.T) {
 	tmp := t.TempDir()
 	aFile := filepath.Join(tmp, "a-file")
@@ -126,6 +126,8 @@ func TestBadConfiguration(t *testing.T) {
 		{"fail/unwritable-data-dir", []string{"--data", filepath.Join(aFile, "data")}, nil, 2, "--data", ""},
 		{"fail/bad-dsn-scheme", []string{"--data", filepath.Join(tmp, "d1"), "--db", "mysql://x"}, nil, 2, "--db", filepath.Join(tmp, "d1")},
 		{"fail/unreachable-postgres", []string{"--data", filepath.Join(tmp, "d2"), "--db", "postgres://u:secretpw@127.0.0.1:1/db?connect_timeout=2"}, nil, 2, "database", filepath.Join(tmp, "d2")},
+		{"fail/standby-session-attrs", []string{"--data", filepath.Join(tmp, "d8"), "--db", "postgres://u:secretpw@127.0.0.1:1,127.0.0.1:2/db?target_session_attrs=standby"}, nil, 2, "target_session_attrs=standby", filepath.Join(tmp, "d8")},
+		{"fail/audit-settle-below-statement-timeout", []string{"--data", filepath.Join(tmp, "d9"), "--audit-seal-settle", "20s"}, nil, 2, "--audit-seal-settle", filepath.Join(tmp, "d9")},
 		{"fail/wrong-passphrase", []string{"--data", encrypted}, []string{"CERTMINT_CA_PASSPHRASE=wrong"}, 2, "CERTMINT_CA_PASSPHRASE", ""},
 		{"fail/missing-passphrase", []string{"--data", encrypted}, []string{"CERTMINT_CA_PASSPHRASE="}, 2, "CERTMINT_CA_PASSPHRASE", ""},
 		{"fail/bad-listen", []string{"--data", filepath.Join(tmp, "d3"), "--listen", "nonsense"}, nil, 2, "--listen", filepath.Join(tmp, "d3")},
@@ -133,12 +135,16 @@ func TestBadConfiguration(t *testing.T) {
 		{"fail/unknown-flag", []string{"--no-such-flag"}, nil, 2, "--no-such-flag", ""},
 		{"fail/second-server-on-sqlite", []string{"--data", running.Data, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--crl-listen", ""}, nil, 2, "another certmint serve", ""},
 		{"fail/bad-metrics-listen-env", []string{"--data", filepath.Join(tmp, "d6")}, []string{"CERTMINT_METRICS_LISTEN=nonsense"}, 2, "--metrics-listen", filepath.Join(tmp, "d6")},
-		{"fail/metrics-port-in-use", []string{"--data", filepath.Join(tmp, "d7"), "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--crl-listen", "", "--metrics-listen", busy.Addr().String()}, nil, 1, "--metrics-listen " + busy.Addr().String(), ""},
-		{"fail/port-in-use", []string{"--data", filepath.Join(tmp, "d5"), "--listen", busy.Addr().String(), "--admin-listen", "127.0.0.1:0"}, nil, 1, busy.Addr().String(), ""},
+		{"fail/metrics-port-in-use", []string{"--data", filepath.Join(tmp, "d7"), "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--crl-listen", "", "--metrics-listen", busy.Addr().String()}, nil, 2, "--metrics-listen " + busy.Addr().String(), ""},
+		{"fail/port-in-use", []string{"--data", filepath.Join(tmp, "d5"), "--listen", busy.Addr().String(), "--admin-listen", "127.0.0.1:0"}, nil, 2, busy.Addr().String(), filepath.Join(tmp, "d5")},
 	}
+	// Ports the server chooses, so the defaults (:8443 ...) being taken on
+	// this machine cannot mask the error under test; a case's own
+	// --listen comes later and wins.
+	anyPorts := []string{"serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--crl-listen", ""}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, stderr, code := runCLI(t, tc.env, append([]string{"serve"}, tc.args...)...)
+			_, stderr, code := runCLI(t, tc.env, append(anyPorts, tc.args...)...)
 			if code != tc.code {
 				t.Fatalf("exit %d, want %d; stderr:\n%s", code, tc.code, stderr)
 			}

@@ -84,7 +84,10 @@ func (s *gormStore) ListAccounts(ctx context.Context, q string, page Page) ([]ac
 	}
 	if q = strings.TrimSpace(q); q != "" {
 		pat := "%" + likeEscape(strings.ToLower(q)) + "%"
-		db = db.Where(`(id = ? OR LOWER(contact) LIKE ? ESCAPE '\')`, q, pat)
+		// An account keeps the path of its identity; the trust domain is
+		// the server's, so a whole SPIFFE ID searches by its path.
+		wl := "%" + likeEscape(strings.ToLower(spiffePath(q))) + "%"
+		db = db.Where(`(id = ? OR LOWER(contact) LIKE ? ESCAPE '\' OR LOWER(workload) LIKE ? ESCAPE '\')`, q, pat, wl)
 	}
 	var rows []accountRow
 	if err := db.Order("id DESC").Limit(limitOf(page)).Find(&rows).Error; err != nil {
@@ -107,4 +110,17 @@ func (s *gormStore) CountAccounts(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("count accounts: %w", mapErr(err))
 	}
 	return n, nil
+}
+
+// spiffePath is the path of a SPIFFE ID ("spiffe://corp.example/a/b" is
+// "/a/b"); anything else is returned as it is.
+func spiffePath(q string) string {
+	rest, ok := strings.CutPrefix(strings.ToLower(q), "spiffe://")
+	if !ok {
+		return q
+	}
+	if i := strings.IndexByte(rest, '/'); i >= 0 {
+		return rest[i:]
+	}
+	return "/"
 }

@@ -63,6 +63,11 @@ type auditRow struct {
 
 func (auditRow) TableName() string { return "audit_events" }
 
+func (r auditRow) toModel() audit.Event {
+	return audit.Event{ID: r.ID, At: utc(r.At), Actor: r.Actor, Action: r.Action, Target: r.Target,
+		Detail: r.Detail, RemoteAddr: r.RemoteAddr}
+}
+
 // auditRowOf fills in the ID and time of an event about to be written.
 func auditRowOf(e audit.Event, now time.Time) *auditRow {
 	if e.ID == "" {

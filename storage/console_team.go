@@ -172,8 +172,7 @@ func (s *gormStore) FindAuditEvents(ctx context.Context, f AuditFilter, page Pag
 	}
 	out := make([]audit.Event, len(rows))
 	for i, r := range rows {
-		out[i] = audit.Event{ID: r.ID, At: utc(r.At), Actor: r.Actor, Action: r.Action, Target: r.Target,
-			Detail: r.Detail, RemoteAddr: r.RemoteAddr}
+		out[i] = r.toModel()
 	}
 	return out, nil
 }

@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -22,6 +23,7 @@ type eabKeyRow struct {
 	UsedBy    string `gorm:"size:64;index"`
 	UsedAt    *time.Time
 	CreatedAt time.Time `gorm:"not null"`
+	Workload  string    `gorm:"size:2048;not null;default:''"` // SPIFFE path (0022)
 }
 
 func (eabKeyRow) TableName() string { return "eab_keys" }
@@ -32,12 +34,12 @@ func fromEABKey(k *eab.Key) eabKeyRow {
 		allow = encodeJSON(k.Allow)
 	}
 	return eabKeyRow{ID: k.ID, HMACKey: k.HMACKey, Label: k.Label, Allow: allow, Reusable: k.Reusable,
-		Revoked: k.Revoked, UsedBy: k.UsedBy, UsedAt: tsp(k.UsedAt), CreatedAt: ts(k.CreatedAt)}
+		Revoked: k.Revoked, UsedBy: k.UsedBy, UsedAt: tsp(k.UsedAt), CreatedAt: ts(k.CreatedAt), Workload: k.Workload}
 }
 
 func (r *eabKeyRow) toModel() *eab.Key {
 	return &eab.Key{ID: r.ID, HMACKey: r.HMACKey, Label: r.Label, Allow: decodeStrings(r.Allow), Reusable: r.Reusable,
-		Revoked: r.Revoked, UsedBy: r.UsedBy, UsedAt: utcp(r.UsedAt), CreatedAt: utc(r.CreatedAt)}
+		Revoked: r.Revoked, UsedBy: r.UsedBy, UsedAt: utcp(r.UsedAt), CreatedAt: utc(r.CreatedAt), Workload: r.Workload}
 }
 
 // EABStore manages external account binding keys for the console and the
@@ -45,8 +47,9 @@ func (r *eabKeyRow) toModel() *eab.Key {
 type EABStore interface {
 	// CreateEABKey inserts k, filling in its ID and CreatedAt.
 	CreateEABKey(ctx context.Context, k *eab.Key) error
-	// ListEABKeys pages keys newest first.
-	ListEABKeys(ctx context.Context, page Page) ([]eab.Key, error)
+	// ListEABKeys pages keys newest first; q, when set, filters on the
+	// key ID, label or workload identity (its path, or the whole SPIFFE ID).
+	ListEABKeys(ctx context.Context, q string, page Page) ([]eab.Key, error)
 	// RevokeEABKey makes a key unusable for new accounts; accounts already
 	// bound keep working.
 	RevokeEABKey(ctx context.Context, id string) error
@@ -94,10 +97,15 @@ func (s *gormStore) GetEABKey(ctx context.Context, id string) (*eab.Key, error) 
 	return k.toModel(), nil
 }
 
-func (s *gormStore) ListEABKeys(ctx context.Context, page Page) ([]eab.Key, error) {
+func (s *gormStore) ListEABKeys(ctx context.Context, q string, page Page) ([]eab.Key, error) {
 	db := s.r(ctx).Order("id DESC").Limit(limitOf(page))
 	if page.After != "" {
 		db = db.Where("id < ?", page.After)
+	}
+	if q = strings.TrimSpace(q); q != "" {
+		pat := "%" + likeEscape(strings.ToLower(q)) + "%"
+		wl := "%" + likeEscape(strings.ToLower(spiffePath(q))) + "%"
+		db = db.Where(`(id = ? OR LOWER(label) LIKE ? ESCAPE '\' OR LOWER(workload) LIKE ? ESCAPE '\')`, q, pat, wl)
 	}
 	var rows []eabKeyRow
 	if err := db.Find(&rows).Error; err != nil {

@@ -82,7 +82,8 @@ func isUnavailable(err error) bool {
 			pgErr.Code == "57014", // query_canceled (statement_timeout)
 			pgErr.Code == "53300", // too_many_connections
 			pgErr.Code == "40001", // serialization_failure: retry later
-			pgErr.Code == "40P01": // deadlock_detected: retry later
+			pgErr.Code == "40P01", // deadlock_detected: retry later
+			pgErr.Code == "25006": // read_only_sql_transaction: a standby, until failover promotes one
 			return true
 		}
 		return false

@@ -30,11 +30,15 @@ func recordIssued(tx *gorm.DB, orderID string, cert *acme.Certificate) error {
 	if err != nil {
 		return err
 	}
-	return enqueueEvent(tx, webhook.CertificateIssued, map[string]any{
+	data := map[string]any{
 		"certificate_id": cert.ID, "serial": cert.Serial, "names": cert.Names, "account_id": cert.AccountID,
 		"order_id": orderID, "profile": cert.Profile, "lineage_id": lineage, "replaces": rep,
 		"not_before": cert.NotBefore.UTC().Format(time.RFC3339), "not_after": cert.NotAfter.UTC().Format(time.RFC3339),
-	}, cert.CreatedAt)
+	}
+	if cert.Identity != "" {
+		data["identity"] = cert.Identity
+	}
+	return enqueueEvent(tx, webhook.CertificateIssued, data, cert.CreatedAt)
 }
 
 // recordRevoked marks the lineage and queues certificate.revoked.

@@ -42,7 +42,13 @@ type setting struct {
 	Value string
 }
 
+// Ping checks that the database answers and, on Postgres, that it
+// accepts writes: /readyz takes a replica out of rotation while only a
+// standby answers, until a failover promotes one (docs/failover.md).
 func (s *gormStore) Ping(ctx context.Context) error {
+	if s.engine == enginePostgres {
+		return pingWritable(ctx, s)
+	}
 	sqlDB, err := s.db.DB()
 	if err != nil {
 		return err

@@ -38,6 +38,7 @@ type lineageRow struct {
 	LastRenewalAt   *time.Time // when the current certificate replaced the previous one
 	Revoked         bool       `gorm:"not null;index:idx_lineages_late,priority:1;index:idx_lineages_window,priority:1;index:idx_lineages_expired,priority:1"` // the current certificate is revoked
 	OverdueNotified bool       `gorm:"not null"`                                                                                                               // renewal.overdue is queued for the current certificate
+	Identity        string     `gorm:"size:2048;not null;default:''"`                                                                                          // the current certificate's SPIFFE ID (0022)
 }
 
 func (lineageRow) TableName() string { return "lineages" }
@@ -70,13 +71,14 @@ type Lineage struct {
 	Renewals      int
 	LastRenewalAt *time.Time
 	Revoked       bool
+	Identity      string // the current certificate's SPIFFE ID, "" for none
 	State         string // at the time the list was read
 }
 
 // LineageFilter narrows the inventory. Empty fields do not filter.
 type LineageFilter struct {
 	State   string    // one of LineageStates
-	Pattern string    // a name or part of one; * matches any characters
+	Pattern string    // a name, or a SPIFFE ID when it has a "/", or part of one; * matches any characters
 	Now     time.Time // the time the states are evaluated at
 }
 
@@ -84,7 +86,7 @@ func (r *lineageRow) toModel(now time.Time) Lineage {
 	l := Lineage{ID: r.ID, AccountID: r.AccountID, Names: splitNames(r.Names), CertificateID: r.CertificateID,
 		Serial: r.Serial, Profile: r.Profile, IssuedAt: utc(r.IssuedAt), NotAfter: utc(r.NotAfter),
 		WindowStart: utc(r.WindowStart), WindowEnd: utc(r.WindowEnd), Renewals: r.Renewals,
-		LastRenewalAt: utcp(r.LastRenewalAt), Revoked: r.Revoked}
+		LastRenewalAt: utcp(r.LastRenewalAt), Revoked: r.Revoked, Identity: r.Identity}
 	switch {
 	case r.Revoked:
 		l.State = LineageRevoked
@@ -146,7 +148,7 @@ func lineageWhere(db *gorm.DB, f LineageFilter, indexed bool) (*gorm.DB, error) 
 	}
 	if p := strings.ToLower(strings.TrimSpace(f.Pattern)); p != "" {
 		like := "%" + strings.ReplaceAll(likeEscape(p), "*", "%") + "%"
-		db = db.Where(`names LIKE ? ESCAPE '\'`, like)
+		db = db.Where(nameOrIdentity(p), like)
 	}
 	return db, nil
 }
@@ -280,7 +282,7 @@ func joinLineage(tx *gorm.DB, cert *acme.Certificate, replaces string) (string, 
 	ws, we := acme.SuggestedWindow(cert.NotBefore, cert.NotAfter)
 	row := lineageRow{ID: cert.ID, AccountID: cert.AccountID, NamesHash: hash, Names: joinNames(names),
 		CertificateID: cert.ID, Serial: cert.Serial, ARIID: cert.ARIID, Profile: cert.Profile,
-		IssuedAt: ts(cert.NotBefore), NotAfter: ts(cert.NotAfter), WindowStart: ts(ws), WindowEnd: ts(we)}
+		IssuedAt: ts(cert.NotBefore), NotAfter: ts(cert.NotAfter), WindowStart: ts(ws), WindowEnd: ts(we), Identity: cert.Identity}
 	if len(cand) == 1 {
 		old := cand[0]
 		at := ts(cert.CreatedAt)
@@ -288,7 +290,8 @@ func joinLineage(tx *gorm.DB, cert *acme.Certificate, replaces string) (string, 
 			Updates(map[string]any{"account_id": row.AccountID, "names_hash": row.NamesHash, "names": row.Names,
 				"certificate_id": row.CertificateID, "serial": row.Serial, "ari_id": row.ARIID, "profile": row.Profile,
 				"issued_at": row.IssuedAt, "not_after": row.NotAfter, "window_start": row.WindowStart, "window_end": row.WindowEnd,
-				"renewals": old.Renewals + 1, "last_renewal_at": at, "revoked": false, "overdue_notified": false})
+				"renewals": old.Renewals + 1, "last_renewal_at": at, "revoked": false, "overdue_notified": false,
+				"identity": row.Identity})
 		if res.Error != nil {
 			return "", fmt.Errorf("renew lineage %s: %w", old.ID, res.Error)
 		}
@@ -342,7 +345,11 @@ func (s *gormStore) NotifyOverdue(ctx context.Context, now time.Time) (int, erro
 }
 
 func lineageEventData(r *lineageRow) map[string]any {
-	return map[string]any{"lineage_id": r.ID, "certificate_id": r.CertificateID, "serial": r.Serial,
+	d := map[string]any{"lineage_id": r.ID, "certificate_id": r.CertificateID, "serial": r.Serial,
 		"names": splitNames(r.Names), "account_id": r.AccountID, "profile": r.Profile,
 		"renewal_window_end": r.WindowEnd.UTC().Format(time.RFC3339), "not_after": r.NotAfter.UTC().Format(time.RFC3339)}
+	if r.Identity != "" {
+		d["identity"] = r.Identity
+	}
+	return d
 }

@@ -25,6 +25,7 @@ type accountRow struct {
 	TOSAgreed     bool      `gorm:"not null"`
 	EABKeyID      string    `gorm:"size:64;index"`
 	CreatedAt     time.Time `gorm:"not null;index"`
+	Workload      string    `gorm:"size:2048;not null;default:''"` // SPIFFE path bound at registration (0022)
 }
 
 func (accountRow) TableName() string { return "accounts" }
@@ -104,7 +105,8 @@ type certificateRow struct {
 	RenewNow         bool      `gorm:"not null"`
 	ReplacedBy       string    `gorm:"size:64"`
 	CreatedAt        time.Time `gorm:"not null;index"`
-	IssuerID         string    `gorm:"size:64;not null;default:''"` // hex SKI of the signing intermediate
+	IssuerID         string    `gorm:"size:64;not null;default:''"`   // hex SKI of the signing intermediate
+	Identity         string    `gorm:"size:2048;not null;default:''"` // SPIFFE ID of the URI SAN (0022)
 }
 
 func (certificateRow) TableName() string { return "certificates" }
@@ -159,12 +161,12 @@ func fromAccount(a *acme.Account) accountRow {
 		contact = encodeJSON(a.Contact)
 	}
 	return accountRow{ID: a.ID, KeyThumbprint: a.KeyThumbprint, KeyJWK: a.KeyJWK, Status: a.Status,
-		Contact: contact, TOSAgreed: a.TOSAgreed, EABKeyID: a.EABKeyID, CreatedAt: ts(a.CreatedAt)}
+		Contact: contact, TOSAgreed: a.TOSAgreed, EABKeyID: a.EABKeyID, CreatedAt: ts(a.CreatedAt), Workload: a.Workload}
 }
 
 func (r *accountRow) toModel() *acme.Account {
 	return &acme.Account{ID: r.ID, KeyThumbprint: r.KeyThumbprint, KeyJWK: r.KeyJWK, Status: r.Status,
-		Contact: decodeStrings(r.Contact), TOSAgreed: r.TOSAgreed, EABKeyID: r.EABKeyID, CreatedAt: utc(r.CreatedAt)}
+		Contact: decodeStrings(r.Contact), TOSAgreed: r.TOSAgreed, EABKeyID: r.EABKeyID, CreatedAt: utc(r.CreatedAt), Workload: r.Workload}
 }
 
 func fromOrder(o *acme.Order) orderRow {
@@ -212,7 +214,7 @@ func fromCertificate(c *acme.Certificate) certificateRow {
 		Names: strings.Join(c.Names, ","), CommonName: c.CommonName, Profile: c.Profile, KeyHash: c.KeyHash,
 		NotBefore: ts(c.NotBefore), NotAfter: ts(c.NotAfter), DER: c.DER, ChainPEM: c.ChainPEM,
 		Revoked: c.Revoked, RevokedAt: tsp(c.RevokedAt), RevocationReason: c.RevocationReason, ARIID: c.ARIID,
-		RenewNow: c.RenewNow, ReplacedBy: c.ReplacedBy, CreatedAt: ts(c.CreatedAt), IssuerID: c.IssuerID}
+		RenewNow: c.RenewNow, ReplacedBy: c.ReplacedBy, CreatedAt: ts(c.CreatedAt), IssuerID: c.IssuerID, Identity: c.Identity}
 }
 
 func (r *certificateRow) toModel() *acme.Certificate {
@@ -220,7 +222,7 @@ func (r *certificateRow) toModel() *acme.Certificate {
 		Names: splitNames(r.Names), CommonName: r.CommonName, Profile: r.Profile, KeyHash: r.KeyHash,
 		NotBefore: utc(r.NotBefore), NotAfter: utc(r.NotAfter), DER: r.DER, ChainPEM: r.ChainPEM,
 		Revoked: r.Revoked, RevokedAt: utcp(r.RevokedAt), RevocationReason: r.RevocationReason, ARIID: r.ARIID,
-		RenewNow: r.RenewNow, ReplacedBy: r.ReplacedBy, CreatedAt: utc(r.CreatedAt), IssuerID: r.IssuerID}
+		RenewNow: r.RenewNow, ReplacedBy: r.ReplacedBy, CreatedAt: utc(r.CreatedAt), IssuerID: r.IssuerID, Identity: r.Identity}
 }
 
 func certModels(rows []certificateRow) []acme.Certificate {

@@ -134,7 +134,7 @@ func openGorm(d gorm.Dialector, opts Options) (*gorm.DB, error) {
 func openPostgres(ctx context.Context, dsn string, opts Options) (*gorm.DB, error) {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("parse postgres DSN %s: %w", redactDSN(dsn), err)
+		return nil, fmt.Errorf("parse postgres DSN %s: %w", RedactDSN(dsn), err)
 	}
 	u, _ := url.Parse(dsn)
 	if u == nil || u.Query().Get("connect_timeout") == "" {
@@ -144,20 +144,24 @@ func openPostgres(ctx context.Context, dsn string, opts Options) (*gorm.DB, erro
 		cfg.RuntimeParams["statement_timeout"] = strconv.FormatInt(opts.StatementTimeout.Milliseconds(), 10)
 	}
 	cfg.RuntimeParams["timezone"] = "UTC"
-	sqlDB := stdlib.OpenDB(*cfg)
+	if err := applyFailover(dsn, cfg); err != nil {
+		return nil, fmt.Errorf("postgres DSN %s: %w", RedactDSN(dsn), err)
+	}
+	sqlDB := stdlib.OpenDB(*cfg, stdlib.OptionResetSession(resetSession))
 	sqlDB.SetMaxOpenConns(opts.MaxOpenConns)
 	sqlDB.SetMaxIdleConns(opts.MaxOpenConns)
 	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 	db, err := openGorm(postgres.New(postgres.Config{Conn: sqlDB}), opts)
 	if err != nil {
 		_ = sqlDB.Close()
-		return nil, fmt.Errorf("open postgres %s: %w", redactDSN(dsn), mapErr(err))
+		return nil, fmt.Errorf("open postgres %s: %w", RedactDSN(dsn), mapErr(err))
 	}
-	pctx, cancel := context.WithTimeout(ctx, connectTimeout+time.Second)
+	// Each host pgx tries gets its own ConnectTimeout.
+	pctx, cancel := context.WithTimeout(ctx, time.Duration(hostCount(cfg))*cfg.ConnectTimeout+time.Second)
 	defer cancel()
 	if err := sqlDB.PingContext(pctx); err != nil {
 		_ = sqlDB.Close()
-		return nil, fmt.Errorf("connect to postgres %s: %w", redactDSN(dsn), unavailable(err))
+		return nil, fmt.Errorf("connect to postgres %s: %w", RedactDSN(dsn), unavailable(err))
 	}
 	return db, nil
 }
@@ -278,11 +282,18 @@ func sqliteDSN(path string, reader bool) string {
 	return path + "?" + q.Encode()
 }
 
-// redactDSN returns dsn with its password replaced, for error messages.
-func redactDSN(dsn string) string {
+// RedactDSN returns a database URL fit to show: its password, in the
+// user part or as a password= parameter, replaced by xxxxx. A multi-host
+// URL (host1:5432,host2:5432) keeps every host. Anything that does not
+// parse as a URL is shown as "(unparsable DSN)", never as it is.
+func RedactDSN(dsn string) string {
 	u, err := url.Parse(dsn)
 	if err != nil || u.Scheme == "" {
 		return "(unparsable DSN)"
+	}
+	if q := u.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
 	}
 	return u.Redacted()
 }
@@ -291,14 +302,32 @@ func redactDSN(dsn string) string {
 // library produced it, while keeping errors.Is/As working.
 func scrubPassword(err error, dsn string) error {
 	u, perr := url.Parse(dsn)
-	if perr != nil || u.User == nil {
+	if perr != nil {
 		return err
 	}
-	pw, ok := u.User.Password()
-	if !ok || pw == "" || !strings.Contains(err.Error(), pw) {
+	msg := err.Error()
+	for _, pw := range dsnPasswords(u) {
+		msg = strings.ReplaceAll(msg, pw, "xxxxx")
+	}
+	if msg == err.Error() {
 		return err
 	}
-	return &scrubbedError{msg: strings.ReplaceAll(err.Error(), pw, "xxxxx"), err: err}
+	return &scrubbedError{msg: msg, err: err}
+}
+
+// dsnPasswords are the passwords a URL carries, in the user part and as
+// a password= parameter.
+func dsnPasswords(u *url.URL) []string {
+	var pws []string
+	if u.User != nil {
+		if pw, ok := u.User.Password(); ok && pw != "" {
+			pws = append(pws, pw)
+		}
+	}
+	if pw := u.Query().Get("password"); pw != "" {
+		pws = append(pws, pw)
+	}
+	return pws
 }
 
 type scrubbedError struct {

@@ -78,7 +78,10 @@ func Restore(ctx context.Context, dsn string, in io.Reader, o RestoreOptions) (*
 	}
 	if isPostgresDSN(dsn) {
 		res, err := restorePostgres(ctx, dsn, br, o)
-		return res, scrubPassword(err, dsn)
+		if err != nil {
+			return nil, scrubPassword(err, dsn)
+		}
+		return res, nil
 	}
 	return restoreSQLite(ctx, strings.TrimPrefix(dsn, "sqlite:"), br, o)
 }

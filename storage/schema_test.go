@@ -20,6 +20,7 @@ var schemaRows = []any{
 	&AdminUser{}, &Session{}, &LoginThrottle{},
 	&usedNonce{}, &setting{},
 	&lineageRow{}, &webhookEndpointRow{}, &webhookDeliveryRow{}, &webhookMarkRow{},
+	&auditSealRow{},
 }
 
 // rawTables are the tables that only hand-written upserts reach (no row

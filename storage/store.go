@@ -48,12 +48,13 @@ type Store interface {
 	InventoryStore
 	WebhookStore
 	IssuerStore
+	AuditSealStore
 
 	// ExpireStale marks pending/ready orders and pending authorizations
 	// whose Expires is before now as invalid/expired, deletes used nonces
 	// whose expiry passed, and returns how many rows it changed.
 	ExpireStale(ctx context.Context, now time.Time) (int64, error)
-	// Ping checks that the database answers.
+	// Ping checks that the database answers and accepts writes.
 	Ping(ctx context.Context) error
 	// Close releases the connection pool.
 	Close() error
@@ -62,7 +63,8 @@ type Store interface {
 // ReportStore lists and counts the ACME objects for the console and the
 // command line, and carries out the operator's renew-now (RFC 9773).
 type ReportStore interface {
-	// ListAccounts pages accounts newest first; q filters on ID or contact.
+	// ListAccounts pages accounts newest first; q filters on ID, contact
+	// or workload identity (its path, or the whole SPIFFE ID).
 	ListAccounts(ctx context.Context, q string, page Page) ([]acme.Account, error)
 	CountAccounts(ctx context.Context) (int64, error)
 	// ListOrders pages orders newest first, without AuthzIDs.
@@ -94,7 +96,7 @@ type OrderFilter struct {
 // CertFilter narrows certificate lists. Empty fields do not filter. The
 // state filters are evaluated at Now.
 type CertFilter struct {
-	Query     string // a name, a serial (hex) or an account ID
+	Query     string // a name, a SPIFFE ID or path (any query with a "/"), a serial (hex) or an account ID
 	AccountID string
 	State     string        // "", "valid", "expiring", "expired", "revoked"
 	Within    time.Duration // for "expiring": NotAfter before Now+Within

@@ -138,15 +138,7 @@ func TestOpenErrors(t *testing.T) {
 // TestPostgresUnavailable stops the server under an open store: errors
 // must say "unavailable", and the store must recover once it is back.
 func TestPostgresUnavailable(t *testing.T) {
-	cl, err := pgtest.StartCluster()
-	if err != nil {
-		pgtest.Unavailable(t, err)
-	}
-	defer cl.Stop()
-	dsn, err := cl.CreateDatabase(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	cl, dsn := ownCluster(t)
 	s := mustOpen(t, dsn)
 	a := newAccount(t, s)
 	if err := cl.StopServer(); err != nil {

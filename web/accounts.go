@@ -13,6 +13,7 @@ import (
 type accountRow struct {
 	acme.Account
 	Contacts []string
+	Identity string // the SPIFFE ID of its workload, "" for none
 }
 
 // contacts shows an account's contact URIs as plain addresses.
@@ -39,7 +40,7 @@ func (s *server) accounts(w http.ResponseWriter, r *http.Request) error {
 	}
 	list, d.Next = onePage(list, func(x *acme.Account) string { return x.ID })
 	for _, a := range list {
-		d.Rows = append(d.Rows, accountRow{Account: a, Contacts: contacts(a.Contact)})
+		d.Rows = append(d.Rows, accountRow{Account: a, Contacts: contacts(a.Contact), Identity: s.identity(a.Workload)})
 	}
 	s.render(w, r, http.StatusOK, "accounts", "Accounts", "accounts", d)
 	return nil
@@ -61,7 +62,7 @@ func (s *server) loadAccount(r *http.Request) (*accountDetail, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &accountDetail{Account: accountRow{Account: *a, Contacts: contacts(a.Contact)}}
+	d := &accountDetail{Account: accountRow{Account: *a, Contacts: contacts(a.Contact), Identity: s.identity(a.Workload)}}
 	orders, err := s.store.ListOrders(ctx, storage.OrderFilter{AccountID: a.ID}, storage.Page{Limit: detailListSize + 1})
 	if err != nil {
 		return nil, err

@@ -87,7 +87,12 @@ func (s *server) auditPage(w http.ResponseWriter, r *http.Request) error {
 		Hidden     int64 // high-volume events the filter leaves out
 		Link       func(extra ...string) string
 		HighVolume string
+		Chain      chainStatus
 	}{F: a, First: r.URL.Query().Get("after") == "", Link: a.link, HighVolume: strings.Join(highVolume, ", ")}
+	var err error
+	if d.Chain, err = s.auditChain(r.Context()); err != nil {
+		return err
+	}
 	status := http.StatusOK
 	if a.Error == "" {
 		list, err := s.store.FindAuditEvents(r.Context(), f, storage.Page{After: r.URL.Query().Get("after"), Limit: pageSize + 1})

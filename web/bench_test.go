@@ -99,6 +99,10 @@ func benchPage(b *testing.B, path string) {
 		b.Fatal(err)
 	}
 	h := srv.routes()
+	// A session is only as good as its user (roles, issue 20).
+	if err := st.CreateAdminUser(context.Background(), &storage.AdminUser{Username: "admin", PasswordHash: "-", Role: "admin"}); err != nil && !errors.Is(err, storage.ErrConflict) {
+		b.Fatal(err)
+	}
 	se := &storage.Session{TokenHash: hashToken("bench-token"), Username: "admin", CSRFToken: "c", ExpiresAt: time.Now().Add(time.Hour)}
 	if err := st.CreateSession(context.Background(), se); err != nil && !errors.Is(err, storage.ErrConflict) {
 		b.Fatal(err)

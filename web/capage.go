@@ -54,6 +54,8 @@ type caPageData struct {
 	Notice   string
 	Overlap  string
 	Imported string
+	// TrustDomain and SPIFFEBundleURL: workload identities, when on.
+	TrustDomain, SPIFFEBundleURL string
 }
 
 func (s *server) caRecords(ctx context.Context) ([]ca.IssuerRecord, error) {
@@ -83,6 +85,10 @@ func (s *server) renderCA(w http.ResponseWriter, r *http.Request, status int, d 
 		d.CanAct = true
 	}
 	d.Issuers = ca.Status(recs, s.now(), crlURL)
+	if td := s.cfg.TrustDomain.Name(); td != "" {
+		d.TrustDomain = td
+		d.SPIFFEBundleURL = strings.TrimSuffix(s.cfg.ACMEDirectoryURL, "/acme/directory") + "/spiffe/bundle"
+	}
 	var current []string
 	for i := range d.Issuers {
 		st := &d.Issuers[i]

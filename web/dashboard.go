@@ -2,8 +2,11 @@ package web
 
 import (
 	"net/http"
+	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/certmint/certmint/internal/quickstart"
 )
 
 type dashboardData struct {
@@ -13,12 +16,18 @@ type dashboardData struct {
 	DirectoryURL, Fingerprint, FingerprintColons           string
 	RootSubject                                            string
 	ExpiryDays                                             int // span of the expiry timeline
+	// The "Connect a client" card: where the root is and the commands
+	// that get a first certificate from this server.
+	RootFile, DataDir, RootURL string
+	HTTP01Port                 int
+	Commands                   []quickstart.Command
 }
 
 // chart is a bar chart laid out in Go and drawn by the template as inline
 // SVG: no script and no image requests.
 type chart struct {
 	Width, Height, Base float64
+	LabelY              float64 // baseline of the tick labels
 	Bars                []bar
 	Ticks               []tick
 	Max, Sum            int64
@@ -37,16 +46,21 @@ type tick struct {
 	Anchor string // SVG text-anchor, so edge labels stay inside
 }
 
+// The chart's frame, in SVG units. The tick labels' baseline sits well
+// above the bottom edge: an SVG clips what overflows it, and a baseline
+// on the edge itself cut the labels' lower part off (issue 24).
 const (
 	chartDays   = 30
 	chartWidth  = 600.0
 	chartHeight = 150.0
-	chartBase   = 130.0 // y of the x axis; labels below it
+	chartBase   = 128.0 // y of the x axis; labels below it
+	chartLabelY = 142.0 // 10-unit labels: 14 below the axis, 8 above the edge
+	edgeLabel   = 24.0  // a tick this close to the right edge ends there
 )
 
 // dayChart lays out one bar per UTC day from start, days long.
 func dayChart(start time.Time, days int, counts map[string]int64, class func(i int) string) chart {
-	c := chart{Width: chartWidth, Height: chartHeight, Base: chartBase}
+	c := chart{Width: chartWidth, Height: chartHeight, Base: chartBase, LabelY: chartLabelY}
 	tickEvery := max(7, (days/6+6)/7*7) // about six labels, on whole weeks
 	for _, n := range counts {
 		c.Max = max(c.Max, n)
@@ -67,8 +81,11 @@ func dayChart(start time.Time, days int, counts map[string]int64, class func(i i
 		c.Bars = append(c.Bars, bar{X: float64(i)*slot + gap, Y: chartBase - h, W: slot - 2*gap, H: h, Day: day, N: n, Class: class(i)})
 		if i%tickEvery == 0 {
 			t := tick{X: float64(i)*slot + slot/2, Label: start.AddDate(0, 0, i).Format("Jan 2"), Anchor: "middle"}
-			if i == 0 {
+			switch {
+			case i == 0:
 				t.X, t.Anchor = 0, "start"
+			case t.X > chartWidth-edgeLabel:
+				t.X, t.Anchor = chartWidth, "end"
 			}
 			c.Ticks = append(c.Ticks, t)
 		}
@@ -82,6 +99,10 @@ func (s *server) dashboard(w http.ResponseWriter, r *http.Request) error {
 	d := dashboardData{DirectoryURL: s.cfg.ACMEDirectoryURL, Fingerprint: s.cfg.CA.RootFingerprint(),
 		RootSubject: s.cfg.CA.Root().Subject.CommonName}
 	d.FingerprintColons = colonHex(d.Fingerprint)
+	d.RootFile, d.HTTP01Port = s.cfg.RootFile, s.cfg.HTTP01Port
+	d.DataDir = filepath.Dir(filepath.Dir(d.RootFile))
+	d.RootURL = strings.TrimSuffix(d.DirectoryURL, "/acme/directory") + "/roots/root.pem"
+	d.Commands = quickstart.Commands(quickstart.Server{DirectoryURL: d.DirectoryURL, RootFile: d.RootFile, HTTP01Port: d.HTTP01Port})
 	var err error
 	if d.Accounts, err = s.store.CountAccounts(ctx); err != nil {
 		return err

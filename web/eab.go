@@ -9,6 +9,7 @@ import (
 
 	"github.com/certmint/certmint/acme"
 	"github.com/certmint/certmint/acme/eab"
+	"github.com/certmint/certmint/acme/workload"
 	"github.com/certmint/certmint/internal/audit"
 	"github.com/certmint/certmint/storage"
 )
@@ -20,6 +21,7 @@ const eabAccountsShown = 5
 type eabRow struct {
 	eab.Key
 	AllowList []string
+	Identity  string // the SPIFFE ID its accounts are, "" for none
 	Accounts  []acme.Account
 	More      bool // more accounts than shown
 }
@@ -28,20 +30,25 @@ type eabForm struct {
 	Label    string
 	Allow    string
 	Reusable bool
-	Error    string
+	Workload string
+	Error    string // about the allow list (or the whole form)
+	// WorkloadError is shown next to the workload field.
+	WorkloadError string
 }
 
 type eabListData struct {
+	Q            string // search: key ID, label or workload identity
 	Rows         []eabRow
 	Next         string
 	First        bool
 	Form         eabForm
 	DirectoryURL string
+	TrustDomain  string // "" when the server has none
 }
 
 func (s *server) eabRow(ctx context.Context, k eab.Key) (eabRow, error) {
 	k.HMACKey = nil // nothing secret reaches a template
-	row := eabRow{Key: k, AllowList: k.Allow}
+	row := eabRow{Key: k, AllowList: k.Allow, Identity: s.identity(k.Workload)}
 	accts, err := s.store.ListAccountsByEABKey(ctx, k.ID, eabAccountsShown+1)
 	if err != nil {
 		return row, err
@@ -61,8 +68,9 @@ func (s *server) eabKeys(w http.ResponseWriter, r *http.Request) error {
 
 func (s *server) renderEABList(w http.ResponseWriter, r *http.Request, status int, form eabForm) error {
 	q := r.URL.Query()
-	d := eabListData{First: q.Get("after") == "", Form: form, DirectoryURL: s.cfg.ACMEDirectoryURL}
-	keys, err := s.store.ListEABKeys(r.Context(), storage.Page{After: q.Get("after"), Limit: pageSize + 1})
+	d := eabListData{Q: strings.TrimSpace(q.Get("q")), First: q.Get("after") == "", Form: form, DirectoryURL: s.cfg.ACMEDirectoryURL,
+		TrustDomain: s.cfg.TrustDomain.Name()}
+	keys, err := s.store.ListEABKeys(r.Context(), d.Q, storage.Page{After: q.Get("after"), Limit: pageSize + 1})
 	if err != nil {
 		return err
 	}
@@ -87,6 +95,7 @@ func (s *server) eabCreate(w http.ResponseWriter, r *http.Request) error {
 		Label:    strings.TrimSpace(r.PostForm.Get("label")),
 		Allow:    r.PostForm.Get("allow"),
 		Reusable: r.PostForm.Get("reusable") != "",
+		Workload: strings.TrimSpace(r.PostForm.Get("workload")),
 	}
 	var allow []string
 	for _, line := range strings.Split(form.Allow, "\n") {
@@ -98,10 +107,26 @@ func (s *server) eabCreate(w http.ResponseWriter, r *http.Request) error {
 		form.Error = "The label is too long; keep it under 255 characters."
 		return s.renderEABList(w, r, http.StatusBadRequest, form)
 	}
-	key, mac, err := eab.NewKey(form.Label, allow, form.Reusable)
-	if err != nil {
-		form.Error = "Allowed names: " + err.Error()
+	key, mac, err := eab.NewKey(eab.Spec{Label: form.Label, Allow: allow, Reusable: form.Reusable, Workload: form.Workload})
+	var fe *eab.FieldError
+	switch {
+	case errors.As(err, &fe) && fe.Field == "workload":
+		form.WorkloadError = "Workload identity: " + fe.Err.Error() + "."
 		return s.renderEABList(w, r, http.StatusBadRequest, form)
+	case errors.As(err, &fe):
+		form.Error = "Allowed names: " + fe.Err.Error()
+		return s.renderEABList(w, r, http.StatusBadRequest, form)
+	case err != nil:
+		return err
+	}
+	if key.Workload != "" {
+		// The key is refused here rather than at issuance: without a
+		// trust domain, or with an ID over 2048 bytes, it could never
+		// issue (package workload).
+		if _, err := workload.ID(s.cfg.TrustDomain, key.Workload); err != nil {
+			form.WorkloadError = "Workload identity: " + err.Error() + "."
+			return s.renderEABList(w, r, http.StatusBadRequest, form)
+		}
 	}
 	if err := s.store.CreateEABKey(r.Context(), key); err != nil {
 		return fmt.Errorf("create EAB key: %w", err)
@@ -113,14 +138,18 @@ func (s *server) eabCreate(w http.ResponseWriter, r *http.Request) error {
 	if key.Reusable {
 		detail += ", reusable"
 	}
+	if key.Workload != "" {
+		detail += ", workload " + key.Workload
+	}
 	s.log.Info("EAB key created from the console", "kid", key.ID, "user", sessionFrom(r.Context()).Username)
 	s.audit(r, "", audit.EABCreate, audit.EABKey(key.ID), detail)
 	s.render(w, r, http.StatusOK, "eab-created", "Key created", "eab", struct {
 		Key          *eab.Key
 		AllowList    []string
+		Identity     string
 		HMAC         string
 		DirectoryURL string
-	}{key, key.Allow, mac, s.cfg.ACMEDirectoryURL})
+	}{key, key.Allow, s.identity(key.Workload), mac, s.cfg.ACMEDirectoryURL})
 	return nil
 }
 
@@ -149,7 +178,9 @@ func (s *server) eabRevokeForm(w http.ResponseWriter, r *http.Request) error {
 }
 
 // eabRevoke stops new accounts from binding with the key; accounts bound
-// already keep working (deactivate them on their pages to stop them).
+// already keep working (deactivate them on their pages to stop them),
+// except that accounts of a workload key get no new certificate: the
+// identity was the key's to give (acme.Server.workloadID).
 func (s *server) eabRevoke(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	k, err := s.store.GetEABKey(r.Context(), id)

@@ -87,7 +87,7 @@ func TestEABCreateRejectsBadAllow(t *testing.T) {
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, `id="eab-error"`) || !strings.Contains(body, "10.0.0.0/33") {
 		t.Fatalf("bad allow entry: %d\n%s", resp.StatusCode, body)
 	}
-	keys, err := f.store.ListEABKeys(context.Background(), storage.Page{})
+	keys, err := f.store.ListEABKeys(context.Background(), "", storage.Page{})
 	must(t, err)
 	if len(keys) != 0 {
 		t.Fatalf("a key was created from a bad form: %+v", keys)

@@ -174,6 +174,14 @@ func seedCertCN(t testing.TB, st storage.Store, name, cn string, notAfter time.T
 	if err := st.CreateAccount(ctx, acct); err != nil {
 		t.Fatal(err)
 	}
+	return seedCertFor(t, st, acct, name, cn, "", notAfter)
+}
+
+// seedCertFor is seedCertCN for an existing account, with the SPIFFE ID
+// identity ("" for none) as the certificate's workload identity.
+func seedCertFor(t testing.TB, st storage.Store, acct *acme.Account, name, cn, identity string, notAfter time.Time) *acme.Certificate {
+	t.Helper()
+	ctx := context.Background()
 	o := &acme.Order{AccountID: acct.ID, ID: acme.NewID(), Status: acme.StatusPending, Expires: time.Now().Add(time.Hour),
 		Identifiers: []acme.Identifier{{Type: "dns", Value: name}}, Names: []string{name}}
 	a := acme.Authorization{ID: acme.NewID(), AccountID: acct.ID, Type: "dns", Value: name, Status: acme.StatusPending,
@@ -195,7 +203,7 @@ func seedCertCN(t testing.TB, st storage.Store, name, cn string, notAfter time.T
 	}
 	c := &acme.Certificate{ID: acme.NewID(), Serial: hex.EncodeToString(serial.Bytes()), AccountID: acct.ID, OrderID: o.ID,
 		Names: []string{name}, CommonName: cn, NotBefore: tmpl.NotBefore, NotAfter: notAfter, DER: der,
-		ChainPEM: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), CreatedAt: time.Now()}
+		ChainPEM: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), CreatedAt: time.Now(), Identity: identity}
 	must(t, st.CompleteFinalize(ctx, o.ID, c))
 	return c
 }

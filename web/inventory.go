@@ -19,7 +19,7 @@ type inventoryData struct {
 
 // inventory is /inventory: one row per certificate lineage (a service's
 // certificate and the ones that renewed it), with its renewal state,
-// filtered by state and name, keyset-paged. The states are indexed
+// filtered by state and name or workload identity, keyset-paged. The states are indexed
 // ranges kept by the store as certificates are issued, so the page costs
 // the same with a million certificates as with ten (BENCHMARKS.md).
 func (s *server) inventory(w http.ResponseWriter, r *http.Request) error {

@@ -97,6 +97,9 @@ func loadPages(as *assets) (*pages, error) {
 		"query":    queryString,
 		"reason":   revocation.Name,
 		"thousand": thousands,
+		// words splits a command line at its spaces, so a page can let it
+		// wrap between words only (not after the "--" of a flag).
+		"words": func(line string) []string { return strings.Split(line, " ") },
 	}
 	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html")
 	if err != nil {

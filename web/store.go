@@ -20,6 +20,7 @@ type Store interface {
 	storage.ConsoleTeamStore
 	storage.InventoryStore
 	storage.WebhookStore
+	storage.AuditSealStore
 	revocation.Store
 
 	GetAccount(ctx context.Context, id string) (*acme.Account, error)

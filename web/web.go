@@ -10,6 +10,8 @@ import (
 	"net/http/pprof"
 	"time"
 
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
 	"github.com/certmint/certmint/acme/revocation"
 	"github.com/certmint/certmint/ca"
 )
@@ -33,6 +35,11 @@ type Config struct {
 	Version          string
 	Logger           *slog.Logger
 	Now              func() time.Time // default time.Now
+	// RootFile (the absolute path of DATA/ca/root.pem) and HTTP01Port (the
+	// port http-01 validation connects to) complete the dashboard's
+	// first-certificate commands (internal/quickstart).
+	RootFile   string
+	HTTP01Port int
 	// OnRevoke is called after the console revoked a certificate, e.g. to
 	// publish a fresh CRL. May be nil.
 	OnRevoke func()
@@ -53,6 +60,12 @@ type Config struct {
 	// LongestValidity is the longest profile's certificate lifetime: the
 	// span of the dashboard's expiry timeline (default 30 days).
 	LongestValidity time.Duration
+	// AuditKey returns the audit seal key, so the Audit page checks the
+	// seals' MACs too; nil (or a nil key) leaves them unchecked.
+	AuditKey func() []byte
+	// TrustDomain is the SPIFFE trust domain of workload identities
+	// (serve --trust-domain); the zero value: none.
+	TrustDomain spiffeid.TrustDomain
 }
 
 // Sign-in throttling: after lockAfter failures in a row a user name is
@@ -74,6 +87,7 @@ type server struct {
 	assets  *assets
 	sleep   func(r *http.Request, d time.Duration)
 	oidc    *oidcClient // nil without Config.OIDC
+	chain   chainCheck  // the Audit page's verification of the seals
 }
 
 // New returns the console's handler. It serves plain HTTP semantics; the

@@ -56,7 +56,7 @@ func (s *server) renderWebhooks(w http.ResponseWriter, r *http.Request, status i
 		return err
 	}
 	d.Deliveries, d.Next = onePage(list, func(x *storage.WebhookDelivery) string { return x.ID })
-	s.render(w, r, status, "webhooks", "Webhooks", "inventory", d)
+	s.render(w, r, status, "webhooks", "Webhooks", "webhooks", d)
 	return nil
 }
 

@@ -21,6 +21,7 @@ type testDNS struct {
 	mu      sync.Mutex
 	records map[string][]dns.RR
 	rcodes  map[string]int
+	asked   int // queries answered
 }
 
 func newTestDNS(t *testing.T, recursive bool, rrs ...string) *testDNS {
@@ -62,9 +63,17 @@ func (d *testDNS) fail(name string, rcode int) {
 	d.rcodes[dns.Fqdn(name)] = rcode
 }
 
+// queries is how many queries the server has answered.
+func (d *testDNS) queries() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.asked
+}
+
 func (d *testDNS) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.asked++
 	m := new(dns.Msg)
 	m.SetReply(req)
 	m.RecursionAvailable = d.recursive

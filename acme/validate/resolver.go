@@ -25,9 +25,11 @@ const resolvConf = "/etc/resolv.conf"
 // every name validation touches and so that NXDOMAIN, SERVFAIL and an empty
 // answer can be told apart in what the applicant is shown.
 //
-// Addresses (not TXT records) come first from the --validation-hosts table
-// when there is one, then, without --dns-resolver, from the system's hosts
-// file as the host's own resolver would; only names neither lists go to DNS.
+// Names under localhost are loopback and nothing else (localhost.go).
+// Other addresses (not TXT records) come first from the --validation-hosts
+// table when there is one, then, without --dns-resolver, from the system's
+// hosts file as the host's own resolver would; only names neither lists go
+// to DNS.
 type resolver struct {
 	server  string // "" = read resolvConf on each look-up
 	timeout time.Duration
@@ -131,6 +133,10 @@ func (r *resolver) exchange(ctx context.Context, name string, qtype uint16) (*dn
 // result with a nil error means the name exists but has no such records.
 func (r *resolver) lookup(ctx context.Context, name string, qtype uint16) ([]dns.RR, error) {
 	display := strings.TrimSuffix(name, ".")
+	if isLocalhost(name) { // RFC 6761 §6.3: no query, a negative answer
+		return nil, &lookupError{name: display, qtype: qtype,
+			problem: fmt.Sprintf("%s is a localhost name (RFC 6761 §6.3): it has no %s records; use http-01 or tls-alpn-01", display, dns.TypeToString[qtype])}
+	}
 	target := dns.Fqdn(strings.ToLower(name))
 	seen := map[string]bool{target: true}
 	hops := 0
@@ -182,6 +188,9 @@ func (r *resolver) lookup(ctx context.Context, name string, qtype uint16) ([]dns
 // records concurrently. It fails with a *lookupError only if neither gave an
 // address.
 func (r *resolver) lookupIP(ctx context.Context, host string) (v4, v6 []netip.Addr, err error) {
+	if isLocalhost(host) {
+		return []netip.Addr{loopback4}, []netip.Addr{loopback6}, nil
+	}
 	for _, h := range r.hosts {
 		v4, v6, found, err := h.lookup(host)
 		if err != nil {

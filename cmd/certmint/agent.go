@@ -39,6 +39,7 @@ type agentOptions struct {
 	Names                          []string
 	HTTP01, TLSALPN01, DNS01Hook   string
 	Profile, EABKid, EABHMAC       string
+	EABHMACFile                    string
 	P12PasswordFile, Exec, Metrics string
 	P12Alias                       string
 	Once, Quiet, InstallTrust      bool
@@ -79,7 +80,8 @@ the names, the serial, the expiry and the time of its next check, e.g.
 	f.BoolVar(&o.DNSPersist, "dns-persist", false, "answer dns-persist-01: the _validation-persist TXT record is published once (see certmint admin dns-persist-record); no DNS credentials, no listener")
 	f.StringVar(&o.Profile, "profile", "", "ACME profile `NAME` to ask for")
 	f.StringVar(&o.EABKid, "eab-kid", "", "External Account Binding key `ID`")
-	f.StringVar(&o.EABHMAC, "eab-hmac", "", "External Account Binding HMAC `KEY` (base64url)")
+	f.StringVar(&o.EABHMAC, "eab-hmac", "", "External Account Binding HMAC `KEY` (base64url); prefer --eab-hmac-file or CERTMINT_EAB_HMAC, which keep it out of ps")
+	f.StringVar(&o.EABHMACFile, "eab-hmac-file", "", "`FILE` that holds the External Account Binding HMAC key (base64url, one line)")
 	f.StringVar(&o.P12PasswordFile, "p12-password-file", "", "`FILE` whose first line is the PKCS#12 password (default password: changeit)")
 	f.StringVar(&o.P12Alias, "p12-alias", "", "`ALIAS` of the key in keystore.p12, for server.ssl.key-alias (default: the first --name)")
 	f.StringVar(&o.Exec, "exec", "", "shell `COMMAND` run after every new certificate")
@@ -101,8 +103,10 @@ func (o *agentOptions) validate() error {
 		return usagef("--name is required (repeat it for more names)")
 	case o.Out == "":
 		return usagef("--out DIR is required")
-	case (o.EABKid == "") != (o.EABHMAC == ""):
-		return usagef("--eab-kid and --eab-hmac go together")
+	case o.EABHMAC != "" && o.EABHMACFile != "":
+		return usagef("give the EAB HMAC key once: --eab-hmac-file FILE or --eab-hmac KEY, not both")
+	case (o.EABKid == "") != (o.EABHMAC == "" && o.EABHMACFile == ""):
+		return usagef("--eab-kid and --eab-hmac-file (or --eab-hmac) go together")
 	}
 	modes := 0
 	for _, m := range []string{o.HTTP01, o.TLSALPN01, o.DNS01Hook} {
@@ -162,6 +166,11 @@ func runAgent(ctx context.Context, o agentOptions) error {
 	pw, err := o.password()
 	if err != nil {
 		return err
+	}
+	if o.EABHMACFile != "" {
+		if o.EABHMAC, err = readSecretFile("--eab-hmac-file", o.EABHMACFile); err != nil {
+			return err
+		}
 	}
 	// Warnings and errors on stderr (a failed start is one line: the
 	// error); each action is one line on stdout (agentreport.go).

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
+
 	"github.com/certmint/certmint/acme/agent"
 )
 
@@ -18,12 +20,16 @@ func (d *agentDaemon) report(e agent.Event) {
 }
 
 // writeEventLine is the agent's line per action, key=value so that a
-// script can read it too:
+// script can read it too; a certificate with a workload identity adds it:
 //
-//	renewed names=svc.internal serial=4f0c... expires=2026-12-01T10:00:00Z next_check=2026-11-30T04:12:09Z
+//	renewed names=svc.internal serial=4f0c... expires=2026-12-01T10:00:00Z next_check=2026-11-30T04:12:09Z identity=spiffe://corp.example/payments/sender
 func writeEventLine(w io.Writer, names []string, e agent.Event) {
 	leaf := e.Cert.Leaf
-	fmt.Fprintf(w, "%s names=%s serial=%s expires=%s next_check=%s\n", e.Action,
+	id := ""
+	if sid, err := x509svid.IDFromCert(leaf); err == nil {
+		id = " identity=" + sid.String()
+	}
+	fmt.Fprintf(w, "%s names=%s serial=%s expires=%s next_check=%s%s\n", e.Action,
 		strings.Join(names, ","), leaf.SerialNumber.Text(16),
-		leaf.NotAfter.UTC().Format(time.RFC3339), e.NextCheck.UTC().Format(time.RFC3339))
+		leaf.NotAfter.UTC().Format(time.RFC3339), e.NextCheck.UTC().Format(time.RFC3339), id)
 }

@@ -35,12 +35,14 @@ type app struct {
 	lock     *os.File // SQLite's one-process lock; nil on Postgres
 	limiter  *ratelimit.Limiter
 	metrics  *metrics.Metrics
+	ln       *listeners // bound before openApp; closed by the servers
 	holder   string
+	sealing  auditSealing
 }
 
 // openApp opens the data directory, CA and database. On a first start that
 // fails part-way it removes what it created, so nothing is half-written.
-func openApp(ctx context.Context, o serveOptions, log *slog.Logger) (a *app, err error) {
+func openApp(ctx context.Context, o serveOptions, ln *listeners, log *slog.Logger) (a *app, err error) {
 	created, err := ensureDataDir(o.Data)
 	if err != nil {
 		return nil, err
@@ -108,6 +110,9 @@ func openApp(ctx context.Context, o serveOptions, log *slog.Logger) (a *app, err
 	if err := ensureAdmin(ctx, store, o.Data, log); err != nil {
 		return nil, err
 	}
+	if err := checkWorkloadKeys(ctx, store, o.TrustDomain, log); err != nil {
+		return nil, err
+	}
 	pub := crl.NewSet(store, authority, crl.Options{Logger: log})
 	var limiter *ratelimit.Limiter
 	if o.RateLimitsOn {
@@ -133,7 +138,7 @@ func openApp(ctx context.Context, o serveOptions, log *slog.Logger) (a *app, err
 		MaxIdentifiers:    o.Limits.MaxIdentifiers,
 		MaxPendingAuthzs:  o.Limits.MaxPendingAuthzs,
 		ValidationWorkers: o.Limits.ValidationWorkers,
-		BaseURL:           baseURL(o),
+		BaseURL:           baseURL(o, listenPort(ln.ACME)),
 		CRLURL:            o.CRLURL,
 		CRLHandler:        pub.Handler(),
 		OnRevoke:          pub.Notify,
@@ -143,13 +148,14 @@ func openApp(ctx context.Context, o serveOptions, log *slog.Logger) (a *app, err
 		ReuseAuthz:        o.ReuseAuthz,
 		Observer:          m,
 		DNSPersistIssuers: o.PersistIssuer,
+		TrustDomain:       o.TrustDomain,
 		Logger:            log,
 	}, store, authority, v)
 	if err != nil {
 		return nil, fmt.Errorf("start the ACME server: %w", err)
 	}
 	host, _ := os.Hostname()
-	a = &app{opts: o, log: log, ca: authority, identity: identity, store: store, acme: srv, crl: pub, limiter: limiter, lock: lock, metrics: m,
+	a = &app{opts: o, log: log, ca: authority, identity: identity, store: store, acme: srv, crl: pub, limiter: limiter, lock: lock, metrics: m, ln: ln,
 		holder: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), acme.NewID())}
 	a.issuers = &issuerWatch{app: a, poll: o.CAPoll}
 	onFetch = a.recordBundleFetch
@@ -186,62 +192,37 @@ func (a *app) close() {
 // run serves the listeners and the background jobs until ctx ends.
 func (a *app) run(ctx context.Context) error {
 	tlsCfg := &tls.Config{GetCertificate: a.identity.GetCertificate, MinVersion: tls.VersionTLS12}
-	acmeLn, err := net.Listen("tcp", a.opts.Listen)
-	if err != nil {
-		return fmt.Errorf("listen on --listen %s: %w", a.opts.Listen, errors.Unwrap(err))
+	servers := []*http.Server{a.newHTTPServer(a.withHealth(a.acme.Handler()), tlsCfg), a.newHTTPServer(a.adminHandler(), tlsCfg)}
+	listeners := []net.Listener{a.ln.ACME, a.ln.Admin}
+	if a.ln.CRL != nil {
+		// The CRL and /metrics: plain HTTP, as their clients expect.
+		servers = append(servers, a.newHTTPServer(a.crl.Handler(), nil))
+		listeners = append(listeners, a.ln.CRL)
 	}
-	servers := []*http.Server{a.newHTTPServer(a.withHealth(a.acme.Handler()), tlsCfg)}
-	listeners := []net.Listener{acmeLn}
-	if h := a.adminHandler(); h != nil {
-		adminLn, err := net.Listen("tcp", a.opts.AdminListen)
-		if err != nil {
-			acmeLn.Close()
-			return fmt.Errorf("listen on --admin-listen %s: %w", a.opts.AdminListen, errors.Unwrap(err))
-		}
-		servers = append(servers, a.newHTTPServer(h, tlsCfg))
-		listeners = append(listeners, adminLn)
-	}
-	var crlSrv *http.Server
-	if a.opts.CRLListen != "" {
-		crlLn, err := net.Listen("tcp", a.opts.CRLListen)
-		if err != nil {
-			for _, ln := range listeners {
-				ln.Close()
-			}
-			return fmt.Errorf("listen on --crl-listen %s: %w", a.opts.CRLListen, errors.Unwrap(err))
-		}
-		crlSrv = a.newHTTPServer(a.crl.Handler(), nil)
-		servers = append(servers, crlSrv)
-		listeners = append(listeners, crlLn)
-	}
-	metricsSrv, metricsLn, err := a.metricsServer()
-	if err != nil {
-		for _, ln := range listeners {
-			ln.Close()
-		}
-		return err
-	}
-	if metricsSrv != nil {
-		servers = append(servers, metricsSrv)
-		listeners = append(listeners, metricsLn)
+	if a.ln.Metrics != nil {
+		servers = append(servers, a.metricsServer())
+		listeners = append(listeners, a.ln.Metrics)
 	}
 	go a.identity.Run(ctx)
 	go a.crl.Run(ctx)
 	go a.issuers.run(ctx)
 	go a.backgroundJobs(ctx)
 	go a.newDispatcher().Run(ctx)
+	go a.runSealer(ctx)
 	errc := make(chan error, len(servers))
 	for i, s := range servers {
 		go func(s *http.Server, ln net.Listener) {
 			if s.TLSConfig == nil {
-				errc <- s.Serve(ln) // the CRL and /metrics: plain HTTP, as their clients expect
+				errc <- s.Serve(ln)
 				return
 			}
 			errc <- s.ServeTLS(ln, "", "")
 		}(s, listeners[i])
 	}
-	a.log.Info("certmint serving", "acme", "https://"+acmeLn.Addr().String()+"/acme/directory",
-		"admin", a.opts.AdminListen, "root_sha256", a.ca.RootFingerprint())
+	if err := a.announce(); err != nil {
+		return err
+	}
+	defer a.removeReadyFile()
 	select {
 	case <-ctx.Done():
 	case err := <-errc:
@@ -306,12 +287,8 @@ func (a *app) sweep(ctx context.Context) {
 	}
 }
 
-// baseURL is the ACME base URL for work done outside a request.
-func baseURL(o serveOptions) string {
-	_, port, _ := net.SplitHostPort(o.Listen)
-	host := o.Hostnames[0]
-	if strings.Contains(host, ":") {
-		host = "[" + host + "]"
-	}
-	return "https://" + host + ":" + port
+// baseURL is the ACME base URL for work done outside a request: the
+// first --hostname and the port of --listen (its real one when serving).
+func baseURL(o serveOptions, port string) string {
+	return "https://" + net.JoinHostPort(o.Hostnames[0], port)
 }

@@ -57,7 +57,7 @@ func newBackupCmd() *cobra.Command {
 		},
 	}
 	target.flagsOn(cmd.Flags())
-	cmd.Flags().StringVar(&out, "out", "", "the backup file to write (replaced atomically)")
+	cmd.Flags().StringVar(&out, "out", "", "the backup `FILE` to write (replaced atomically)")
 	cmd.Flags().BoolVar(&allowPlain, "allow-unencrypted-keys", false, "back up CA keys the database keeps unencrypted (the file then holds them in the clear)")
 	cmd.AddCommand(newBackupVerifyCmd())
 	return cmd

@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -122,8 +121,8 @@ func (o *caInitOptions) validate() (ca.InitOptions, error) {
 		IntermediateCert: o.intermediateCert, IntermediateKey: o.intermediateKey,
 		Constraints: nc, KMS: o.kms, Logger: newLogger("warn"),
 	}
-	if p := os.Getenv("CERTMINT_CA_PASSPHRASE"); p != "" {
-		opts.Passphrase = []byte(p)
+	if opts.Passphrase, err = caPassphrase(); err != nil {
+		return zero, err
 	}
 	return opts, nil
 }

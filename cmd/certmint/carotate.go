@@ -20,24 +20,15 @@ import (
 	"github.com/certmint/certmint/storage"
 )
 
-// caPassphrase is CERTMINT_CA_PASSPHRASE, which decrypts the root key and
-// encrypts new keys.
-func caPassphrase() []byte {
-	if p := os.Getenv("CERTMINT_CA_PASSPHRASE"); p != "" {
-		return []byte(p)
-	}
-	return nil
-}
-
 // openIssuers opens the database of --data or --db and returns its
 // issuers, recording those of --data first when the database has none
 // (a server of an older version ran on it).
-func openIssuers(ctx context.Context, t *adminTarget) (storage.Store, []ca.IssuerRecord, error) {
+func openIssuers(ctx context.Context, t *adminTarget, pass []byte) (storage.Store, []ca.IssuerRecord, error) {
 	st, err := t.open(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	recs, fromFiles, err := recordIssuers(ctx, st, t.data, caPassphrase(), "", false, newLogger("warn"))
+	recs, fromFiles, err := recordIssuers(ctx, st, t.data, pass, "", false, newLogger("warn"))
 	if fromFiles != nil {
 		fromFiles.Close()
 	}
@@ -83,7 +74,11 @@ func newCARotateCmd() *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			st, recs, err := openIssuers(ctx, &t)
+			pass, err := caPassphrase()
+			if err != nil {
+				return err
+			}
+			st, recs, err := openIssuers(ctx, &t, pass)
 			if err != nil {
 				return err
 			}
@@ -103,7 +98,7 @@ func newCARotateCmd() *cobra.Command {
 				defer os.Remove(tmp.Name())
 				defer tmp.Close()
 			}
-			res, err := ca.RotateIntermediate(ctx, st, ca.RotateOptions{Passphrase: caPassphrase(), KMS: kmsURI})
+			res, err := ca.RotateIntermediate(ctx, st, ca.RotateOptions{Passphrase: pass, KMS: kmsURI})
 			if err != nil {
 				return caError(err)
 			}
@@ -140,12 +135,16 @@ func newCARotateCmd() *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			st, _, err := openIssuers(ctx, &t)
+			pass, err := caPassphrase()
+			if err != nil {
+				return err
+			}
+			st, _, err := openIssuers(ctx, &t, pass)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			res, err := ca.RotateRoot(ctx, st, ca.RotateOptions{Passphrase: caPassphrase(), Overlap: overlap, Immediate: overlap == 0, KMS: kmsURI})
+			res, err := ca.RotateRoot(ctx, st, ca.RotateOptions{Passphrase: pass, Overlap: overlap, Immediate: overlap == 0, KMS: kmsURI})
 			if err != nil {
 				return caError(err)
 			}
@@ -199,7 +198,11 @@ func newCAStatusCmd() *cobra.Command {
 		Short: "The CA's issuers: states, validity, constraints, key location",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, recs, err := openIssuers(cmd.Context(), &t)
+			pass, err := caPassphrase()
+			if err != nil {
+				return err
+			}
+			st, recs, err := openIssuers(cmd.Context(), &t, pass)
 			if err != nil {
 				return err
 			}

@@ -78,7 +78,7 @@ func applyConfig(cmd *cobra.Command) error {
 			return usagef("%s: unknown key %q; the keys are the flag names of %q", path, k, cmd.CommandPath())
 		}
 	}
-	return nil
+	return applyDBPassword(cmd.Flags())
 }
 
 // setFlag sets a flag from text; list flags take comma-separated values.

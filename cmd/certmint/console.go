@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -80,6 +79,8 @@ func (a *app) adminHandler() http.Handler {
 		Store:            a.store,
 		CA:               a.ca,
 		ACMEDirectoryURL: a.directoryURL(),
+		RootFile:         a.rootFile(),
+		HTTP01Port:       a.opts.HTTP01Port,
 		Settings:         a.consoleSettings(),
 		Version:          version,
 		Logger:           a.log,
@@ -88,6 +89,8 @@ func (a *app) adminHandler() http.Handler {
 		NoLocalLogin:     !a.opts.Console.LocalLogin,
 		LongestValidity:  a.longestValidity(),
 		CAOps:            consoleCA{a},
+		AuditKey:         a.sealing.Key,
+		TrustDomain:      a.opts.TrustDomain,
 	})
 	if err != nil {
 		// Templates and assets are embedded, so this is a build defect;
@@ -100,15 +103,9 @@ func (a *app) adminHandler() http.Handler {
 	return h
 }
 
-// directoryURL is the ACME directory as clients reach it: the first
-// --hostname and the --listen port.
+// directoryURL is the ACME directory as clients reach it (clientURL).
 func (a *app) directoryURL() string {
-	_, port, _ := net.SplitHostPort(a.opts.Listen)
-	host := "localhost"
-	if len(a.opts.Hostnames) > 0 {
-		host = a.opts.Hostnames[0]
-	}
-	return "https://" + net.JoinHostPort(host, port) + "/acme/directory"
+	return clientURL("https", a.ln.ACME, a.opts.Hostnames) + "/acme/directory"
 }
 
 // longestValidity is the longest lifetime a certificate can get: the

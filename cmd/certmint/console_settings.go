@@ -47,6 +47,11 @@ func (a *app) consoleSettings() []web.Setting {
 	add("profile", strings.Join(sortedStrings(profiles), ", "))
 	add("default-profile", o.DefaultProf)
 	add("eab-required", strconv.FormatBool(o.EABRequired))
+	trustDomain := o.TrustDomainName
+	if trustDomain == "" {
+		trustDomain = "(none: no workload identities)"
+	}
+	add("trust-domain", trustDomain)
 	add("tos-url", o.TOS)
 	add("reuse-authz", strconv.FormatBool(o.ReuseAuthz))
 

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"slices"
 	"strings"
@@ -70,7 +71,8 @@ func newDNSPersistRecordCmd(t *adminTarget) *cobra.Command {
 				if len(o.Hostnames) == 0 {
 					o.Hostnames = []string{"localhost"}
 				}
-				server = baseURL(o)
+				_, port, _ := net.SplitHostPort(o.Listen)
+				server = baseURL(o, port)
 			}
 			base := strings.TrimSuffix(strings.TrimSuffix(server, "/"), "/acme/directory")
 			if u, err := url.Parse(base); err != nil || u.Scheme != "https" || u.Host == "" {

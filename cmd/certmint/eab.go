@@ -25,17 +25,27 @@ func newEABCmd(t *adminTarget) *cobra.Command {
 			return usagef("admin eab needs create, list or revoke (see --help)")
 		},
 	}
-	var label string
+	var label, workload string
 	var allow []string
 	var reusable bool
 	create := &cobra.Command{
 		Use:   "create",
 		Short: "Create a key; prints KID=<key id> and HMAC=<base64url key> (shown only once)",
-		Args:  noArgs,
+		Long: `Create an external account binding key; prints KID=<key id> and HMAC=<base64url
+key> (shown only once). With --workload PATH every account registered with the
+key is that workload: its certificates carry the URI SAN
+spiffe://<serve --trust-domain>/PATH beside their DNS names, and it prints
+WORKLOAD=/PATH too. A server without --trust-domain refuses to start while such
+a key is active (see docs/workload-identity.md).`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			key, mac, err := eab.NewKey(label, allow, reusable)
+			key, mac, err := eab.NewKey(eab.Spec{Label: label, Allow: allow, Reusable: reusable, Workload: workload})
+			var fe *eab.FieldError
+			if errors.As(err, &fe) {
+				return usagef("--%s: %v", fe.Field, fe.Err)
+			}
 			if err != nil {
-				return usagef("--allow: %v", err)
+				return err
 			}
 			st, err := t.open(cmd.Context())
 			if err != nil {
@@ -45,14 +55,22 @@ func newEABCmd(t *adminTarget) *cobra.Command {
 			if err := st.CreateEABKey(cmd.Context(), key); err != nil {
 				return fmt.Errorf("store the key: %w", err)
 			}
-			_ = st.AddAuditEvent(cmd.Context(), audit.Event{Actor: "cli", Action: audit.EABCreate, Target: audit.EABKey(key.ID), Detail: "label " + label})
+			detail := "label " + label
+			if key.Workload != "" {
+				detail += ", workload " + key.Workload
+			}
+			_ = st.AddAuditEvent(cmd.Context(), audit.Event{Actor: "cli", Action: audit.EABCreate, Target: audit.EABKey(key.ID), Detail: detail})
 			fmt.Fprintf(cmd.OutOrStdout(), "KID=%s\nHMAC=%s\n", key.ID, mac)
+			if key.Workload != "" {
+				fmt.Fprintf(cmd.OutOrStdout(), "WORKLOAD=%s\n", key.Workload)
+			}
 			return nil
 		},
 	}
 	create.Flags().StringVar(&label, "label", "", "a name for the key, e.g. the team it is for")
 	create.Flags().StringSliceVar(&allow, "allow", nil, "DNS suffix (payments.internal, *.payments.internal) or IP CIDR the key's accounts may order; repeatable")
 	create.Flags().BoolVar(&reusable, "reusable", false, "allow several accounts to bind with this key")
+	create.Flags().StringVar(&workload, "workload", "", "SPIFFE ID `PATH` (e.g. payments/sender) of the workload every account of this key is; its certificates name spiffe://TRUST-DOMAIN/PATH")
 
 	list := &cobra.Command{
 		Use:   "list",
@@ -64,14 +82,18 @@ func newEABCmd(t *adminTarget) *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			keys, err := st.ListEABKeys(cmd.Context(), storage.Page{Limit: 1000})
+			keys, err := st.ListEABKeys(cmd.Context(), "", storage.Page{Limit: 1000})
 			if err != nil {
 				return err
 			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "KID\tLABEL\tALLOW\tREUSABLE\tREVOKED\tUSED BY")
+			fmt.Fprintln(w, "KID\tLABEL\tALLOW\tWORKLOAD\tREUSABLE\tREVOKED\tUSED BY")
 			for _, k := range keys {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%v\t%v\t%s\n", k.ID, k.Label, k.Allow, k.Reusable, k.Revoked, k.UsedBy)
+				wl := k.Workload
+				if wl == "" {
+					wl = "-"
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%v\t%v\t%s\n", k.ID, k.Label, k.Allow, wl, k.Reusable, k.Revoked, k.UsedBy)
 			}
 			return w.Flush()
 		},

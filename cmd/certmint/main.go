@@ -48,13 +48,13 @@ func newRootCmd() *cobra.Command {
 		},
 	}
 	root.PersistentFlags().String("config", "", "YAML file with the same keys as the flags")
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
-		return usagef("%v (see --help)", err)
-	})
+	root.SetFlagErrorFunc(flagError)
 	root.AddCommand(newServeCmd(), newCACmd(), newVersionCmd())
 	for _, add := range extraCommands {
 		root.AddCommand(add())
 	}
+	addDBPasswordFlags(root)
+	guardCommands(root)
 	return root
 }
 
@@ -66,7 +66,7 @@ func newVersionCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
 		Short: "Print the version",
-		Args:  cobra.NoArgs,
+		Args:  noArgs,
 		Run: func(cmd *cobra.Command, _ []string) {
 			fmt.Fprintln(cmd.OutOrStdout(), "certmint", version)
 		},

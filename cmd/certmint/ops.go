@@ -3,10 +3,7 @@ package main
 import (
 	"crypto"
 	"crypto/x509"
-	"errors"
-	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 
 	"github.com/certmint/certmint/ca"
@@ -53,17 +50,10 @@ func (a *app) withHealth(acmeHandler http.Handler) http.Handler {
 	return c.Handler(acmeHandler)
 }
 
-// metricsServer listens on --metrics-listen and serves /metrics over plain
-// HTTP, as Prometheus scrapes by default; nil, nil when the flag is empty.
-func (a *app) metricsServer() (*http.Server, net.Listener, error) {
-	if a.opts.MetricsListen == "" {
-		return nil, nil, nil
-	}
-	ln, err := net.Listen("tcp", a.opts.MetricsListen)
-	if err != nil {
-		return nil, nil, fmt.Errorf("listen on --metrics-listen %s: %w", a.opts.MetricsListen, errors.Unwrap(err))
-	}
+// metricsServer serves /metrics on --metrics-listen over plain HTTP, as
+// Prometheus scrapes by default.
+func (a *app) metricsServer() *http.Server {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", a.metrics.Handler())
-	return a.newHTTPServer(mux, nil), ln, nil
+	return a.newHTTPServer(mux, nil)
 }

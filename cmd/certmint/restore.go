@@ -38,7 +38,7 @@ func newRestoreCmd() *cobra.Command {
 		},
 	}
 	target.flagsOn(cmd.Flags())
-	cmd.Flags().StringVar(&in, "in", "", "the backup file to restore")
+	cmd.Flags().StringVar(&in, "in", "", "the backup `FILE` to restore")
 	return cmd
 }
 
@@ -62,7 +62,10 @@ func runRestore(cmd *cobra.Command, target adminTarget, in string) (err error) {
 		}
 		defer func() { undo(err != nil) }() // err: the named result
 	}
-	passphrase := caPassphrase()
+	passphrase, err := caPassphrase()
+	if err != nil {
+		return err
+	}
 	var tokens []string
 	start := time.Now()
 	res, err := storage.Restore(cmd.Context(), dsn, bufio.NewReaderSize(f, 1<<20), storage.RestoreOptions{

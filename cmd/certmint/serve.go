@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -15,12 +16,13 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/certmint/certmint/acme/policy"
 	"github.com/certmint/certmint/acme/ratelimit"
 	"github.com/certmint/certmint/acme/validate"
 	"github.com/certmint/certmint/ca"
-	"github.com/certmint/certmint/ca/crl"
+	"github.com/certmint/certmint/storage"
 )
 
 // serveOptions is the validated configuration of `certmint serve`.
@@ -55,6 +57,7 @@ type serveOptions struct {
 	Limits          limitOptions
 	CRLListen       string
 	MetricsListen   string
+	ReadyFile       string
 	CRLURL          string
 	RateLimitsOn    bool
 	RateSpecs       map[string]*string
@@ -62,7 +65,10 @@ type serveOptions struct {
 	CAPoll          time.Duration
 	WebhookRetry    time.Duration
 	WebhookPoll     time.Duration
+	AuditSeal       auditSealOptions
 	Console         consoleOptions
+	TrustDomainName string               // --trust-domain as given
+	TrustDomain     spiffeid.TrustDomain // parsed; zero: none (identity.go)
 	// Sources says where each flag's value came from (flagSources).
 	Sources map[string]string
 }
@@ -121,6 +127,7 @@ func newServeCmd() *cobra.Command {
 	f.BoolVar(&o.NoWildcards, "no-wildcards", false, "refuse wildcard names")
 	f.DurationVar(&o.MaxValidity, "max-validity", 0, "cap on every certificate's lifetime, e.g. 720h (default: the profiles' own)")
 	f.StringVar(&o.CRLListen, "crl-listen", ":8880", "address of the plain-HTTP CRL endpoint (/crl/intermediate.crl); empty turns it off")
+	f.StringVar(&o.ReadyFile, "ready-file", "", "once serving, write the listeners' real addresses and URLs here as JSON (for scripts and tests that listen on port 0); removed on exit")
 	f.StringVar(&o.MetricsListen, "metrics-listen", "", "address of the plain-HTTP Prometheus /metrics endpoint (e.g. 127.0.0.1:9090); empty turns it off")
 	f.StringVar(&o.CRLURL, "crl-url", "", "CRL distribution point put in certificates (default http://<first --hostname>:<crl port>/crl/intermediate.crl)")
 	f.BoolVar(&o.RateLimitsOn, "rate-limits", true, "enforce the rate limits below (false turns all off, e.g. for benchmarks)")
@@ -158,6 +165,8 @@ func newServeCmd() *cobra.Command {
 	f.IntVar(&l.DBMaxConns, "db-max-conns", 20, "Postgres connection pool size")
 	f.DurationVar(&l.DBStatementTimeout, "db-statement-timeout", 10*time.Second, "Postgres statement timeout")
 	webhookFlags(cmd, &o)
+	o.AuditSeal.register(f)
+	trustDomainFlag(cmd, &o)
 	return cmd
 }
 
@@ -174,10 +183,8 @@ func (o *serveOptions) validate() error {
 	if o.Data == "" {
 		return usagef("--data must name a directory")
 	}
-	for name, addr := range map[string]string{"--listen": o.Listen, "--admin-listen": o.AdminListen} {
-		if _, _, err := net.SplitHostPort(addr); err != nil {
-			return usagef("%s %q is not host:port (e.g. :8443 or 127.0.0.1:8444)", name, addr)
-		}
+	if err := checkListenAddrs(*o); err != nil {
+		return err
 	}
 	for name, p := range map[string]int{"--http01-port": o.HTTP01Port, "--tlsalpn01-port": o.TLSALPN01Port} {
 		if p < 1 || p > 65535 {
@@ -235,19 +242,15 @@ func (o *serveOptions) validate() error {
 	if err := o.validateWebhooks(); err != nil {
 		return err
 	}
-	if o.CRLListen != "" {
-		_, port, err := net.SplitHostPort(o.CRLListen)
-		if err != nil {
-			return usagef("--crl-listen %q is not host:port (e.g. :8880)", o.CRLListen)
-		}
-		if o.CRLURL == "" {
-			host := o.Hostnames[0]
-			o.CRLURL = "http://" + net.JoinHostPort(host, port) + crl.DERPath
-		}
+	if err := o.AuditSeal.validate(o.Limits.DBStatementTimeout); err != nil {
+		return err
 	}
-	if o.MetricsListen != "" {
-		if _, _, err := net.SplitHostPort(o.MetricsListen); err != nil {
-			return usagef("--metrics-listen %q is not host:port (e.g. 127.0.0.1:9090)", o.MetricsListen)
+	if err := o.validateTrustDomain(); err != nil {
+		return err
+	}
+	if o.ReadyFile != "" {
+		if fi, err := os.Stat(filepath.Dir(o.ReadyFile)); err != nil || !fi.IsDir() {
+			return usagef("--ready-file %s: its directory %s does not exist", o.ReadyFile, filepath.Dir(o.ReadyFile))
 		}
 	}
 	if o.CRLURL != "" && !strings.HasPrefix(o.CRLURL, "http://") {
@@ -261,8 +264,8 @@ func (o *serveOptions) validate() error {
 		return usagef("--default-profile %q is not a configured profile", o.DefaultProf)
 	}
 	o.Profiles = profiles
-	if p := os.Getenv("CERTMINT_CA_PASSPHRASE"); p != "" {
-		o.Passphrase = []byte(p)
+	if o.Passphrase, err = caPassphrase(); err != nil {
+		return err
 	}
 	if o.CAPoll < 100*time.Millisecond {
 		return usagef("--ca-poll %s must be at least 100ms", o.CAPoll)
@@ -318,14 +321,11 @@ func warnUncoveredConsole(log *slog.Logger, o serveOptions) {
 		"admin_listen", o.AdminListen, "hostname", strings.Join(o.Hostnames, ","))
 }
 
-// redactDSN hides the password of a database URL in messages.
+// redactDSN hides the password of a database URL in messages; a SQLite
+// file path is shown as it is.
 func redactDSN(dsn string) string {
-	if i := strings.Index(dsn, "://"); i >= 0 {
-		if at := strings.LastIndex(dsn, "@"); at > i {
-			if colon := strings.Index(dsn[i+3:at], ":"); colon >= 0 {
-				return dsn[:i+3+colon+1] + "xxxxx" + dsn[at:]
-			}
-		}
+	if strings.Contains(dsn, "://") || strings.Contains(dsn, "=") {
+		return storage.RedactDSN(dsn)
 	}
 	return dsn
 }
@@ -347,7 +347,17 @@ func serve(parent context.Context, o serveOptions) error {
 	slog.SetDefault(log)
 	warnUncoveredConsole(log, o)
 
-	app, err := openApp(ctx, o, log)
+	// Every socket first: a bad or taken address must stop start-up
+	// before a CA, a database or a console user is written.
+	ln, err := bindListeners(o)
+	if err != nil {
+		return err
+	}
+	defer ln.close()
+	if o.CRLURL == "" && ln.CRL != nil {
+		o.CRLURL = defaultCRLURL(ln.CRL, o.Hostnames)
+	}
+	app, err := openApp(ctx, o, ln, log)
 	if err != nil {
 		return err
 	}

@@ -32,12 +32,6 @@ used: the system store (update-ca-certificates or update-ca-trust), the
 cacerts of each JDK (or $JAVA_HOME's) and the NSS databases of Chromium
 (~/.pki/nssdb) and Firefox. Each entry is named certmint-<sha256 of the root>,
 and uninstall removes only such entries.`,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) > 0 {
-				return usagef("unknown command %q for certmint trust: use install, uninstall or status", args[0])
-			}
-			return cmd.Help()
-		},
 	}
 	cmd.AddCommand(
 		trustSubcommand("install", "Trust every root of the bundle in each store", runTrustInstall),

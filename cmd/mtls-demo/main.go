@@ -12,6 +12,13 @@
 // The sender logs one line per call: "call ok" with the receiver's name and
 // the serial of the certificate it presented, and the receiver's answer,
 // which names the sender and the serial of the certificate it saw.
+//
+// --allow SPIFFE-ID (repeatable; a prefix ends in /*) authorizes peers by
+// the workload identity in their certificate, not just by the CA: the
+// receiver refuses any other caller, with a "caller refused" line naming
+// it, and the sender refuses a receiver that is not on its list.
+//
+//	mtls-demo receiver --cert-dir /etc/receiver/tls --allow spiffe://corp.example/payments/sender
 package main
 
 import (
@@ -46,6 +53,7 @@ func main() {
 	}
 }
 
+// names is a repeatable flag.
 type names []string
 
 func (n *names) String() string     { return strings.Join(*n, ",") }
@@ -54,7 +62,7 @@ func (n *names) Set(v string) error { *n = append(*n, v); return nil }
 func run(ctx context.Context, role string, args []string) error {
 	fs := flag.NewFlagSet(role, flag.ExitOnError)
 	var cfg agent.Config
-	var ns names
+	var ns, allowed names
 	fs.StringVar(&cfg.DirectoryURL, "server", "", "certmint ACME directory URL (embedded agent)")
 	fs.StringVar(&cfg.RootFile, "root", "", "PEM file with the CA root (embedded agent)")
 	fs.StringVar(&cfg.RootFingerprint, "root-fingerprint", "", "SHA-256 of the CA root, fetched and checked (embedded agent)")
@@ -68,8 +76,17 @@ func run(ctx context.Context, role string, args []string) error {
 	connect := fs.String("connect", "", "sender: connect to this host:port whatever the URL's host (no DNS needed); TLS still checks the URL's name")
 	interval := fs.Duration("interval", time.Second, "sender: time between calls")
 	count := fs.Int("count", 0, "sender: stop after this many calls (0: until stopped)")
+	fs.Var(&allowed, "allow", "accept only peers with this SPIFFE `ID` (repeatable; spiffe://TD/PATH/* for every ID below PATH): the receiver's callers, the sender's receiver")
 	_ = fs.Parse(args)
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("role", role)
+	var allow *agent.PeerAllowList
+	if len(allowed) > 0 {
+		var err error
+		if allow, err = agent.ParsePeerAllowList(allowed); err != nil {
+			fmt.Fprintln(os.Stderr, "mtls-demo: --allow: "+err.Error())
+			os.Exit(2)
+		}
+	}
 
 	var src source
 	if *certDir != "" {
@@ -95,12 +112,12 @@ func run(ctx context.Context, role string, args []string) error {
 		src = ag
 	}
 	if role == "receiver" {
-		return Receive(ctx, src, *listen, log)
+		return Receive(ctx, src, *listen, allow, log)
 	}
 	if *receiver == "" {
 		return fmt.Errorf("sender needs --receiver URL")
 	}
-	failed := Send(ctx, src, *receiver, *connect, *interval, *count, log)
+	failed := Send(ctx, src, *receiver, *connect, *interval, *count, allow, log)
 	if failed > 0 {
 		return fmt.Errorf("%d calls failed", failed)
 	}
@@ -108,18 +125,27 @@ func run(ctx context.Context, role string, args []string) error {
 }
 
 // Receive serves mutual TLS on addr until ctx ends: a client without a
-// certificate from the CA fails the handshake; others get their identity
-// back.
-func Receive(ctx context.Context, src source, addr string, log *slog.Logger) error {
+// certificate from the CA fails the handshake, and with allow set so does
+// one whose workload identity is not on the list (logged as "caller
+// refused" with its identity, names and serial); others get their
+// identity back.
+func Receive(ctx context.Context, src source, addr string, allow *agent.PeerAllowList, log *slog.Logger) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", addr, err)
 	}
+	cfg := src.ServerTLSConfig()
+	if allow != nil {
+		allow.Apply(cfg, func(e *agent.PeerRefusedError) {
+			log.Warn("caller refused", "peer_id", idOrNone(e.ID.String()), "peer_names", strings.Join(e.Names, ","),
+				"peer_serial", e.Serial, "reason", e.Reason)
+		})
+	}
 	srv := &http.Server{Handler: Handler(src), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	go func() { <-ctx.Done(); _ = srv.Close() }()
-	log.Info("receiver listening", "addr", ln.Addr().String())
-	if err := srv.Serve(tls.NewListener(ln, src.ServerTLSConfig())); err != nil && ctx.Err() == nil {
+	log.Info("receiver listening", "addr", ln.Addr().String(), "allow", allowString(allow))
+	if err := srv.Serve(tls.NewListener(ln, cfg)); err != nil && ctx.Err() == nil {
 		return err
 	}
 	return nil
@@ -138,22 +164,46 @@ func Handler(src source) http.Handler {
 	})
 }
 
-// Identity is a certificate's SANs, comma-separated.
+// Identity is a certificate's SANs, comma-separated: its SPIFFE ID (URI
+// SAN) first, when it has one, then its DNS names and IP addresses.
 func Identity(c *x509.Certificate) string {
-	ids := append([]string(nil), c.DNSNames...)
+	var ids []string
+	for _, u := range c.URIs {
+		ids = append(ids, u.String())
+	}
+	ids = append(ids, c.DNSNames...)
 	for _, ip := range c.IPAddresses {
 		ids = append(ids, ip.String())
 	}
 	return strings.Join(ids, ",")
 }
 
+func idOrNone(id string) string {
+	if id == "" {
+		return "(none)"
+	}
+	return id
+}
+
+func allowString(allow *agent.PeerAllowList) string {
+	if allow == nil {
+		return "(any certificate of the CA)"
+	}
+	return allow.String()
+}
+
 // Send calls url every interval (count times, or until ctx ends if count
 // is 0), each call on a new connection so that every call shows the
 // certificates in use at that moment, logs each answer and returns how many
-// calls failed. With connect set it dials that address for any host.
-func Send(ctx context.Context, src source, url, connect string, interval time.Duration, count int, log *slog.Logger) int {
+// calls failed. With connect set it dials that address for any host; with
+// allow set the receiver's workload identity must be on the list.
+func Send(ctx context.Context, src source, url, connect string, interval time.Duration, count int, allow *agent.PeerAllowList, log *slog.Logger) int {
 	dialer := &net.Dialer{Timeout: 5 * time.Second}
-	tr := &http.Transport{TLSClientConfig: src.ClientTLSConfig(), DisableKeepAlives: true}
+	cfg := src.ClientTLSConfig()
+	if allow != nil {
+		allow.Apply(cfg, nil)
+	}
+	tr := &http.Transport{TLSClientConfig: cfg, DisableKeepAlives: true}
 	if connect != "" {
 		tr.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
 			return dialer.DialContext(ctx, network, connect)

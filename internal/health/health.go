@@ -133,7 +133,7 @@ func (c *Checker) check(ctx context.Context) error {
 	dbCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if err := c.DB.Ping(dbCtx); err != nil {
-		return &reason{fmt.Sprintf("the database did not answer within %s", timeout), err}
+		return &reason{fmt.Sprintf("no writable database answered within %s", timeout), err}
 	}
 	if c.Issuer != nil {
 		if err := testSignature(c.Issuer()); err != nil {

@@ -1,12 +1,16 @@
 // Command demo runs the mutual-TLS scenario of the seeds on one machine
-// and exits: certmint on loopback with a short profile, a `certmint agent`
-// for receiver.demo.test and one for sender.demo.test, and mtls-demo's
-// receiver and sender on the agents' files, the sender calling the
-// receiver every few seconds. It prints one line per event (issued,
-// renewed, call ok with the peer's name and the serial it saw), stops once
-// each certificate has renewed -renewals times and calls went on
+// and exits: certmint on loopback with a short profile and a SPIFFE trust
+// domain, a `certmint agent` for receiver.demo.test and one for
+// sender.demo.test, each registered with an EAB key that binds its
+// workload identity, and mtls-demo's receiver and sender on the agents'
+// files, the sender calling the receiver every few seconds. The receiver
+// accepts only the sender's identity: a third service, batch.demo.test,
+// holds a valid certificate of the same CA with another identity, calls
+// once and is refused. It prints one line per event (issued, renewed,
+// call ok with the peer's name and the serial it saw, the refusal), stops
+// once each certificate has renewed -renewals times and calls went on
 // succeeding after that, prints a summary, and exits 0, or 1 if a call
-// failed or the renewals did not come in time.
+// failed, the intruder got through, or the renewals did not come in time.
 //
 // It needs no DNS set-up (validation reads a --validation-hosts file, the
 // sender connects to 127.0.0.1 and checks the receiver's name), no root in
@@ -19,15 +23,14 @@ package main
 import (
 	"bufio"
 	"crypto/sha256"
-	"crypto/tls"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -37,6 +40,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/certmint/certmint/tools/freeport"
 )
 
 const (
@@ -73,13 +78,15 @@ func main() {
 type event struct {
 	at       time.Duration
 	proc     string
-	kind     string // obtained, renewed, unchanged, call-ok, call-failed, warning, exited
+	kind     string // obtained, renewed, unchanged, listening, call-ok, call-failed, warning, exited
 	service  string
 	serial   string
 	expires  string
 	next     string
 	peer     string
 	peerSeen string // what the receiver saw of the sender (its serial)
+	identity string // the certificate's SPIFFE ID
+	reason   string // why a caller was refused
 	text     string
 }
 
@@ -117,46 +124,70 @@ func (d *demo) run() int {
 			return 1
 		}
 	}
-	ports, err := freePorts(6)
+	// certmint binds port 0 and reports where (--ready-file); the agents'
+	// challenge ports are told to certmint before an agent binds them, so
+	// they are reserved (tools/freeport) rather than found free and lost.
+	httpPort, err := freeport.Reserve()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		return 1
 	}
-	acmePort, adminPort, crlPort, httpPort, alpnPort, recvPort := ports[0], ports[1], ports[2], ports[3], ports[4], ports[5]
-	hosts := filepath.Join(d.dir, "hosts")
-	if err := os.WriteFile(hosts, []byte("127.0.0.1 "+receiverName+" "+senderName+"\n"), 0o644); err != nil {
+	defer httpPort.Release()
+	alpnPort, err := freeport.Reserve()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		return 1
 	}
-	data := filepath.Join(d.dir, "data")
-	server := fmt.Sprintf("https://127.0.0.1:%d/acme/directory", acmePort)
+	defer alpnPort.Release()
+	hosts := filepath.Join(d.dir, "hosts")
+	if err := os.WriteFile(hosts, []byte("127.0.0.1 "+receiverName+" "+senderName+" "+intruderName+"\n"), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		return 1
+	}
+	data, ready := filepath.Join(d.dir, "data"), filepath.Join(d.dir, "ready.json")
 	fmt.Printf("certmint demo: two services on short-lived certificates, calling each other over mutual TLS\n")
-	fmt.Printf("  server  %s, profile short=%s, names for validation from %s\n", server, shortDuration(d.o.profile), hosts)
 
-	d.spawn("certmint", certmint, "serve", "--data", data,
-		"--listen", addr(acmePort), "--admin-listen", addr(adminPort), "--crl-listen", addr(crlPort),
-		"--http01-port", strconv.Itoa(httpPort), "--tlsalpn01-port", strconv.Itoa(alpnPort),
-		"--validation-hosts", hosts, "--profile", "short="+shortDuration(d.o.profile), "--log-level", "warn")
-	fp, err := waitServer(server, filepath.Join(data, "ca", "root.pem"), 30*time.Second)
+	d.spawn("certmint", certmint, "serve", "--data", data, "--ready-file", ready,
+		"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--crl-listen", "127.0.0.1:0",
+		"--http01-port", strconv.Itoa(httpPort.N), "--tlsalpn01-port", strconv.Itoa(alpnPort.N),
+		"--validation-hosts", hosts, "--profile", "short="+shortDuration(d.o.profile), "--log-level", "warn",
+		"--trust-domain", trustDomain)
+	server, fp, err := waitServer(ready, 30*time.Second)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "demo: certmint did not start:", err)
 		return 1
 	}
+	fmt.Printf("  server  %s, profile short=%s, names for validation from %s\n", server, shortDuration(d.o.profile), hosts)
 	fmt.Printf("  root    SHA-256 %s… (each agent pins it; nothing is installed)\n", fp[:16])
 
-	// Two challenge types, so simultaneous renewals never want one port.
+	// Each service's EAB key binds its workload identity.
+	eab := map[string][]string{}
+	for _, svc := range []string{receiverName, senderName, intruderName} {
+		if eab[svc], err = d.workloadKey(certmint, data, svc); err != nil {
+			fmt.Fprintln(os.Stderr, "demo:", err)
+			return 1
+		}
+	}
 	common := []string{"agent", "--server", server, "--root-fingerprint", fp, "--profile", "short"}
-	d.spawn("agent "+receiverName, certmint, append(common, "--name", receiverName,
-		"--out", filepath.Join(d.dir, "receiver"), "--tlsalpn01-listen", addr(alpnPort))...)
-	d.spawn("agent "+senderName, certmint, append(common, "--name", senderName,
-		"--out", filepath.Join(d.dir, "sender"), "--http01-listen", addr(httpPort))...)
+	// The intruder's certificate first, once, while the ports are free.
+	if err := d.obtainOnce(certmint, append(append(common, eab[intruderName]...), "--name", intruderName,
+		"--out", filepath.Join(d.dir, "intruder"), "--http01-listen", addr(httpPort.N))); err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		return 1
+	}
+	// Two challenge types, so simultaneous renewals never want one port.
+	d.spawn("agent "+receiverName, certmint, append(append(common, eab[receiverName]...), "--name", receiverName,
+		"--out", filepath.Join(d.dir, "receiver"), "--tlsalpn01-listen", addr(alpnPort.N))...)
+	d.spawn("agent "+senderName, certmint, append(append(common, eab[senderName]...), "--name", senderName,
+		"--out", filepath.Join(d.dir, "sender"), "--http01-listen", addr(httpPort.N))...)
 
 	st := &stats{renewals: map[string]int{}, seenRecv: map[string]bool{}, seenSend: map[string]bool{}}
 	deadline := time.After(d.o.timeout)
 	interrupt := make(chan os.Signal, 1)
 	signal.Notify(interrupt, os.Interrupt, syscall.SIGTERM)
 	started := false
-	callsAfter := 0 // successful calls since both reached the renewals wanted
+	var recvURL, recvAddr string // where the receiver listens, once it says so
+	callsAfter := 0              // successful calls since both reached the renewals wanted
 	for {
 		var e event
 		select {
@@ -187,17 +218,32 @@ func (d *demo) run() int {
 			st.seenSend[e.peerSeen] = true
 		case "call-failed":
 			st.failed++
+		case "refused":
+			st.refused++
 		}
 		if !started && st.issued == 2 {
-			// Both agents wrote their files: start the services on them.
+			// Both agents wrote their files: start the receiver on them,
+			// on a port it chooses and reports ("listening" below).
 			started = true
-			d.spawn("receiver", mtls, "receiver", "--cert-dir", filepath.Join(d.dir, "receiver"), "--listen", addr(recvPort))
-			// The sender calls at once: let the receiver listen first, so
-			// a call can only fail for a reason the demo is about.
-			waitListening(addr(recvPort), 10*time.Second)
+			// Each side accepts only the other's workload identity.
+			d.spawn("receiver", mtls, "receiver", "--cert-dir", filepath.Join(d.dir, "receiver"), "--listen", "127.0.0.1:0",
+				"--allow", workloadID(senderName))
+		}
+		if e.kind == "listening" && e.proc == "receiver" {
+			// The sender calls at once, so it starts only once the
+			// receiver says it listens: a call can then only fail for a
+			// reason the demo is about. (A TCP probe instead showed up as
+			// a "TLS handshake error ... EOF" warning in the receiver.)
+			_, port, _ := net.SplitHostPort(e.text)
+			recvURL, recvAddr = fmt.Sprintf("https://%s:%s/", receiverName, port), e.text
 			d.spawn("sender", mtls, "sender", "--cert-dir", filepath.Join(d.dir, "sender"),
-				"--receiver", fmt.Sprintf("https://%s:%d/", receiverName, recvPort), "--connect", addr(recvPort),
-				"--interval", d.o.interval.String())
+				"--receiver", recvURL, "--connect", recvAddr,
+				"--interval", d.o.interval.String(), "--allow", workloadID(receiverName))
+		}
+		if e.kind == "call-ok" && !st.intruderTried {
+			// Once the sender got through, the other service tries.
+			st.intruderTried = true
+			st.intruderIn = d.intruderCalls(mtls, recvURL, recvAddr)
 		}
 		if st.renewals[receiverName] >= d.o.renewals && st.renewals[senderName] >= d.o.renewals && e.kind == "call-ok" {
 			callsAfter++
@@ -211,6 +257,10 @@ func (d *demo) run() int {
 		fmt.Println("demo: FAILED: some calls failed")
 		return 1
 	}
+	if st.intruderIn || st.refused == 0 {
+		fmt.Printf("demo: FAILED: the receiver did not refuse %s (refusals logged: %d)\n", intruderName, st.refused)
+		return 1
+	}
 	fmt.Println("demo: ok")
 	return 0
 }
@@ -220,13 +270,17 @@ type stats struct {
 	issued, ok, failed int
 	renewals           map[string]int
 	seenRecv, seenSend map[string]bool // certificate serials seen across calls
+	refused            int             // callers the receiver turned away
+	intruderTried      bool
+	intruderIn         bool // the intruder's call succeeded: the demo fails
 }
 
 func (st *stats) print(d *demo) {
 	fmt.Printf("summary: %d calls, %d ok, %d failed in %s; %s renewed %d times, %s renewed %d times; "+
-		"the sender saw %d receiver certificates and the receiver saw %d sender certificates\n",
+		"the sender saw %d receiver certificates and the receiver saw %d sender certificates; "+
+		"the receiver refused %d callers with another identity\n",
 		st.ok+st.failed, st.ok, st.failed, time.Since(d.start).Round(time.Second),
-		receiverName, st.renewals[receiverName], senderName, st.renewals[senderName], len(st.seenRecv), len(st.seenSend))
+		receiverName, st.renewals[receiverName], senderName, st.renewals[senderName], len(st.seenRecv), len(st.seenSend), st.refused)
 }
 
 // print writes one line per event.
@@ -238,9 +292,11 @@ func (d *demo) print(e event) {
 		if kind == "obtained" {
 			kind = "issued"
 		}
-		fmt.Printf("%s  %-19s %-8s serial %s  expires %s  next check %s\n", at, e.service, kind, short(e.serial), clock(e.expires), clock(e.next))
+		fmt.Printf("%s  %-19s %-8s serial %s  expires %s  next check %s  %s\n", at, e.service, kind, short(e.serial), clock(e.expires), clock(e.next), e.identity)
 	case "call-ok":
-		fmt.Printf("%s  %-19s call ok  %s presented serial %s; it saw %s serial %s\n", at, senderName, e.peer, short(e.serial), senderName, short(e.peerSeen))
+		fmt.Printf("%s  %-19s call ok  %s presented serial %s; it saw %s serial %s\n", at, senderName, dnsPart(e.peer), short(e.serial), senderName, short(e.peerSeen))
+	case "refused":
+		fmt.Printf("%s  %-19s refused  %s (%s, serial %s, a valid certificate of this CA): %s\n", at, receiverName, e.peer, e.text, short(e.serial), e.reason)
 	case "call-failed":
 		fmt.Printf("%s  %-19s CALL FAILED  %s\n", at, senderName, e.text)
 	case "warning":
@@ -277,51 +333,38 @@ func shortDuration(d time.Duration) string {
 
 func addr(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
 
-func freePorts(n int) ([]int, error) {
-	var out []int
-	var lns []net.Listener
-	defer func() {
-		for _, ln := range lns {
-			ln.Close()
+// waitServer waits for certmint's --ready-file and returns its ACME
+// directory URL and the root's SHA-256 fingerprint, as `certmint ca root`
+// prints it. The file is written once every listener serves, so no probe
+// connection is needed.
+func waitServer(readyFile string, limit time.Duration) (string, string, error) {
+	var data []byte
+	var err error
+	for end := time.Now().Add(limit); ; time.Sleep(100 * time.Millisecond) {
+		if data, err = os.ReadFile(readyFile); err == nil {
+			break
 		}
-	}()
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("find a free port: %w", err)
+		if time.Now().After(end) {
+			return "", "", fmt.Errorf("no %s in %s", readyFile, limit)
 		}
-		lns = append(lns, ln)
-		out = append(out, ln.Addr().(*net.TCPAddr).Port)
 	}
-	return out, nil
-}
-
-// waitServer waits for the directory to answer and returns the root's
-// SHA-256 fingerprint, as `certmint ca root` prints it.
-func waitServer(url, rootFile string, limit time.Duration) (string, error) {
-	// Readiness only: the agents check the root against the fingerprint.
-	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // readiness probe only
-	var last error
-	for end := time.Now().Add(limit); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
-		resp, err := client.Get(url)
-		if err != nil {
-			last = err
-			continue
-		}
-		resp.Body.Close()
-		data, err := os.ReadFile(rootFile)
-		if err != nil {
-			return "", err
-		}
-		block, _ := pem.Decode(data)
-		if block == nil {
-			return "", errors.New("no PEM in " + rootFile)
-		}
-		sum := sha256.Sum256(block.Bytes)
-		return hex.EncodeToString(sum[:]), nil
+	var ready struct {
+		DirectoryURL string `json:"directory_url"`
+		RootFile     string `json:"root_file"`
 	}
-	return "", fmt.Errorf("no answer from %s in %s: %v", url, limit, last)
+	if err := json.Unmarshal(data, &ready); err != nil {
+		return "", "", fmt.Errorf("%s: %w", readyFile, err)
+	}
+	pemData, err := os.ReadFile(ready.RootFile)
+	if err != nil {
+		return "", "", err
+	}
+	block, _ := pem.Decode(pemData)
+	if block == nil {
+		return "", "", errors.New("no PEM in " + ready.RootFile)
+	}
+	sum := sha256.Sum256(block.Bytes)
+	return ready.DirectoryURL, hex.EncodeToString(sum[:]), nil
 }
 
 // proc is one child process and its log file.
@@ -428,9 +471,12 @@ func (d *demo) tail(name string) string {
 func parseLine(proc, line string) (event, bool) {
 	f := fields(line)
 	if action, _, ok := strings.Cut(line, " names="); ok && !strings.Contains(action, "=") {
-		return event{proc: proc, kind: action, service: f["names"], serial: f["serial"], expires: f["expires"], next: f["next_check"]}, true
+		return event{proc: proc, kind: action, service: f["names"], serial: f["serial"], expires: f["expires"], next: f["next_check"],
+			identity: f["identity"]}, true
 	}
 	switch f["msg"] {
+	case "receiver listening":
+		return event{proc: proc, kind: "listening", text: f["addr"]}, true
 	case "call ok":
 		// answer: "hello sender.demo.test (serial X), this is receiver.demo.test"
 		seen := ""
@@ -440,6 +486,11 @@ func parseLine(proc, line string) (event, bool) {
 		return event{proc: proc, kind: "call-ok", peer: f["peer"], serial: f["peer_serial"], peerSeen: seen}, true
 	case "call failed":
 		return event{proc: proc, kind: "call-failed", text: f["err"]}, true
+	case "caller refused":
+		return event{proc: proc, kind: "refused", peer: f["peer_id"], text: f["peer_names"], serial: f["peer_serial"], reason: f["reason"]}, true
+	}
+	if quietHandshakeError(f["msg"]) {
+		return event{}, false
 	}
 	if f["level"] == "WARN" || f["level"] == "ERROR" || strings.HasPrefix(line, "Error") || strings.HasPrefix(line, "mtls-demo:") {
 		return event{proc: proc, kind: "warning", text: line}, true
@@ -482,15 +533,4 @@ func fields(line string) map[string]string {
 		line = rest
 	}
 	return out
-}
-
-// waitListening waits, at most limit, until something accepts TCP
-// connections on address.
-func waitListening(address string, limit time.Duration) {
-	for end := time.Now().Add(limit); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
-		if c, err := net.DialTimeout("tcp", address, time.Second); err == nil {
-			_ = c.Close()
-			return
-		}
-	}
 }

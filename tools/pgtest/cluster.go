@@ -84,10 +84,8 @@ func StartCluster() (*Cluster, error) {
 }
 
 func (c *Cluster) setup() error {
-	if c.asUser != "" {
-		if out, err := exec.Command("chown", c.asUser, c.dir).CombinedOutput(); err != nil {
-			return fmt.Errorf("pgtest: chown %s: %v: %s", c.dir, err, out)
-		}
+	if err := c.chown(); err != nil {
+		return err
 	}
 	if err := c.run("initdb", "-D", c.dataDir(), "-U", "postgres", "-A", "trust",
 		"-E", "UTF8", "--locale=C", "--no-sync"); err != nil {
@@ -111,6 +109,17 @@ func (c *Cluster) setup() error {
 		}
 	}
 	return err
+}
+
+// chown gives the temporary directory to the server's OS user.
+func (c *Cluster) chown() error {
+	if c.asUser == "" {
+		return nil
+	}
+	if out, err := exec.Command("chown", c.asUser, c.dir).CombinedOutput(); err != nil {
+		return fmt.Errorf("pgtest: chown %s: %v: %s", c.dir, err, out)
+	}
+	return nil
 }
 
 // appendConf appends settings as the server's user; later lines win, so
