@@ -28,8 +28,8 @@ import (
 //     blocks no writer (the WAL grows until the backup ends instead of
 //     being checkpointed). VACUUM INTO would also give a consistent copy,
 //     but writes the whole database once more before it can be read: on
-//     1,000,000 certificates it took 24 s and 4.1 GiB of disk before the
-//     first row, where the whole streamed backup takes 41 s and no
+//     1,000,000 certificates it took 15 s and 4.1 GiB of disk before the
+//     first row, where the whole streamed backup takes 31 s and no
 //     temporary space (BENCHMARKS.md).
 //
 // The tables come from the live schema, not from a list kept here, so a
