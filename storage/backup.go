@@ -106,9 +106,6 @@ func isPostgresDSN(dsn string) bool {
 	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
 }
 
-// Engine is "sqlite" or "postgres".
-func (s *Snapshot) Engine() string { return s.engine }
-
 // Close ends the read transaction and closes the database.
 func (s *Snapshot) Close() error {
 	if s.tx != nil {
