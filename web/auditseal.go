@@ -27,7 +27,7 @@ type chainCheck struct {
 	mu      sync.Mutex
 	running bool
 	done    chan struct{} // closed when the running check finishes
-	at      time.Time
+	at      time.Time     // when the newest check finished, failed or not
 	report  *auditchain.Report
 	err     error
 }
@@ -37,7 +37,7 @@ type chainStatus struct {
 	Last     *auditchain.Seal
 	Report   *auditchain.Report
 	Err      error
-	At       time.Time // when Report was made; zero while none exists
+	At       time.Time // when the newest check finished; zero before the first
 	Checking bool
 }
 
@@ -50,7 +50,7 @@ func (s *server) auditChain(ctx context.Context) (chainStatus, error) {
 	}
 	c := &s.chain
 	c.mu.Lock()
-	if !c.running && (c.report == nil || s.now().Sub(c.at) >= chainCheckEvery) {
+	if !c.running && (c.at.IsZero() || s.now().Sub(c.at) >= chainCheckEvery) {
 		c.running, c.done = true, make(chan struct{})
 		go s.verifyChain()
 	}
@@ -87,7 +87,8 @@ func (s *server) verifyChain() {
 	defer c.mu.Unlock()
 	c.running, c.at = false, s.now()
 	if err != nil {
-		c.err = err
+		// Not the previous verdict: the page would show it as checked now.
+		c.report, c.err = nil, err
 	} else {
 		c.report, c.err = &rep, nil
 	}

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"strings"
@@ -56,4 +57,40 @@ func section(body string) string {
 		return body[i:min(len(body), i+1200)]
 	}
 	return body
+}
+
+// failingSeals is a store whose seals cannot be read.
+type failingSeals struct{ Store }
+
+func (failingSeals) AuditSeals(context.Context, int64, int) ([]auditchain.Seal, error) {
+	return nil, errors.New("database unavailable")
+}
+
+// TestAuditChainCheckFails: a check that fails replaces the previous
+// verdict, which the page would otherwise show as checked just now.
+func TestAuditChainCheckFails(t *testing.T) {
+	f := newFixture(t)
+	settled := func() chainStatus {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			st, err := f.srv.auditChain(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !st.Checking {
+				return st
+			}
+		}
+		t.Fatal("the check never finished")
+		return chainStatus{}
+	}
+	if st := settled(); st.Report == nil || !st.Report.OK() {
+		t.Fatalf("first check: %+v, want an intact (empty) chain", st)
+	}
+	f.srv.store = failingSeals{f.srv.store}
+	f.srv.now = func() time.Time { return time.Now().Add(2 * chainCheckEvery) }
+	f.srv.auditChain(context.Background()) // starts a new check
+	if st := settled(); st.Report != nil || st.Err == nil {
+		t.Fatalf("after a failed check: report %+v, err %v; want no verdict and the error", st.Report, st.Err)
+	}
 }

@@ -50,6 +50,12 @@ func (t *adminTarget) open(ctx context.Context) (storage.Store, error) {
 		if _, err := os.Stat(dsn); err != nil {
 			return nil, usagef("no database at %s; run `certmint serve --data %s` once first, or give --db", dsn, t.data)
 		}
+	} else if path := strings.TrimPrefix(dsn, "sqlite:"); !isPostgres(dsn) {
+		// The same for a SQLite --db: `audit verify` on a mistyped path
+		// would otherwise create an empty database and call it intact.
+		if _, err := os.Stat(path); err != nil {
+			return nil, usagef("no database at %s; give the --db of a server that ran, or --data", path)
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()

@@ -346,3 +346,79 @@ func TestDeletedSeals(t *testing.T) {
 		t.Fatalf("middle seal deleted: %+v", rep.First)
 	}
 }
+
+// TestStrippedMACs: clearing the MACs of a keyed chain (the hashes need
+// no key) must not turn it back into a plain chain that passes a check
+// made with the passphrase, also when the salt was deleted as well.
+func TestStrippedMACs(t *testing.T) {
+	key := testKey()
+	st, _, _, _ := sealedLog(t, key)
+	st.seals[0].MAC = ""
+	if rep := verify(t, st, Options{}); !rep.OK() {
+		t.Fatalf("plain check of the stripped chain: %v; without the passphrase it is a plain chain", rep.First)
+	}
+	for name, o := range map[string]Options{"key": {Key: key}, "salt-missing": {SaltMissing: true}} {
+		if rep := verify(t, st, o); rep.OK() || rep.First.Kind != Broken || rep.First.Seal != 1 {
+			t.Errorf("%s: MACs stripped, first problem %+v, want seal 1", name, rep.First)
+		}
+	}
+}
+
+// TestKeyingAQuietLog: a replica given the passphrase keys an unkeyed
+// chain at once, with an empty seal if no entry is waiting, so a check
+// with the passphrase passes without waiting for the next entry.
+func TestKeyingAQuietLog(t *testing.T) {
+	key := testKey()
+	st, _, c, _ := sealedLog(t, nil)
+	c.t = c.t.Add(2 * time.Minute) // the two young entries settle
+	s := newSealer(st, c, key)
+	if n, err := s.Once(context.Background()); n != 1 || err != nil {
+		t.Fatalf("Once: %d, %v", n, err)
+	}
+	c.t = c.t.Add(time.Minute) // nothing new
+	if n, err := s.Once(context.Background()); n != 0 || err != nil {
+		t.Fatalf("Once on a keyed, quiet log: %d, %v; want no seal", n, err)
+	}
+
+	st, _, c, _ = sealedLog(t, nil)
+	c.t = c.t.Add(2 * time.Minute)
+	if n, err := newSealer(st, c, nil).Once(context.Background()); n != 1 || err != nil {
+		t.Fatalf("Once: %d, %v", n, err)
+	}
+	if rep := verify(t, st, Options{Key: key}); rep.OK() {
+		t.Fatal("an unkeyed chain passed a check with the passphrase")
+	}
+	c.t = c.t.Add(time.Minute)
+	if n, err := newSealer(st, c, key).Once(context.Background()); n != 1 || err != nil {
+		t.Fatalf("Once with the key on a quiet unkeyed log: %d, %v; want one empty keyed seal", n, err)
+	}
+	last := st.seals[len(st.seals)-1]
+	if last.Count != 0 || last.MAC == "" {
+		t.Fatalf("last seal %+v, want an empty keyed one", last)
+	}
+	if rep := verify(t, st, Options{Key: key}); !rep.OK() || rep.Unsealed != 0 {
+		t.Fatalf("report %+v (first %v), want OK", rep, rep.First)
+	}
+}
+
+// TestKeylessStandsDown: a replica without the key that meets a keyed
+// chain stops asking for the lease, which would otherwise stay with it
+// and leave the chain unsealed for as long as it runs.
+func TestKeylessStandsDown(t *testing.T) {
+	key := testKey()
+	st, s1, c, _ := sealedLog(t, key)
+	c.t = c.t.Add(2 * time.Minute)
+	s2 := newSealer(st, c, nil)
+	s2.Holder = "r2"
+	st.lease = "r2"
+	if _, err := s2.Once(context.Background()); err == nil {
+		t.Fatal("keyless sealer on a keyed chain: no error")
+	}
+	st.lease = "" // r2's lease lapses
+	if _, err := s2.Once(context.Background()); err == nil || st.lease != "" {
+		t.Fatalf("second run of the keyless sealer: %v, lease %q; want it to stand down", err, st.lease)
+	}
+	if n, err := s1.Once(context.Background()); n != 1 || err != nil {
+		t.Fatalf("the keyed replica after r2 stood down: %d, %v", n, err)
+	}
+}

@@ -74,7 +74,10 @@ type Sealer struct {
 	// the chain shorter, or that seal changed, seals were deleted or
 	// rewritten, and sealing again would bless what was done to the
 	// entries they covered.
-	seen   *Seal
+	seen *Seal
+	// broken stops sealing for good: the chain was tampered with, or it
+	// is keyed and this replica has no key. Either way Once returns
+	// before taking the lease, so it lapses to a replica that can seal.
 	broken error
 }
 
@@ -133,7 +136,8 @@ func (s *Sealer) Once(ctx context.Context) (int, error) {
 			return written, err
 		}
 		if s.Key == nil && last != nil && last.MAC != "" {
-			return written, errors.New("the audit chain is keyed and this replica has no CERTMINT_CA_PASSPHRASE; it leaves sealing to one that has")
+			s.broken = errors.New("the audit chain is keyed and this replica has no CERTMINT_CA_PASSPHRASE; it leaves sealing to one that has")
+			return written, s.broken
 		}
 		seal, full, err := s.next(ctx, last, cut)
 		if err != nil || seal == nil {
@@ -157,7 +161,9 @@ func (s *Sealer) Once(ctx context.Context) (int, error) {
 
 // next builds the seal after last covering the entries up to cut, at
 // most batch of them; full reports that more may be waiting. No entries:
-// no seal.
+// no seal, except the first keyed one after unkeyed seals, so that a
+// quiet log becomes keyed at once (Verify with the passphrase wants the
+// newest seal to carry a MAC).
 func (s *Sealer) next(ctx context.Context, last *Seal, cut string) (seal *Seal, full bool, err error) {
 	var after, prev string
 	var seq int64 = 1
@@ -168,8 +174,11 @@ func (s *Sealer) next(ctx context.Context, last *Seal, cut string) (seal *Seal, 
 		return nil, false, nil
 	}
 	entries, err := s.Store.AuditEntries(ctx, after, cut, batch)
-	if err != nil || len(entries) == 0 {
+	if err != nil {
 		return nil, false, err
+	}
+	if len(entries) == 0 && (s.Key == nil || last == nil || last.MAC != "") {
+		return nil, false, nil
 	}
 	upto := cut
 	if full = len(entries) == batch; full {

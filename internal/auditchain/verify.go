@@ -113,6 +113,16 @@ func Verify(ctx context.Context, r Reader, o Options) (Report, error) {
 			break
 		}
 	}
+	// The MAC check above only bites on seals that carry a MAC, so
+	// without this rule clearing the mac column (and recomputing the
+	// hashes, which need no key) would turn a keyed chain back into a
+	// plain one that passes. A keyed sealer never leaves the newest seal
+	// unkeyed (it seals an empty range to key an unkeyed chain), so a
+	// caller holding the passphrase can demand that it carries one.
+	if (o.Key != nil || o.SaltMissing) && rep.Last != nil && rep.Last.MAC == "" {
+		rep.add(Problem{Kind: Broken, Seal: rep.Last.Seq, Detail: "it carries no MAC although CERTMINT_CA_PASSPHRASE was given: " +
+			"the MACs were stripped, or no replica with the passphrase has sealed since (verify without it checks the plain chain)"})
+	}
 	for seq := range o.Anchors {
 		if seq > prevSeq {
 			rep.add(Problem{Kind: Broken, Seal: seq, Detail: fmt.Sprintf("anchored, but the chain ends at seal %d: later seals were deleted", prevSeq)})
