@@ -140,16 +140,28 @@ func allDigits(s string) bool {
 // uLabelAdvice says why a non-ASCII DNS identifier is refused. RFC 8555
 // §7.1.4 wants IDNs as A-labels; when the value is a valid IDN in U-label
 // form, the advice names its A-label, so the client knows what to send.
-// The A-label is computed without any mapping (no case folding), so a
-// look-alike such as U+212A KELVIN SIGN is never turned into a name the
-// client did not write.
+// The A-label is computed without Unicode mapping (no case folding), so
+// a look-alike such as U+212A KELVIN SIGN is never turned into a name the
+// client did not write. ASCII letters are lowercased first, as
+// ParseIdentifier does for ASCII names: without that, "Bücher.test" was
+// told it is no valid internationalized domain name at all.
 func uLabelAdvice(value string) string {
-	prefix, rest := "", value
-	if r, ok := strings.CutPrefix(value, "*."); ok {
+	prefix, rest := "", asciiLower(value)
+	if r, ok := strings.CutPrefix(rest, "*."); ok {
 		prefix, rest = "*.", r
 	}
 	if ascii, err := idna.Registration.ToASCII(rest); err == nil && checkDNSName(ascii) == "" {
 		return "identifiers are A-labels (RFC 8555 §7.1.4); send " + prefix + ascii
 	}
 	return "it is not ASCII, and not a valid internationalized domain name either"
+}
+
+// asciiLower lowercases A-Z only; every other rune stays as it is.
+func asciiLower(s string) string {
+	return strings.Map(func(r rune) rune {
+		if 'A' <= r && r <= 'Z' {
+			return r + ('a' - 'A')
+		}
+		return r
+	}, s)
 }

@@ -28,6 +28,7 @@ var identifierForms = []struct {
 	{name: "fail/bidi-rule-across-labels", id: Identifier{"dns", "1abc.xn--4dbrk0ce.test"}, why: "RFC 5893 bidi rule"},
 	{name: "fail/u-label", id: Identifier{"dns", "bücher.test"}, why: "send xn--bcher-kva.test", authz: true},
 	{name: "fail/u-label-wildcard", id: Identifier{"dns", "*.bücher.test"}, why: "send *.xn--bcher-kva.test"},
+	{name: "fail/u-label-upper-case-ascii", id: Identifier{"dns", "Bücher.TEST"}, why: "send xn--bcher-kva.test"},
 	{name: "fail/invalid-u-label", id: Identifier{"dns", "a\u00a0b.test"}, why: "not a valid internationalized domain name", authz: true},
 	{name: "fail/kelvin-sign", id: Identifier{"dns", "\u212aelvin.test"}, why: "not a valid internationalized domain name"},
 	{name: "fail/numeric-last-label", id: Identifier{"dns", "0x7f.0.0.1"}, why: "last label is all digits", authz: true},

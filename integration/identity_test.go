@@ -145,7 +145,7 @@ func TestWorkloadIdentityBadInput(t *testing.T) {
 			t.Errorf("--workload %.40q: exit %d, stdout %q, stderr %q; want exit 2 and one line naming the flag", bad, code, out, stderr)
 		}
 	}
-	for _, bad := range []string{"Corp.Example", "corp.example:8443", "spiffe://corp.example", "corp example"} {
+	for _, bad := range []string{"Corp.Example", "corp.example:8443", "spiffe://corp.example", "corp example", "corp..example", "corp.example."} {
 		_, stderr, code := runCLI(t, nil, "serve", "--data", t.TempDir(), "--trust-domain", bad)
 		if code != 2 || strings.Count(strings.TrimSpace(stderr), "\n") != 0 || !strings.Contains(stderr, "--trust-domain") {
 			t.Errorf("--trust-domain %q: exit %d, stderr %q; want exit 2 and one line", bad, code, stderr)

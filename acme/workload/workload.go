@@ -33,7 +33,12 @@ var ErrNoTrustDomain = errors.New("the server has no SPIFFE trust domain; start 
 
 // ParseTrustDomain reads a trust domain name such as "corp.example". A
 // SPIFFE ID in its place is refused rather than cut down to its host, so
-// a typo in a path cannot quietly become the trust domain.
+// a typo in a path cannot quietly become the trust domain. So is a name
+// with an empty label (".corp", "corp.", "corp..example"): go-spiffe's
+// charset allows it, but the name becomes the host of every certificate's
+// URI SAN, which RFC 5280 §4.2.1.6 wants a fully qualified domain name,
+// and Go's x509.ParseCertificate refuses such a certificate outright, so
+// every workload finalize would fail after signing.
 func ParseTrustDomain(name string) (spiffeid.TrustDomain, error) {
 	switch {
 	case name == "":
@@ -42,6 +47,8 @@ func ParseTrustDomain(name string) (spiffeid.TrustDomain, error) {
 		return spiffeid.TrustDomain{}, errors.New("give the trust domain name only (e.g. corp.example), not a URI")
 	case len(name) > MaxTrustDomainLength:
 		return spiffeid.TrustDomain{}, fmt.Errorf("the trust domain name has %d bytes; at most %d are allowed (SPIFFE-ID §2.3)", len(name), MaxTrustDomainLength)
+	case strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".") || strings.Contains(name, ".."):
+		return spiffeid.TrustDomain{}, errors.New("the trust domain name has an empty label (a leading, trailing or doubled dot); certificates name it as a host (RFC 5280 §4.2.1.6)")
 	}
 	td, err := spiffeid.TrustDomainFromString(name)
 	if err != nil {

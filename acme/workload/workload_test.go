@@ -1,7 +1,13 @@
 package workload
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"errors"
+	"math/big"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -67,6 +73,10 @@ func TestParseTrustDomain(t *testing.T) {
 		{"fail/space", "corp example", false},
 		{"fail/percent", "corp%2eexample", false},
 		{"fail/too-long", strings.Repeat("a", MaxTrustDomainLength+1), false},
+		// go-spiffe takes these; Go's x509 refuses a URI SAN with that host.
+		{"fail/leading-dot", ".corp.example", false},
+		{"fail/trailing-dot", "corp.example.", false},
+		{"fail/empty-label", "corp..example", false},
 		{"ok/longest", strings.Repeat("a", MaxTrustDomainLength), true},
 	}
 	for _, tc := range cases {
@@ -78,7 +88,32 @@ func TestParseTrustDomain(t *testing.T) {
 			if tc.ok && td.Name() != tc.in {
 				t.Fatalf("trust domain %q, want %q", td.Name(), tc.in)
 			}
+			if tc.ok {
+				parsesAsURISAN(t, "spiffe://"+tc.in+"/a")
+			}
 		})
+	}
+}
+
+// parsesAsURISAN checks that a certificate whose URI SAN is uri can be
+// read back by Go's x509, as every Go receiver must.
+func parsesAsURISAN(t *testing.T, uri string) {
+	t.Helper()
+	u, err := url.Parse(uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), URIs: []*url.URL{u}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := x509.ParseCertificate(der); err != nil {
+		t.Fatalf("a certificate naming %s cannot be parsed: %v", uri, err)
 	}
 }
 

@@ -36,7 +36,7 @@ func TestTrustDomainFlag(t *testing.T) {
 	if got := serve.Flags().Lookup("trust-domain").Value.String(); got != "corp.example" {
 		t.Fatalf("--trust-domain from the file = %q", got)
 	}
-	for _, bad := range []string{"Corp.Example", "spiffe://corp.example", "corp.example/payments", "corp example"} {
+	for _, bad := range []string{"Corp.Example", "spiffe://corp.example", "corp.example/payments", "corp example", "corp..example"} {
 		o := serveOptions{TrustDomainName: bad}
 		var ue *usageError
 		if err := o.validateTrustDomain(); !errors.As(err, &ue) || !strings.Contains(err.Error(), "--trust-domain") {
