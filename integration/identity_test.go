@@ -139,11 +139,14 @@ func TestWorkloadIdentityLego(t *testing.T) {
 func TestWorkloadIdentityBadInput(t *testing.T) {
 	s := StartServer(t, ServerOptions{})
 	for _, bad := range []string{"payments//sender", "payments/./sender", "payments/../admin", "payments/s%65nder",
-		"payments/sender!", "payments/sender/", strings.Repeat("a", 2050)} {
+		"payments/sender!", "payments/sender/", strings.Repeat("a", 2050), "", " "} {
 		out, stderr, code := runCLI(t, nil, "admin", "eab", "create", "--data", s.Data, "--workload", bad)
 		if code != 2 || strings.Count(strings.TrimSpace(stderr), "\n") != 0 || !strings.Contains(stderr, "--workload") || out != "" {
 			t.Errorf("--workload %.40q: exit %d, stdout %q, stderr %q; want exit 2 and one line naming the flag", bad, code, out, stderr)
 		}
+	}
+	if out, stderr, code := runCLI(t, nil, "admin", "eab", "list", "--data", s.Data); code != 0 || strings.Contains(out, "payments") {
+		t.Errorf("after refused creates, admin eab list: exit %d, %q %q; want no key written", code, out, stderr)
 	}
 	for _, bad := range []string{"Corp.Example", "corp.example:8443", "spiffe://corp.example", "corp example", "corp..example", "corp.example."} {
 		_, stderr, code := runCLI(t, nil, "serve", "--data", t.TempDir(), "--trust-domain", bad)

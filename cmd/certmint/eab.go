@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -39,6 +40,12 @@ WORKLOAD=/PATH too. A server without --trust-domain refuses to start while such
 a key is active (see docs/workload-identity.md).`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// eab.NewKey reads a blank workload as "none", which is right
+			// for the console's optional field; a --workload given blank
+			// on the command line is a mistake, not a key without one.
+			if cmd.Flags().Changed("workload") && strings.TrimSpace(workload) == "" {
+				return usagef("--workload is empty; give a path such as payments/sender, or leave the flag out for a key without a workload")
+			}
 			key, mac, err := eab.NewKey(eab.Spec{Label: label, Allow: allow, Reusable: reusable, Workload: workload})
 			var fe *eab.FieldError
 			if errors.As(err, &fe) {
