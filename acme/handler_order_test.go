@@ -268,6 +268,24 @@ func TestHandlerNewOrder(t *testing.T) {
 				return e.post(t, a, newOrderPath, orderOf("b.test"))
 			},
 			check: wantRetryAfter},
+		{name: "ok/refused-orders-use-no-rate-limit-token", status: http.StatusCreated,
+			opts: []func(*Config){withLimits(func(l *ratelimit.Config) {
+				l.NewOrderPerAccount = ratelimit.Rule{Name: "newOrder/account", Limit: 1, Window: time.Hour}
+			})},
+			run: func(t *testing.T, e *env) *resp {
+				a := e.register(t)
+				bad := []map[string]any{
+					{"identifiers": idents("a.test"), "profile": "nonesuch"},
+					{"identifiers": idents("a.test"), "notAfter": "2026-13-01T00:00:00Z"},
+				}
+				for _, payload := range bad {
+					if r := e.post(t, a, newOrderPath, payload); r.code != http.StatusBadRequest {
+						t.Fatalf("bad newOrder %v: %d %s", payload, r.code, r.body)
+					}
+				}
+				return e.post(t, a, newOrderPath, orderOf("a.test"))
+			},
+			check: wantOrder(StatusPending, 1)},
 		{name: "fail/store-unavailable", status: http.StatusServiceUnavailable, problem: "serverInternal",
 			run: func(t *testing.T, e *env) *resp {
 				a := e.register(t)

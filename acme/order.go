@@ -35,9 +35,6 @@ func (s *Server) newOrder(c echo.Context, r *request) error {
 	if _, err := s.workloadID(c.Request().Context(), r.account); err != nil {
 		return err
 	}
-	if err := s.allowOrder(c, r.account.ID); err != nil {
-		return err
-	}
 	profile := req.Profile
 	if profile == "" {
 		profile = s.cfg.DefaultProfile
@@ -60,6 +57,11 @@ func (s *Server) newOrder(c echo.Context, r *request) error {
 		if replaced, err = s.checkReplaces(c, req.Replaces, r.account.ID, idents); err != nil {
 			return err
 		}
+	}
+	// The rate limit comes after every check of the request itself, so
+	// that a refused order uses up no token (bad input changes nothing).
+	if err := s.allowOrder(c, r.account.ID); err != nil {
+		return err
 	}
 	order := &Order{
 		ID:          NewID(),
