@@ -252,7 +252,10 @@ func openBackupReader(r io.Reader) (*backupReader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: not a certmint backup (%v)", ErrBackupDamaged, err)
 	}
-	gz.Multistream(false) // anything after the one gzip stream is damage
+	// gzip stays multistream: after the backup's one stream it reads on,
+	// so bytes appended to the file are an error or data after the
+	// manifest (checkManifest), never silently ignored as they would be
+	// with Multistream(false), which stops at the first stream's end.
 	br := &backupReader{gz: gz, br: bufio.NewReaderSize(gz, 1<<16), content: sha256.New()}
 	line, err := br.readLine()
 	if err != nil {
