@@ -13,7 +13,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // TestBackupFileChecks: the passphrase rule, and `backup verify` on a
@@ -303,4 +305,48 @@ func gunzip(t *testing.T, data []byte) string {
 		t.Fatal(err)
 	}
 	return string(plain)
+}
+
+// TestBackupInterrupted: Ctrl-C (or the SIGTERM of a cron or systemd
+// timeout) in the middle of a backup leaves nothing beside --out: the
+// temporary file holds the CA keys, and the command's failure path, not
+// the signal's default, must remove it.
+func TestBackupInterrupted(t *testing.T) {
+	s := StartServer(t, ServerOptions{Env: passEnv})
+	s.Stop()
+	db, err := sql.Open("sqlite", filepath.Join(s.Data, "certmint.db")+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	// Enough rows that the backup is still writing when the signal comes.
+	if _, err := db.Exec(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000000)
+		INSERT INTO used_nonces (nonce, expires) SELECT printf('%064d', i), '2031-01-01 00:00:00+00:00' FROM n`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	for _, sig := range []os.Signal{os.Interrupt, syscall.SIGTERM} {
+		dir := t.TempDir()
+		cmd := exec.Command(binary, "backup", "--data", s.Data, "--out", filepath.Join(dir, "certmint.backup"))
+		var errb bytes.Buffer
+		cmd.Stderr = &errb
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if ents, _ := os.ReadDir(dir); len(ents) > 0 {
+				break
+			}
+		}
+		_ = cmd.Process.Signal(sig)
+		_ = cmd.Wait()
+		ents, _ := os.ReadDir(dir)
+		if len(ents) != 0 {
+			var names []string
+			for _, e := range ents {
+				names = append(names, e.Name())
+			}
+			t.Errorf("%v during the backup left %v beside --out (exit %d: %s)", sig, names, cmd.ProcessState.ExitCode(), errb.String())
+		}
+	}
 }

@@ -212,7 +212,7 @@ func (s *Snapshot) writeTable(tx *gorm.DB, bw *backupWriter, table string, progr
 	if err := bw.beginTable(table, cols); err != nil {
 		return nil, err
 	}
-	created := slices.IndexFunc(cols, func(c column) bool { return c.Name == "created_at" && c.Kind == kindTime })
+	created := createdAtColumn(cols)
 	var newest *time.Time
 	vals := make([]any, len(cols))
 	ptrs := make([]any, len(cols))
@@ -226,12 +226,7 @@ func (s *Snapshot) writeTable(tx *gorm.DB, bw *backupWriter, table string, progr
 		if err := bw.row(vals); err != nil {
 			return nil, err
 		}
-		if created >= 0 {
-			if t, ok := vals[created].(time.Time); ok && (newest == nil || t.After(*newest)) {
-				t = t.UTC()
-				newest = &t
-			}
-		}
+		newest = newerCreatedAt(newest, created, vals)
 		if progress != nil && bw.rows%progressEvery == 0 {
 			progress(table, bw.rows, false)
 		}
@@ -247,6 +242,35 @@ func (s *Snapshot) writeTable(tx *gorm.DB, bw *backupWriter, table string, progr
 		progress(table, sum.Rows, true)
 	}
 	return newest, nil
+}
+
+// createdAtColumn is the index of a section's created_at time column, or
+// -1: the summary's newest certificate is the latest of its values.
+func createdAtColumn(cols []column) int {
+	return slices.IndexFunc(cols, func(c column) bool { return c.Name == "created_at" && c.Kind == kindTime })
+}
+
+// newerCreatedAt returns the later of newest and the row's created_at,
+// read as the backup encodes it (appendValue), so the writer and
+// VerifyBackup, which sees the decoded value, agree on every row.
+func newerCreatedAt(newest *time.Time, created int, vals []any) *time.Time {
+	if created < 0 {
+		return newest
+	}
+	var t time.Time
+	switch v := vals[created].(type) {
+	case time.Time:
+		t = v
+	case string:
+		t, _ = parseStoredTime(v)
+	case []byte:
+		t, _ = parseStoredTime(string(v))
+	}
+	if t.IsZero() || (newest != nil && !t.After(*newest)) {
+		return newest
+	}
+	t = t.UTC()
+	return &t
 }
 
 // columnKinds maps the result's column types onto the neutral kinds.

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/certmint/certmint/ca"
@@ -252,7 +254,10 @@ func openBackupReader(r io.Reader) (*backupReader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: not a certmint backup (%v)", ErrBackupDamaged, err)
 	}
-	gz.Multistream(false) // anything after the one gzip stream is damage
+	// gzip stays multistream: after the backup's one stream it reads on,
+	// so bytes appended to the file are an error or data after the
+	// manifest (checkManifest), never silently ignored as they would be
+	// with Multistream(false), which stops at the first stream's end.
 	br := &backupReader{gz: gz, br: bufio.NewReaderSize(gz, 1<<16), content: sha256.New()}
 	line, err := br.readLine()
 	if err != nil {
@@ -343,7 +348,7 @@ func (r *backupReader) checkManifest(m *Manifest) error {
 		}
 	}
 	h := r.header
-	if m.Format != h.Format || m.Version != h.Version || m.Engine != h.Engine || m.Schema != h.Schema ||
+	if m.Format != h.Format || m.Version != h.Version || m.Certmint != h.Certmint || m.Engine != h.Engine || m.Schema != h.Schema ||
 		!m.Created.Equal(h.Created) || fmt.Sprint(m.Migrations) != fmt.Sprint(h.Migrations) {
 		return fmt.Errorf("%w: the manifest does not match the header", ErrBackupDamaged)
 	}
@@ -418,22 +423,67 @@ func (t *tableSection) skip() error { return t.each(func([]any) error { return n
 
 // VerifyBackup reads a whole backup, decoding every row and checking every
 // checksum, and returns its manifest. A backup that is not whole and
-// unchanged is ErrBackupDamaged.
+// unchanged is ErrBackupDamaged. No checksum covers the manifest's
+// summary (what `backup verify` prints: the issuers and where their keys
+// are), so it is derived again from the rows and must match.
 func VerifyBackup(r io.Reader) (*Manifest, error) {
 	br, err := openBackupReader(r)
 	if err != nil {
 		return nil, err
 	}
+	var (
+		issuers []ca.IssuerRecord
+		newest  *time.Time
+	)
 	for {
 		sec, err := br.nextTable()
 		if err != nil {
 			return nil, err
 		}
 		if sec == nil {
-			return br.manifest, nil
+			break
 		}
-		if err := sec.skip(); err != nil {
+		switch sec.Name {
+		case (issuerRow{}).TableName():
+			err = sec.each(func(vals []any) error {
+				issuers = append(issuers, issuerFromValues(sec.Columns, vals))
+				return nil
+			})
+		case (certificateRow{}).TableName():
+			created := createdAtColumn(sec.Columns)
+			err = sec.each(func(vals []any) error {
+				newest = newerCreatedAt(newest, created, vals)
+				return nil
+			})
+		default:
+			err = sec.skip()
+		}
+		if err != nil {
 			return nil, err
 		}
 	}
+	m := br.manifest
+	if !sameSummary(m.Summary, BackupSummary{Issuers: summarizeIssuers(issuers), NewestCertificate: newest}) {
+		return nil, fmt.Errorf("%w: the manifest's summary does not match the rows (the file was changed after it was written)", ErrBackupDamaged)
+	}
+	return m, nil
+}
+
+// sameSummary compares two summaries; the issuers in any order (the
+// writer lists them by age, the table section in the database's order).
+func sameSummary(a, b BackupSummary) bool {
+	if (a.NewestCertificate == nil) != (b.NewestCertificate == nil) ||
+		(a.NewestCertificate != nil && !a.NewestCertificate.Equal(*b.NewestCertificate)) {
+		return false
+	}
+	if len(a.Issuers) != len(b.Issuers) {
+		return false
+	}
+	canon := func(s []BackupIssuer) string {
+		s = slices.Clone(s)
+		slices.SortFunc(s, func(x, y BackupIssuer) int { return strings.Compare(x.ID, y.ID) })
+		b, _ := json.Marshal(s)
+		return string(b)
+	}
+	return len(a.Issuers) == 0 || canon(a.Issuers) == canon(b.Issuers)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -138,9 +139,7 @@ func restoreSQLite(ctx context.Context, path string, br *backupReader, o Restore
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		return nil, fmt.Errorf("restore into %s: the directory %s does not exist", path, dir)
 	}
-	exists := false
 	if _, err := os.Stat(path); err == nil {
-		exists = true
 		if err := checkSQLiteEmpty(path, br.header.Migrations); err != nil {
 			return nil, err
 		}
@@ -176,9 +175,13 @@ func restoreSQLite(ctx context.Context, path string, br *backupReader, o Restore
 	if err := syncFile(tmp); err != nil {
 		return nil, err
 	}
-	if exists { // an empty database: its WAL must not be applied to ours
-		os.Remove(path + "-wal")
-		os.Remove(path + "-shm")
+	// A WAL beside the target belongs to the database that was there (an
+	// empty one, or one deleted after a crash left its WAL not yet
+	// checkpointed): SQLite would replay it into ours at the next open.
+	for _, f := range []string{path + "-wal", path + "-shm"} {
+		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("restore into %s: remove the old database's %s: %w", path, f, err)
+		}
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		return nil, fmt.Errorf("restore into %s: %w", path, err)

@@ -265,3 +265,37 @@ func TestRestoreOlderSchema(t *testing.T) {
 		})
 	}
 }
+
+// TestRestoreSQLiteStaleWAL: a WAL left beside a database that is gone
+// (the server was killed, then only certmint.db deleted) belongs to that
+// database; SQLite would replay it into the restored file at the next
+// open. The restore removes it, as it does for an empty database's.
+func TestRestoreSQLiteStaleWAL(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "certmint.db")
+	a := newAccount(t, mustOpen(t, src))
+	good, _ := backupOf(t, src)
+
+	dst := filepath.Join(t.TempDir(), "certmint.db")
+	old, err := Open(ctx(t), dst, Options{})
+	noErr(t, "open the old database", err)
+	newAccount(t, old)
+	wal, err := os.ReadFile(dst + "-wal") // what a kill -9 leaves: the WAL, not checkpointed
+	noErr(t, "read the WAL", err)
+	old.Close()
+	for _, f := range []string{dst, dst + "-shm"} {
+		os.Remove(f)
+	}
+	noErr(t, "leave the WAL", os.WriteFile(dst+"-wal", wal, 0o600))
+
+	_, err = restoreFrom(t, dst, good, RestoreOptions{})
+	noErr(t, "restore", err)
+	r := mustOpen(t, dst)
+	if _, err := r.GetAccount(ctx(t), a.ID); err != nil {
+		t.Fatalf("the restored account: %v", err)
+	}
+	var check string
+	noErr(t, "integrity check", gormOf(r).db.Raw("PRAGMA integrity_check").Scan(&check).Error)
+	if check != "ok" {
+		t.Fatalf("integrity_check: %s", check)
+	}
+}

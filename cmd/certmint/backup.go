@@ -2,13 +2,16 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -77,7 +80,8 @@ func runBackup(cmd *cobra.Command, target adminTarget, out string, allowPlain bo
 	if err != nil {
 		return err
 	}
-	ctx := cmd.Context()
+	ctx, stop := interruptible(cmd)
+	defer stop()
 	snap, err := storage.OpenSnapshot(ctx, dsn)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
@@ -122,6 +126,15 @@ func runBackup(cmd *cobra.Command, target adminTarget, out string, allowPlain bo
 	fmt.Fprintf(cmd.OutOrStdout(), "backup of %s written to %s: %d tables, %d rows, schema %s, %s in %s\n",
 		m.Engine, out, len(m.Tables), rows, m.Schema, byteSize(size), time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// interruptible is the command's context, cancelled by SIGINT or SIGTERM
+// (Ctrl-C, a cron or systemd timeout). Without it the signal kills the
+// process mid-write and the temporary file, which holds CA keys, stays
+// beside --out (or beside the restored database); cancelled, the
+// command's own failure path removes it.
+func interruptible(cmd *cobra.Command) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(cmdContext(cmd), os.Interrupt, syscall.SIGTERM)
 }
 
 // checkBackupKeys applies the passphrase rule: a CA key kept in the

@@ -68,7 +68,9 @@ func runRestore(cmd *cobra.Command, target adminTarget, in string) (err error) {
 	}
 	var tokens []string
 	start := time.Now()
-	res, err := storage.Restore(cmd.Context(), dsn, bufio.NewReaderSize(f, 1<<20), storage.RestoreOptions{
+	ctx, stop := interruptible(cmd)
+	defer stop()
+	res, err := storage.Restore(ctx, dsn, bufio.NewReaderSize(f, 1<<20), storage.RestoreOptions{
 		CheckIssuers: func(recs []ca.IssuerRecord) error {
 			if len(recs) == 0 {
 				return usagef("the backup %s holds no CA; a server cannot start from it", in)
