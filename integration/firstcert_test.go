@@ -293,6 +293,9 @@ func TestBadListeners(t *testing.T) {
 		"fail/console-in-use":    {[]string{"--admin-listen", taken}, "--admin-listen " + taken + ": the address is already in use"},
 		"fail/crl-in-use":        {[]string{"--crl-listen", taken}, "--crl-listen " + taken + ": the address is already in use"},
 		"fail/not-this-machine":  {[]string{"--listen", "192.0.2.1:" + port}, "--listen 192.0.2.1:" + port + ": this machine has no such address"},
+		// --hostname-only without 127.0.0.1 also draws a warning about the
+		// console's address; a refused start must not print it.
+		"fail/in-use-hostname-only": {[]string{"--hostname-only", "--hostname", "ca.test", "--listen", taken}, "--listen " + taken + ": the address is already in use"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			data := t.TempDir() // exists and is empty, as a new user's directory would be

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -76,8 +77,10 @@ func buildTool(module, pkg string) (string, string) {
 		return "", err.Error()
 	}
 	// Build to a temporary name and rename, so an interrupted build never
-	// leaves a half-written binary that later runs would trust.
-	tmp := bin + ".tmp" + hex.EncodeToString(sum[8:12])
+	// leaves a half-written binary that later runs would trust. The name
+	// is this process's own: two checkouts testing at once each build,
+	// and with one shared name the second's rename found nothing.
+	tmp := fmt.Sprintf("%s.tmp%d", bin, os.Getpid())
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", tmp, pkg)

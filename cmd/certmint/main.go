@@ -54,6 +54,10 @@ func newRootCmd() *cobra.Command {
 		root.AddCommand(add())
 	}
 	addDBPasswordFlags(root)
+	// Cobra adds `completion` only inside Execute, after guardCommands
+	// would have run: add it now so that `completion bsh` is refused like
+	// any other mistyped command (it printed help and exited 0).
+	root.InitDefaultCompletionCmd()
 	guardCommands(root)
 	return root
 }

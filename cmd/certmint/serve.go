@@ -345,7 +345,6 @@ func serve(parent context.Context, o serveOptions) error {
 	defer stop()
 	log := newLogger(o.LogLevel)
 	slog.SetDefault(log)
-	warnUncoveredConsole(log, o)
 
 	// Every socket first: a bad or taken address must stop start-up
 	// before a CA, a database or a console user is written.
@@ -354,6 +353,9 @@ func serve(parent context.Context, o serveOptions) error {
 		return err
 	}
 	defer ln.close()
+	// Only now: a refused start is the one line of its error, not a
+	// warning about a console that never ran as well.
+	warnUncoveredConsole(log, o)
 	if o.CRLURL == "" && ln.CRL != nil {
 		o.CRLURL = defaultCRLURL(ln.CRL, o.Hostnames)
 	}

@@ -24,8 +24,11 @@ func TestUnknownCommandsAndFlags(t *testing.T) {
 		"fail/shorthand":          {[]string{"serve", "-x"}, `unknown flag -x in -x`},
 		"fail/bad-value":          {[]string{"serve", "--http01-port", "abc"}, `"--http01-port"`},
 		"fail/leaf-args":          {[]string{"version", "x"}, `takes no arguments`},
-		"ok/group-alone":          {[]string{"ca"}, ""},
-		"ok/root-alone":           {nil, ""},
+		// cobra's own completion command, added inside Execute.
+		"fail/completion-shell": {[]string{"completion", "bsh"}, `unknown command "bsh" for "certmint completion"; did you mean "bash"`},
+		"fail/completion-args":  {[]string{"completion", "bash", "x"}, `(see certmint completion bash --help)`},
+		"ok/group-alone":        {[]string{"ca"}, ""},
+		"ok/root-alone":         {nil, ""},
 	} {
 		t.Run(name, func(t *testing.T) {
 			root := newRootCmd()

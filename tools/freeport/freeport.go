@@ -77,16 +77,33 @@ func Reserve() (*Port, error) {
 // portRange is [lo, hi): from lowest up to the start of the kernel's
 // ephemeral range (32768 by default on Linux).
 func portRange() (lo, hi int) {
-	lo, hi = lowest, 32768
-	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		if f := strings.Fields(string(b)); len(f) == 2 {
-			if start, err := strconv.Atoi(f[0]); err == nil {
-				hi = start
-			}
+	b, _ := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	return rangeOutside(string(b))
+}
+
+// rangeOutside is portRange for the contents of ip_local_port_range
+// ("32768\t60999"; "" when unknown). When too little lies below the
+// ephemeral range (it may start at 1024), the ports above it are used
+// instead; when the kernel claims every port, the locks alone keep
+// cooperating processes apart. Never empty: rand.IntN panics on 0.
+func rangeOutside(ephemeral string) (lo, hi int) {
+	start, end := 32768, 60999
+	if f := strings.Fields(ephemeral); len(f) == 2 {
+		s, err1 := strconv.Atoi(f[0])
+		e, err2 := strconv.Atoi(f[1])
+		if err1 == nil && err2 == nil && s <= e {
+			start, end = s, e
 		}
 	}
+	lo, hi = lowest, start
 	if hi-lo < 1000 { // an unusual ephemeral range: use what is below it
 		lo = max(1024, hi-10000)
+	}
+	if above := 65536 - max(end+1, 1024); hi-lo < 1000 && above > hi-lo {
+		lo, hi = max(end+1, 1024), 65536
+	}
+	if hi <= lo {
+		lo, hi = lowest, 65536
 	}
 	return lo, hi
 }

@@ -59,3 +59,26 @@ func TestReserveSkipsBoundPort(t *testing.T) {
 		t.Fatal("a port in use counted as bindable")
 	}
 }
+
+// TestRangeOutside: the range is below the kernel's ephemeral ports when
+// there is room, above them otherwise, and never empty (rand.IntN(0)
+// panics: an ephemeral range starting at 1024 used to crash Reserve).
+func TestRangeOutside(t *testing.T) {
+	for name, tc := range map[string]struct {
+		ephemeral string
+		lo, hi    int
+	}{
+		"ok/linux-default":      {"32768\t60999\n", lowest, 32768},
+		"ok/unreadable":         {"", lowest, 32768},
+		"ok/low-start":          {"15000 60999", 5000, 15000},
+		"ok/from-1024":          {"1024 60999", 61000, 65536},
+		"ok/from-1024-to-65535": {"1024 65535", lowest, 65536},
+	} {
+		t.Run(name, func(t *testing.T) {
+			lo, hi := rangeOutside(tc.ephemeral)
+			if lo != tc.lo || hi != tc.hi {
+				t.Fatalf("rangeOutside(%q) = [%d, %d), want [%d, %d)", tc.ephemeral, lo, hi, tc.lo, tc.hi)
+			}
+		})
+	}
+}
