@@ -18,7 +18,7 @@ type dashboardData struct {
 	ExpiryDays                                             int // span of the expiry timeline
 	// The "Connect a client" card: where the root is and the commands
 	// that get a first certificate from this server.
-	RootFile, DataDir, RootURL string
+	RootFile, RootCommand, RootURL string
 	HTTP01Port                 int
 	Commands                   []quickstart.Command
 }
@@ -100,7 +100,7 @@ func (s *server) dashboard(w http.ResponseWriter, r *http.Request) error {
 		RootSubject: s.cfg.CA.Root().Subject.CommonName}
 	d.FingerprintColons = colonHex(d.Fingerprint)
 	d.RootFile, d.HTTP01Port = s.cfg.RootFile, s.cfg.HTTP01Port
-	d.DataDir = filepath.Dir(filepath.Dir(d.RootFile))
+	d.RootCommand = quickstart.RootCommand(filepath.Dir(filepath.Dir(d.RootFile)))
 	d.RootURL = strings.TrimSuffix(d.DirectoryURL, "/acme/directory") + "/roots/root.pem"
 	d.Commands = quickstart.Commands(quickstart.Server{DirectoryURL: d.DirectoryURL, RootFile: d.RootFile, HTTP01Port: d.HTTP01Port})
 	var err error

@@ -66,6 +66,12 @@ func Commands(s Server) []Command {
 	}
 }
 
+// RootCommand prints the root of the server whose data directory is
+// dataDir into root.pem, quoted for a shell like the other commands.
+func RootCommand(dataDir string) string {
+	return "certmint ca root --data " + shellQuote(dataDir) + " > root.pem"
+}
+
 // shellQuote leaves a word as it is when a POSIX shell would, and puts it
 // in single quotes otherwise (a data directory with a space in its path).
 func shellQuote(s string) string {

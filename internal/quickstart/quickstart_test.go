@@ -44,3 +44,17 @@ func TestShellQuote(t *testing.T) {
 		}
 	}
 }
+
+// TestRootCommand: the dashboard's hint survives a data directory with a
+// space or a quote in its path.
+func TestRootCommand(t *testing.T) {
+	for dir, want := range map[string]string{
+		"/var/lib/certmint-data":   "certmint ca root --data /var/lib/certmint-data > root.pem",
+		"/home/ann/my data":        `certmint ca root --data '/home/ann/my data' > root.pem`,
+		"/srv/ann's/certmint-data": `certmint ca root --data '/srv/ann'\''s/certmint-data' > root.pem`,
+	} {
+		if got := RootCommand(dir); got != want {
+			t.Errorf("RootCommand(%q) = %s, want %s", dir, got, want)
+		}
+	}
+}
