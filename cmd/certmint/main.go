@@ -58,6 +58,7 @@ func newRootCmd() *cobra.Command {
 	// would have run: add it now so that `completion bsh` is refused like
 	// any other mistyped command (it printed help and exited 0).
 	root.InitDefaultCompletionCmd()
+	root.SetHelpCommand(newHelpCmd())
 	guardCommands(root)
 	return root
 }

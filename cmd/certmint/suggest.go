@@ -39,6 +39,28 @@ func guardCommands(cmd *cobra.Command) {
 	}
 }
 
+// newHelpCmd replaces cobra's `help`, which showed the root's help and
+// exited 0 for a topic that does not exist (`certmint help srve`): once
+// guardCommands gives every group an argument check, cobra's lookup no
+// longer fails on an unknown word but returns the group with the word
+// left over. Here that word is refused like the mistyped command itself.
+func newHelpCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			topic, rest, err := cmd.Root().Find(args)
+			if err != nil {
+				return usagef("%v (see certmint --help)", err)
+			}
+			if len(rest) > 0 {
+				return unknownSubcommand(topic, rest)
+			}
+			return topic.Help()
+		},
+	}
+}
+
 // unknownSubcommand is the argument check of a command group: any
 // argument is a subcommand that does not exist.
 func unknownSubcommand(cmd *cobra.Command, args []string) error {

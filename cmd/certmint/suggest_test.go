@@ -25,10 +25,13 @@ func TestUnknownCommandsAndFlags(t *testing.T) {
 		"fail/bad-value":          {[]string{"serve", "--http01-port", "abc"}, `"--http01-port"`},
 		"fail/leaf-args":          {[]string{"version", "x"}, `takes no arguments`},
 		// cobra's own completion command, added inside Execute.
-		"fail/completion-shell": {[]string{"completion", "bsh"}, `unknown command "bsh" for "certmint completion"; did you mean "bash"`},
-		"fail/completion-args":  {[]string{"completion", "bash", "x"}, `(see certmint completion bash --help)`},
-		"ok/group-alone":        {[]string{"ca"}, ""},
-		"ok/root-alone":         {nil, ""},
+		"fail/completion-shell":  {[]string{"completion", "bsh"}, `unknown command "bsh" for "certmint completion"; did you mean "bash"`},
+		"fail/completion-args":   {[]string{"completion", "bash", "x"}, `(see certmint completion bash --help)`},
+		"fail/help-topic":        {[]string{"help", "srve"}, `unknown command "srve"; did you mean "serve"? (see certmint --help)`},
+		"fail/help-nested-topic": {[]string{"help", "ca", "rotatr"}, `unknown command "rotatr" for "certmint ca"; did you mean "rotate"?`},
+		"ok/help-topic":          {[]string{"help", "ca", "rotate"}, ""},
+		"ok/group-alone":         {[]string{"ca"}, ""},
+		"ok/root-alone":          {nil, ""},
 	} {
 		t.Run(name, func(t *testing.T) {
 			root := newRootCmd()
