@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -64,4 +65,32 @@ func CheckKeys(recs []IssuerRecord, passphrase []byte) error {
 		}
 	}
 	return nil
+}
+
+// SealKeys returns a copy of recs in which every key the database keeps
+// in the clear (KeyPlain) is sealed under passphrase exactly as a server
+// with CERTMINT_CA_PASSPHRASE stores it, so a backup of a server that ran
+// without one need not carry its keys in the clear. Other records are
+// copied as they are; an encrypted key is not opened here (CheckKeys
+// does that). passphrase must not be empty.
+func SealKeys(recs []IssuerRecord, passphrase []byte) ([]IssuerRecord, error) {
+	if len(passphrase) == 0 {
+		return nil, fmt.Errorf("%w: sealing keys needs a passphrase", ErrBadPassphrase)
+	}
+	out := slices.Clone(recs)
+	for i, r := range out {
+		if r.KeyStorage() != KeyPlain {
+			continue
+		}
+		key, _, err := decodeKey(r.KeyPEM, nil)
+		if err != nil {
+			return nil, fmt.Errorf("the %s key of issuer %s: %w", r.Role, r.ID, err)
+		}
+		sealed, err := encodeKey(key, passphrase)
+		if err != nil {
+			return nil, fmt.Errorf("seal the %s key of issuer %s: %w", r.Role, r.ID, err)
+		}
+		out[i].KeyPEM = sealed
+	}
+	return out, nil
 }

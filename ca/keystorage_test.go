@@ -64,3 +64,46 @@ func TestCheckKeys(t *testing.T) {
 		t.Errorf("a key of another CA: %v, want a mismatch", err)
 	}
 }
+
+// TestSealKeys: keys kept in the clear come out sealed the way a server
+// with a passphrase stores them, open with that passphrase only, and
+// still match their certificates; other records are left as they are.
+func TestSealKeys(t *testing.T) {
+	plain := recordsWith(t, "")
+	sealed, err := SealKeys(plain, []byte("s3cret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range sealed {
+		if got := r.KeyStorage(); got != KeyEncrypted {
+			t.Errorf("%s key after sealing: %s", r.Role, got)
+		}
+		if plain[i].KeyStorage() != KeyPlain {
+			t.Errorf("SealKeys changed its input's %s record", r.Role)
+		}
+	}
+	if err := CheckKeys(sealed, []byte("s3cret")); err != nil {
+		t.Errorf("sealed keys with their passphrase: %v", err)
+	}
+	if err := CheckKeys(sealed, nil); !errors.Is(err, ErrBadPassphrase) {
+		t.Errorf("sealed keys without a passphrase: %v, want ErrBadPassphrase", err)
+	}
+
+	enc := recordsWith(t, "s3cret")
+	token := IssuerRecord{ID: "tok", KeyRef: "pkcs11:token=ca;object=int"}
+	kept, err := SealKeys(append(enc, token), []byte("s3cret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range enc {
+		if string(kept[i].KeyPEM) != string(enc[i].KeyPEM) {
+			t.Errorf("an encrypted %s key was re-sealed; it must go as stored", enc[i].Role)
+		}
+	}
+	if kept[len(enc)].KeyRef != token.KeyRef || kept[len(enc)].KeyPEM != nil {
+		t.Errorf("a token record changed: %+v", kept[len(enc)])
+	}
+	if _, err := SealKeys(plain, nil); err == nil {
+		t.Error("sealing without a passphrase did not fail")
+	}
+}

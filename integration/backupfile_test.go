@@ -39,11 +39,21 @@ func TestBackupFileChecks(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "intact") || !strings.Contains(stdout, "NOT encrypted") {
 		t.Fatalf("verify: exit %d: %s%s", code, stdout, errOut)
 	}
+	if raw, _ := os.ReadFile(out); !strings.Contains(gunzip(t, raw), "BEGIN PRIVATE KEY") {
+		t.Fatal("the --allow-unencrypted-keys backup holds no key in the clear: the check below would prove nothing")
+	}
+	encryptedAtBackup(t, plain)
 
 	// With the passphrase the keys are encrypted and the backup just works.
 	s := StartServer(t, ServerOptions{Env: passEnv})
 	obtainWithLego(t, s, "verify.backup.test")
 	good := backupFile(t, s)
+	wrong := filepath.Join(dir, "wrong.backup")
+	_, errOut, code = runCLI(t, []string{"CERTMINT_CA_PASSPHRASE=not the passphrase"}, "backup", "--data", s.Data, "--out", wrong)
+	wantUsage(t, errOut, code, "CERTMINT_CA_PASSPHRASE is missing or wrong")
+	if _, err := os.Stat(wrong); !os.IsNotExist(err) {
+		t.Fatalf("a backup refused for a wrong passphrase wrote %s", wrong)
+	}
 	stdout, errOut, code = runCLI(t, nil, "backup", "verify", good)
 	t.Logf("backup verify:\n%s", stdout)
 	for _, want := range []string{"intact", "certificates  1 (newest issued", "accounts      1", "root", "intermediate", "encrypted (the restore needs CERTMINT_CA_PASSPHRASE)", "schema"} {
@@ -66,6 +76,51 @@ func TestBackupFileChecks(t *testing.T) {
 	}
 	_, errOut, code = runCLI(t, nil, "backup", "verify", filepath.Join(dir, "missing.backup"))
 	wantUsage(t, errOut, code, "cannot read")
+}
+
+// encryptedAtBackup: the backup of plain, a server that ran without a
+// passphrase, given CERTMINT_CA_PASSPHRASE, needs no
+// --allow-unencrypted-keys and holds the keys encrypted under it: verify
+// says so, no key is in the clear in the file, the restore needs the
+// passphrase, and a server on the restored data with it issues. Nothing
+// printed holds the passphrase. Stops plain.
+func encryptedAtBackup(t *testing.T, plain *Server) {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "sealed.backup")
+	stdout, errOut, code := runCLI(t, passEnv, "backup", "--data", plain.Data, "--out", file)
+	if code != 0 || !strings.Contains(stdout, "went in encrypted under CERTMINT_CA_PASSPHRASE") {
+		t.Fatalf("backup with the passphrase of keys stored in the clear: exit %d\n%s%s", code, stdout, errOut)
+	}
+	printed := stdout + errOut
+	stdout, errOut, code = runCLI(t, nil, "backup", "verify", file)
+	printed += stdout + errOut
+	if code != 0 || strings.Count(stdout, "key: in the backup, encrypted (the restore needs CERTMINT_CA_PASSPHRASE)") != 2 || strings.Contains(stdout, "NOT encrypted") {
+		t.Fatalf("verify of the sealed backup: exit %d\n%s%s", code, stdout, errOut)
+	}
+	raw, _ := os.ReadFile(file)
+	body := gunzip(t, raw)
+	for _, pemType := range []string{"BEGIN PRIVATE KEY", "BEGIN EC PRIVATE KEY", "BEGIN RSA PRIVATE KEY"} {
+		if strings.Contains(body, pemType) {
+			t.Fatalf("the sealed backup holds %q", pemType)
+		}
+	}
+
+	target, check := emptyTarget(t, "")
+	_, errOut, code = runCLI(t, nil, append([]string{"restore", "--in", file}, target...)...)
+	wantUsage(t, errOut, code, "CERTMINT_CA_PASSPHRASE is missing or wrong")
+	check()
+	stdout, errOut, code = runCLI(t, passEnv, append([]string{"restore", "--in", file}, target...)...)
+	printed += stdout + errOut
+	if code != 0 {
+		t.Fatalf("restore with the passphrase: exit %d\n%s%s", code, stdout, errOut)
+	}
+	if strings.Contains(printed, testPassphrase) {
+		t.Fatalf("the passphrase was printed:\n%s", printed)
+	}
+	plain.Stop()
+	plain.opts.Env = passEnv
+	moveServer(plain, target[1], "")
+	obtainWithLego(t, plain, "sealed.backup.test")
 }
 
 // TestRestoreRefusals: every bad input of `certmint restore` is one line,

@@ -144,6 +144,11 @@ type WriteOptions struct {
 	// and once at its end (done).
 	Progress func(table string, rows int64, done bool)
 	Now      func() time.Time
+	// KeyPEM, by issuer id, replaces the key_pem the database stores for
+	// that issuer as its row goes into the backup: the command line seals
+	// keys kept in the clear this way. The summary and the checksums
+	// cover the rows as written, so verify and restore see sealed keys.
+	KeyPEM map[string][]byte
 }
 
 // progressEvery is how often a long table reports progress.
@@ -175,6 +180,11 @@ func (s *Snapshot) Write(ctx context.Context, w io.Writer, o WriteOptions) (*Man
 	if err != nil {
 		return nil, err
 	}
+	for i, r := range issuers {
+		if k, ok := o.KeyPEM[r.ID]; ok {
+			issuers[i].KeyPEM = k
+		}
+	}
 	h := BackupHeader{Format: backupFormat, Version: backupVersion, Certmint: o.Version, Engine: s.engine,
 		Created: o.Now().UTC(), Schema: ids[len(ids)-1], Migrations: ids}
 	bw := newBackupWriter(w)
@@ -183,7 +193,11 @@ func (s *Snapshot) Write(ctx context.Context, w io.Writer, o WriteOptions) (*Man
 	}
 	m := &Manifest{BackupHeader: h, Summary: BackupSummary{Issuers: summarizeIssuers(issuers)}}
 	for _, t := range tables {
-		newest, err := s.writeTable(tx, bw, t, o.Progress)
+		var edit func([]column, []any) error
+		if t == (issuerRow{}).TableName() && len(o.KeyPEM) > 0 {
+			edit = replaceKeyPEM(o.KeyPEM)
+		}
+		newest, err := s.writeTable(tx, bw, t, o.Progress, edit)
 		if err != nil {
 			return nil, err
 		}
@@ -197,9 +211,10 @@ func (s *Snapshot) Write(ctx context.Context, w io.Writer, o WriteOptions) (*Man
 	return m, nil
 }
 
-// writeTable writes one table's section. For the certificates table it
-// also returns the newest created_at, for the summary.
-func (s *Snapshot) writeTable(tx *gorm.DB, bw *backupWriter, table string, progress func(string, int64, bool)) (*time.Time, error) {
+// writeTable writes one table's section; edit, when set, may change each
+// row before it is written (and checksummed). For the certificates table
+// it also returns the newest created_at, for the summary.
+func (s *Snapshot) writeTable(tx *gorm.DB, bw *backupWriter, table string, progress func(string, int64, bool), edit func([]column, []any) error) (*time.Time, error) {
 	rows, err := tx.Raw("SELECT * FROM " + quoteIdent(table)).Rows()
 	if err != nil {
 		return nil, fmt.Errorf("read table %s: %w", table, mapErr(err))
@@ -223,6 +238,11 @@ func (s *Snapshot) writeTable(tx *gorm.DB, bw *backupWriter, table string, progr
 		if err := rows.Scan(ptrs...); err != nil {
 			return nil, fmt.Errorf("read table %s: %w", table, mapErr(err))
 		}
+		if edit != nil {
+			if err := edit(cols, vals); err != nil {
+				return nil, err
+			}
+		}
 		if err := bw.row(vals); err != nil {
 			return nil, err
 		}
@@ -234,6 +254,11 @@ func (s *Snapshot) writeTable(tx *gorm.DB, bw *backupWriter, table string, progr
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read table %s: %w", table, mapErr(err))
 	}
+	if edit != nil {
+		if err := edit(cols, nil); err != nil {
+			return nil, err
+		}
+	}
 	sum, err := bw.endTable()
 	if err != nil {
 		return nil, err
@@ -242,6 +267,41 @@ func (s *Snapshot) writeTable(tx *gorm.DB, bw *backupWriter, table string, progr
 		progress(table, sum.Rows, true)
 	}
 	return newest, nil
+}
+
+// replaceKeyPEM is the edit of the ca_issuers rows that puts in the key
+// PEM of keys, by issuer id. Called with nil values at the table's end,
+// it fails unless every key went in: a key the caller sealed must never
+// reach the file as stored.
+func replaceKeyPEM(keys map[string][]byte) func([]column, []any) error {
+	done := map[string]bool{}
+	return func(cols []column, vals []any) error {
+		if vals == nil {
+			for id := range keys {
+				if !done[id] {
+					return fmt.Errorf("the snapshot has no CA issuer %s to put its sealed key in", id)
+				}
+			}
+			return nil
+		}
+		idCol := slices.IndexFunc(cols, func(c column) bool { return c.Name == "id" })
+		keyCol := slices.IndexFunc(cols, func(c column) bool { return c.Name == "key_pem" })
+		if idCol < 0 || keyCol < 0 {
+			return fmt.Errorf("table %s has no id or key_pem column", (issuerRow{}).TableName())
+		}
+		var id string
+		switch v := vals[idCol].(type) {
+		case string:
+			id = v
+		case []byte:
+			id = string(v)
+		}
+		if k, ok := keys[id]; ok {
+			vals[keyCol] = string(k)
+			done[id] = true
+		}
+		return nil
+	}
 }
 
 // createdAtColumn is the index of a section's created_at time column, or

@@ -2,8 +2,10 @@ package storage
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +18,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/certmint/certmint/ca"
 	"github.com/certmint/certmint/tools/pgtest"
 )
 
@@ -266,5 +269,63 @@ func TestBackupProgress(t *testing.T) {
 	noErr(t, "restore", err)
 	if len(restored) != len(m.Tables)-1 { // the migrations are run, not loaded
 		t.Errorf("restore reported %d tables, want %d", len(restored), len(m.Tables)-1)
+	}
+}
+
+// TestBackupReplacesKeyPEM: a key the caller hands in (sealed) goes into
+// the backup in place of the stored one; the summary, the checksums and
+// the restored row all have it, and the stored key appears nowhere in
+// the file. A key for an issuer the snapshot lacks fails the backup.
+func TestBackupReplacesKeyPEM(t *testing.T) {
+	plainPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: []byte("plain key")})
+	sealedPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTMINT ENCRYPTED PRIVATE KEY", Bytes: []byte("sealed key")})
+	for engine, dsnOf := range engineDSNs {
+		t.Run(engine, func(t *testing.T) {
+			src := dsnOf(t)
+			s := mustOpen(t, src)
+			recs := []ca.IssuerRecord{
+				{ID: "aa01", Role: ca.RoleRoot, State: ca.StateActive, KeyRef: ca.KeyRefDB, KeyPEM: plainPEM, CreatedAt: base},
+				{ID: "bb02", Role: ca.RoleIntermediate, State: ca.StateActive, ParentID: "aa01", KeyRef: "pkcs11:token=t;object=o", CreatedAt: base},
+			}
+			noErr(t, "record", s.ChangeIssuers(ctx(t), recs, nil, nil))
+
+			write := func(keys map[string][]byte) ([]byte, error) {
+				snap, err := OpenSnapshot(ctx(t), src)
+				noErr(t, "open snapshot", err)
+				defer snap.Close()
+				var buf bytes.Buffer
+				_, err = snap.Write(ctx(t), &buf, WriteOptions{Version: "test", KeyPEM: keys})
+				return buf.Bytes(), err
+			}
+			data, err := write(map[string][]byte{"aa01": sealedPEM})
+			noErr(t, "write backup", err)
+			m, err := VerifyBackup(bytes.NewReader(data))
+			noErr(t, "verify", err)
+			for _, iss := range m.Summary.Issuers {
+				if iss.ID == "aa01" && iss.Key != ca.KeyEncrypted {
+					t.Errorf("summary says the replaced key is %s", iss.Key)
+				}
+			}
+			zr, err := gzip.NewReader(bytes.NewReader(data))
+			noErr(t, "gunzip", err)
+			raw, err := io.ReadAll(zr)
+			noErr(t, "gunzip", err)
+			if bytes.Contains(raw, []byte("BEGIN PRIVATE KEY")) {
+				t.Error("the backup holds the stored key in the clear")
+			}
+
+			dst := engineDSNs["sqlite"](t)
+			_, err = restoreFrom(t, dst, data, RestoreOptions{})
+			noErr(t, "restore", err)
+			got, err := mustOpen(t, dst).ListIssuers(ctx(t))
+			noErr(t, "list", err)
+			if len(got) != 2 || string(got[0].KeyPEM) != string(sealedPEM) || got[1].KeyRef != recs[1].KeyRef {
+				t.Errorf("restored issuers: %+v", got)
+			}
+
+			if _, err := write(map[string][]byte{"zz99": sealedPEM}); err == nil || !strings.Contains(err.Error(), "zz99") {
+				t.Errorf("a key for an issuer the snapshot lacks: %v", err)
+			}
+		})
 	}
 }

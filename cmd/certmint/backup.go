@@ -50,10 +50,11 @@ func newBackupCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "backup --out FILE",
-		Short: "Write one consistent snapshot of the database, CA keys as stored, to FILE (online)",
+		Short: "Write one consistent snapshot of the database and its CA keys to FILE (online)",
 		Long: "Write one consistent snapshot of every table of the database to FILE (mode 0600), while servers\n" +
-			"keep running. CA keys go in as the database keeps them: a backup of keys stored unencrypted\n" +
-			"is refused unless --allow-unencrypted-keys. See docs/backup.md.",
+			"keep running. Encrypted CA keys go in as the database keeps them. Keys stored unencrypted go in\n" +
+			"encrypted under CERTMINT_CA_PASSPHRASE when it is set (which must then open the encrypted ones);\n" +
+			"without it, the backup is refused unless --allow-unencrypted-keys. See docs/backup.md.",
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runBackup(cmd, target, out, allowPlain)
@@ -61,7 +62,7 @@ func newBackupCmd() *cobra.Command {
 	}
 	target.flagsOn(cmd.Flags())
 	cmd.Flags().StringVar(&out, "out", "", "the backup `FILE` to write (replaced atomically)")
-	cmd.Flags().BoolVar(&allowPlain, "allow-unencrypted-keys", false, "back up CA keys the database keeps unencrypted (the file then holds them in the clear)")
+	cmd.Flags().BoolVar(&allowPlain, "allow-unencrypted-keys", false, "without CERTMINT_CA_PASSPHRASE, back up CA keys the database keeps unencrypted (the file then holds them in the clear)")
 	cmd.AddCommand(newBackupVerifyCmd())
 	return cmd
 }
@@ -80,6 +81,10 @@ func runBackup(cmd *cobra.Command, target adminTarget, out string, allowPlain bo
 	if err != nil {
 		return err
 	}
+	passphrase, err := caPassphrase()
+	if err != nil {
+		return err
+	}
 	ctx, stop := interruptible(cmd)
 	defer stop()
 	snap, err := storage.OpenSnapshot(ctx, dsn)
@@ -94,7 +99,8 @@ func runBackup(cmd *cobra.Command, target adminTarget, out string, allowPlain bo
 	if err != nil {
 		return err
 	}
-	if err := checkBackupKeys(issuers, allowPlain); err != nil {
+	sealed, err := backupKeys(issuers, passphrase, allowPlain)
+	if err != nil {
 		return err
 	}
 	f, err := atomicfile.Create(out, 0o600)
@@ -104,7 +110,7 @@ func runBackup(cmd *cobra.Command, target adminTarget, out string, allowPlain bo
 	start := time.Now()
 	w := bufio.NewWriterSize(f, 1<<20)
 	stderr := cmd.ErrOrStderr()
-	m, err := snap.Write(ctx, w, storage.WriteOptions{Version: version, Progress: progressTo(stderr, "backup")})
+	m, err := snap.Write(ctx, w, storage.WriteOptions{Version: version, Progress: progressTo(stderr, "backup"), KeyPEM: sealed})
 	if err == nil {
 		err = w.Flush()
 	}
@@ -125,6 +131,10 @@ func runBackup(cmd *cobra.Command, target adminTarget, out string, allowPlain bo
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "backup of %s written to %s: %d tables, %d rows, schema %s, %s in %s\n",
 		m.Engine, out, len(m.Tables), rows, m.Schema, byteSize(size), time.Since(start).Round(time.Millisecond))
+	if len(sealed) > 0 {
+		fmt.Fprintf(cmd.OutOrStdout(), "%d CA keys stored unencrypted went in encrypted under %s: the restore and every server on the restored data need it\n",
+			len(sealed), envCAPassphrase)
+	}
 	return nil
 }
 
@@ -137,25 +147,57 @@ func interruptible(cmd *cobra.Command) (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(cmdContext(cmd), os.Interrupt, syscall.SIGTERM)
 }
 
-// checkBackupKeys applies the passphrase rule: a CA key kept in the
-// clear goes into a backup only when the operator says so, since the file
-// then is as secret as the key. A key in a file of DATA/ca (a CA the
-// database has not recorded) cannot go in at all.
-func checkBackupKeys(issuers []ca.IssuerRecord, allowPlain bool) error {
+// backupKeys applies the passphrase rule and returns the key PEMs the
+// backup writes in place of the stored ones. With CERTMINT_CA_PASSPHRASE
+// set, a CA key kept in the clear goes in sealed under it, as a server
+// with that passphrase stores keys; keys already encrypted go as stored,
+// and the passphrase must open them, or the restore would need two.
+// Without a passphrase, a key kept in the clear goes in only when the
+// operator says so, since the file then is as secret as the key. A key
+// in a file of DATA/ca (a CA the database has not recorded) cannot go in
+// at all.
+func backupKeys(issuers []ca.IssuerRecord, passphrase []byte, allowPlain bool) (map[string][]byte, error) {
 	if len(issuers) == 0 {
-		return usagef("the database records no CA yet; start `certmint serve` on it once (it records the CA of --data there), then back it up")
+		return nil, usagef("the database records no CA yet; start `certmint serve` on it once (it records the CA of --data there), then back it up")
 	}
 	for _, r := range issuers {
 		switch r.KeyStorage() {
 		case ca.KeyPlain:
-			if !allowPlain {
-				return usagef("the %s key %s is stored unencrypted (the server ran without CERTMINT_CA_PASSPHRASE), so the backup would hold it in the clear; pass --allow-unencrypted-keys to back it up anyway and guard the file like the key", r.Role, r.ID)
+			if len(passphrase) == 0 && !allowPlain {
+				return nil, usagef("the %s key %s is stored unencrypted (the server ran without %s), so the backup would hold it in the clear; set %s (or %s) to back it up encrypted, or pass --allow-unencrypted-keys to back it up anyway and guard the file like the key",
+					r.Role, r.ID, envCAPassphrase, envCAPassphrase, envCAPassphraseFile)
 			}
 		case ca.KeyFile:
-			return usagef("the %s key %s is a file in the CA directory, which a backup does not carry; start `certmint serve` once so the database records it", r.Role, r.ID)
+			return nil, usagef("the %s key %s is a file in the CA directory, which a backup does not carry; start `certmint serve` once so the database records it", r.Role, r.ID)
 		}
 	}
-	return nil
+	if len(passphrase) == 0 {
+		return nil, nil
+	}
+	if err := ca.CheckKeys(issuers, passphrase); err != nil {
+		if errors.Is(err, ca.ErrBadPassphrase) {
+			return nil, badPassphrase("the database's", "set the passphrase its servers use, or unset it to back the keys up as stored")
+		}
+		return nil, usagef("the database's CA keys do not open: %v", err)
+	}
+	sealed, err := ca.SealKeys(issuers, passphrase)
+	if err != nil {
+		return nil, err
+	}
+	keys := map[string][]byte{}
+	for i, r := range issuers {
+		if r.KeyStorage() == ca.KeyPlain {
+			keys[r.ID] = sealed[i].KeyPEM
+		}
+	}
+	return keys, nil
+}
+
+// badPassphrase is the one line of backup and restore when
+// CERTMINT_CA_PASSPHRASE does not open encrypted CA keys; whose names the
+// keys, fix says what to do.
+func badPassphrase(whose, fix string) error {
+	return usagef("%s CA keys are encrypted and %s is missing or wrong; %s", whose, envCAPassphrase, fix)
 }
 
 // progressTo reports on w, as a backup or restore goes, the rows of each

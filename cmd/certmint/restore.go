@@ -77,7 +77,7 @@ func runRestore(cmd *cobra.Command, target adminTarget, in string) (err error) {
 			}
 			if err := ca.CheckKeys(recs, passphrase); err != nil {
 				if errors.Is(err, ca.ErrBadPassphrase) {
-					return usagef("the backup's CA keys are encrypted and CERTMINT_CA_PASSPHRASE is missing or wrong; set the passphrase the backed-up servers used")
+					return badPassphrase("the backup's", "set the passphrase the backed-up servers used, or the one the backup was made with")
 				}
 				return usagef("the backup's CA keys do not open: %v", err)
 			}

@@ -31,7 +31,7 @@ const (
 // envOnly lists the settings that are environment variables and not
 // flags, for the configuration reference (docs/configuration.md).
 var envOnly = []struct{ Name, Help string }{
-	{envCAPassphrase, "passphrase that encrypts the CA keys at rest (Argon2id + AES-256-GCM), in DATA/ca and in the database; set it before the first start and on every start after, on every replica"},
+	{envCAPassphrase, "passphrase that encrypts the CA keys at rest (Argon2id + AES-256-GCM), in DATA/ca, in the database and in backups; set it before the first start and on every start after, on every replica"},
 	{envCAPassphraseFile, "file whose content (one line; the trailing newline is dropped) is " + envCAPassphrase + ", e.g. a compose secret /run/secrets/ca-passphrase; give one of the two"},
 	{"CERTMINT_PKCS11_PIN", "user PIN of the PKCS#11 token when the key URI has no pin-source"},
 	{"GOGC", "Go's garbage collector target; serve and bench use 400 unless it is set"},
