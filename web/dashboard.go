@@ -19,8 +19,8 @@ type dashboardData struct {
 	// The "Connect a client" card: where the root is and the commands
 	// that get a first certificate from this server.
 	RootFile, RootCommand, RootURL string
-	HTTP01Port                 int
-	Commands                   []quickstart.Command
+	HTTP01Port                     int
+	Commands                       []quickstart.Command
 }
 
 // chart is a bar chart laid out in Go and drawn by the template as inline
